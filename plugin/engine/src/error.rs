@@ -1,0 +1,65 @@
+//! Errors of the engine: rules that do not load, events that cannot be evaluated.
+
+use std::fmt;
+
+/// A rule that failed to load: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleError {
+    /// Name of the rule source (usually a file path).
+    pub source: String,
+    /// 1-based line of the offending YAML node; 0 when unknown.
+    pub line: u32,
+    /// The rule's `id`, when it could be read.
+    pub rule_id: Option<String>,
+    /// What is wrong, phrased so the author knows what to change.
+    pub reason: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.source, self.line)?;
+        if let Some(id) = &self.rule_id {
+            write!(f, "rule {id}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// Why a rule pack failed to load.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A rule is invalid and `Options::skip_invalid` is off.
+    #[error("invalid rule: {0} (fix the rule, or load with skip-invalid to leave it out)")]
+    InvalidRule(RuleError),
+    /// No source held a rule.
+    #[error("the rule pack holds no rule: give at least one Sigma rule file")]
+    EmptyPack,
+    /// The pack has more rules than `Options::max_rules`.
+    #[error("the rule pack has more than {limit} rules; raise max-rules if this is intended")]
+    TooManyRules {
+        /// The limit that was hit.
+        limit: u32,
+    },
+}
+
+/// Why one event could not be evaluated. The event is not lost: hosts pass it
+/// through marked with this error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event is not valid JSON, or not a JSON object.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// The event is not valid UTF-8.
+    #[error("event is not valid UTF-8")]
+    InvalidUtf8,
+    /// The event is larger than `Options::max_event_bytes`.
+    #[error("event of {0} bytes is over the max-event-bytes limit")]
+    TooLarge(u32),
+    /// The event nests deeper than `Options::max_depth`.
+    #[error("event nests deeper than the max-depth limit")]
+    TooDeep,
+}

@@ -1,0 +1,46 @@
+//! Load-time options and limits.
+
+/// What the host asks of an engine. Every field has a safe default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Events scoring below this get `keep = false`. Default 0.
+    pub min_score: u8,
+    /// Events without findings get `keep = false`. Default false.
+    pub matched_only: bool,
+    /// Skip invalid rules (and list them) instead of failing the load. Default false.
+    pub skip_invalid: bool,
+    /// Largest event evaluated, in bytes. Default 1 MiB: CloudTrail's largest
+    /// records are a few hundred KiB; anything bigger is passed through with
+    /// `EventError::TooLarge` rather than letting one event stall the stream.
+    pub max_event_bytes: u32,
+    /// Deepest JSON nesting evaluated. Default 64: enough for every cloud audit
+    /// schema, and it bounds the parser's stack against crafted input.
+    pub max_depth: u32,
+    /// Largest number of rules a pack may hold. Default 10 000; bounds load
+    /// time and memory for a pack from an untrusted source.
+    pub max_rules: u32,
+    /// Largest compiled size of one `|re` pattern, in bytes. Default 1 MiB;
+    /// stops a hostile rule from exhausting memory at load time.
+    pub max_regex_bytes: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_score: 0,
+            matched_only: false,
+            skip_invalid: false,
+            max_event_bytes: 1 << 20,
+            max_depth: 64,
+            max_rules: 10_000,
+            max_regex_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Options {
+    /// Whether a verdict with these findings and this score is forwarded.
+    pub fn keeps(&self, matched: bool, score: u8) -> bool {
+        (matched || !self.matched_only) && score >= self.min_score
+    }
+}
