@@ -1,8 +1,15 @@
 //! The engine: a compiled rule pack and the evaluation of events against it.
 
 use crate::error::{EventError, LoadError, RuleError};
+use crate::extract::{self, Trie};
+use crate::logsource::{self, Product};
+use crate::matcher::{CompileCtx, Lookup, Slots};
 use crate::options::Options;
-use crate::verdict::{RuleInfo, Verdict};
+use crate::prefilter::{self, Prefilter};
+use crate::rule::{self, Doc, Expr, KEYWORDS, Rule, RuleTest};
+use crate::value::Val;
+use crate::verdict::{Finding, RuleInfo, Verdict};
+use crate::yaml;
 
 /// One rule file handed to [`Engine::load`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,43 +36,244 @@ pub struct BatchEntry {
     pub outcome: Result<Verdict, EventError>,
 }
 
-/// A compiled rule pack.
+/// A rule as the evaluator needs it.
+#[derive(Clone, Debug)]
+struct Compiled {
+    expr: Expr,
+    product: Option<String>,
+    keywords: bool,
+    labels: Vec<(String, String)>,
+}
+
+/// A compiled rule pack, ready to evaluate events.
+///
+/// Loading parses and compiles every rule once. Evaluation borrows the
+/// event's bytes, reads only the fields the rules name, and allocates
+/// nothing for an event that matches no rule.
+#[derive(Clone, Debug)]
 pub struct Engine {
-    _todo: (),
+    options: Options,
+    info: Vec<RuleInfo>,
+    rules: Vec<Compiled>,
+    tests: Vec<RuleTest>,
+    skipped: Vec<RuleError>,
+    trie: Trie,
+    /// Slots of the fields that reveal an event's product.
+    shape_slots: [u32; 6],
+    prefilter: Prefilter,
+    scratch: Scratch,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    prefilter: prefilter::Scratch,
+    candidates: Vec<u32>,
+    /// Extracted values, kept between calls for their allocation only.
+    values: Vec<(u32, Val<'static>)>,
+}
+
+struct TrieSlots<'t>(&'t mut Trie);
+
+impl Slots for TrieSlots<'_> {
+    fn slot(&mut self, path: &str) -> u32 {
+        self.0.slot(path)
+    }
 }
 
 impl Engine {
     /// Parses and compiles every rule of `sources`.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid rule, unless `options.skip_invalid` is set, in
+    /// which case invalid rules are left out and listed by
+    /// [`Engine::skipped`]; [`LoadError::EmptyPack`] when no rule remains;
+    /// [`LoadError::TooManyRules`] over `options.max_rules`.
     pub fn load(sources: &[RuleSource], options: Options) -> Result<Engine, LoadError> {
-        let _ = (sources, options);
-        unimplemented!()
+        let mut trie = Trie::new();
+        let shape_slots = logsource::FIELDS.map(|f| trie.slot(f));
+        let cx = CompileCtx { max_regex_bytes: options.max_regex_bytes, placeholders: &options.placeholders };
+        let mut rules: Vec<(Box<Rule>, String)> = Vec::new();
+        let mut filters = Vec::new();
+        let mut skipped = Vec::new();
+        let fail = |e: RuleError, skipped: &mut Vec<RuleError>| {
+            if options.skip_invalid {
+                skipped.push(e);
+                Ok(())
+            } else {
+                Err(LoadError::InvalidRule(e))
+            }
+        };
+        for src in sources {
+            let docs = match yaml::load(&src.text) {
+                Ok(d) => d,
+                Err(e) => {
+                    let err = RuleError {
+                        source: src.name.clone(),
+                        line: e.line,
+                        rule_id: None,
+                        reason: format!("not valid YAML: {}", e.message),
+                    };
+                    fail(err, &mut skipped)?;
+                    continue;
+                }
+            };
+            for doc in &docs {
+                match rule::compile(doc, &cx, &mut TrieSlots(&mut trie)) {
+                    Ok(Doc::Rule(r)) => {
+                        if rules.len() >= options.max_rules as usize {
+                            return Err(LoadError::TooManyRules { limit: options.max_rules });
+                        }
+                        rules.push((r, src.name.clone()));
+                    }
+                    Ok(Doc::Filter(f)) => filters.push((f, src.name.clone())),
+                    Err(e) => {
+                        let err = RuleError { source: src.name.clone(), line: e.line, rule_id: e.rule_id, reason: e.reason };
+                        fail(err, &mut skipped)?;
+                    }
+                }
+            }
+        }
+        for (filter, source) in &filters {
+            let mut used = false;
+            for (rule, _) in rules.iter_mut().filter(|(r, _)| filter.applies_to(r)) {
+                rule.expr = Expr::And(vec![rule.expr.clone(), filter.expr.clone()]);
+                used = true;
+            }
+            if !used {
+                let err = RuleError {
+                    source: source.clone(),
+                    line: filter.line,
+                    rule_id: None,
+                    reason: format!("this filter names {:?} but no loaded rule has that id or name and its logsource", filter.rules),
+                };
+                fail(err, &mut skipped)?;
+            }
+        }
+        if rules.is_empty() {
+            return Err(LoadError::EmptyPack);
+        }
+        let mut info = Vec::with_capacity(rules.len());
+        let mut compiled = Vec::with_capacity(rules.len());
+        let mut tests = Vec::new();
+        for (i, (r, source)) in rules.into_iter().enumerate() {
+            let r = *r;
+            tests.extend(r.tests.iter().map(|(m, e)| RuleTest { rule: i as u32, expect_match: *m, event: e.clone() }));
+            info.push(RuleInfo {
+                id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                title: r.title,
+                level: r.level,
+                score: r.score,
+                tags: r.tags,
+                source,
+                line: r.line,
+            });
+            compiled.push(Compiled {
+                keywords: uses_keywords(&r.expr),
+                expr: r.expr,
+                product: r.logsource.product,
+                labels: r.labels,
+            });
+        }
+        let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr));
+        Ok(Engine {
+            options,
+            info,
+            rules: compiled,
+            tests,
+            skipped,
+            trie,
+            shape_slots,
+            prefilter,
+            scratch: Scratch::default(),
+        })
     }
 
     /// The rule table; [`crate::Finding::rule`] indexes it.
     pub fn rules(&self) -> &[RuleInfo] {
-        unimplemented!()
+        &self.info
     }
 
     /// Rules left out at load time (only with `Options::skip_invalid`).
     pub fn skipped(&self) -> &[RuleError] {
-        unimplemented!()
+        &self.skipped
+    }
+
+    /// The example events rules carry (`sigil.tests`), for `sigil rules test`.
+    pub fn rule_tests(&self) -> &[RuleTest] {
+        &self.tests
     }
 
     /// The options the engine was loaded with.
     pub fn options(&self) -> &Options {
-        unimplemented!()
+        &self.options
+    }
+
+    /// Facts about the compiled pack: how the prefilter sees it.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            rules: self.info.len(),
+            fields: self.trie.slots() - 1,
+            literals: self.prefilter.literal_count(),
+            unfiltered_rules: self.prefilter.always_count(),
+        }
     }
 
     /// The verdict for an event that matched nothing: what hosts write for
     /// events a batch did not return.
     pub fn no_match_verdict(&self) -> Verdict {
-        Verdict { keep: self.options().keeps(false, 0), ..Verdict::default() }
+        Verdict { keep: self.options.keeps(false, 0), ..Verdict::default() }
     }
 
     /// Evaluates one event, a JSON object as UTF-8 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError`] when the event is over a limit, or when it may match a
+    /// rule and turns out not to be a valid JSON object. An event that the
+    /// prefilter rules out is not parsed and so not validated: it gets the
+    /// no-match verdict whatever its bytes (see the crate docs).
     pub fn evaluate(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
-        let _ = event;
-        unimplemented!()
+        if event.len() > self.options.max_event_bytes as usize {
+            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+        }
+        let mut candidates = std::mem::take(&mut self.scratch.candidates);
+        self.prefilter.candidates(event, &mut self.scratch.prefilter, &mut candidates);
+        let result = if candidates.is_empty() {
+            Ok(self.no_match_verdict())
+        } else {
+            self.evaluate_candidates(event, &candidates)
+        };
+        self.scratch.candidates = candidates;
+        result
+    }
+
+    fn evaluate_candidates(&mut self, event: &[u8], candidates: &[u32]) -> Result<Verdict, EventError> {
+        let keywords = candidates.iter().any(|&c| self.rules[c as usize].keywords);
+        let mut values = recycle(std::mem::take(&mut self.scratch.values));
+        let outcome = extract::extract(event, &self.trie, keywords, self.options.max_depth, &mut values);
+        let verdict = outcome.map(|()| {
+            values.sort_unstable_by_key(|(s, _)| *s);
+            let ctx = Ctx { values: &values };
+            let product = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
+            let mut findings = Vec::new();
+            for &c in candidates {
+                let rule = &self.rules[c as usize];
+                if !gate(rule.product.as_deref(), product) || !eval(&rule.expr, &ctx) {
+                    continue;
+                }
+                findings.push(Finding { rule: c, score: self.info[c as usize].score, labels: rule.labels.clone() });
+            }
+            self.verdict(findings)
+        });
+        self.scratch.values = recycle(values);
+        verdict
+    }
+
+    fn verdict(&self, findings: Vec<Finding>) -> Verdict {
+        let score = findings.iter().map(|f| f.score).max().unwrap_or(0);
+        let level = findings.iter().map(|f| self.info[f.rule as usize].level).max();
+        Verdict { keep: self.options.keeps(!findings.is_empty(), score), score, level, findings }
     }
 
     /// Evaluates every event of an NDJSON block; appends an entry to `out` for
@@ -81,5 +289,67 @@ impl Engine {
             n += 1;
         }
         n
+    }
+}
+
+/// Facts about a compiled rule pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Rules loaded.
+    pub rules: usize,
+    /// Distinct field paths the rules read.
+    pub fields: usize,
+    /// Distinct literals the prefilter scans for.
+    pub literals: usize,
+    /// Rules from which no literal could be derived: evaluated on every event.
+    pub unfiltered_rules: usize,
+}
+
+/// Whether a rule for `product` may run on an event of `detected` product.
+fn gate(product: Option<&str>, detected: Option<Product>) -> bool {
+    match (product, detected) {
+        (Some(p), Some(d)) => p == d.name(),
+        _ => true,
+    }
+}
+
+fn uses_keywords(e: &Expr) -> bool {
+    match e {
+        Expr::Keywords(_) => true,
+        Expr::Field(_) => false,
+        Expr::Not(i) => uses_keywords(i),
+        Expr::And(v) | Expr::Or(v) | Expr::AtLeast(_, v) => v.iter().any(uses_keywords),
+    }
+}
+
+/// Reuses a vector's allocation for values of another lifetime. The vector
+/// is emptied first, so no value outlives its event; the standard library
+/// collects in place when element layouts agree, as they do here.
+fn recycle<'b>(mut v: Vec<(u32, Val<'_>)>) -> Vec<(u32, Val<'b>)> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+struct Ctx<'v, 'a> {
+    /// Sorted by slot.
+    values: &'v [(u32, Val<'a>)],
+}
+
+impl<'a> Lookup<'a> for Ctx<'_, 'a> {
+    fn values(&self, slot: u32) -> &[(u32, Val<'a>)] {
+        let start = self.values.partition_point(|(s, _)| *s < slot);
+        let end = start + self.values[start..].partition_point(|(s, _)| *s == slot);
+        &self.values[start..end]
+    }
+}
+
+fn eval(e: &Expr, ctx: &Ctx<'_, '_>) -> bool {
+    match e {
+        Expr::Field(fc) => fc.eval(ctx.values(fc.slot), ctx),
+        Expr::Keywords(fc) => fc.eval(ctx.values(KEYWORDS), ctx),
+        Expr::Not(i) => !eval(i, ctx),
+        Expr::And(v) => v.iter().all(|i| eval(i, ctx)),
+        Expr::Or(v) => v.iter().any(|i| eval(i, ctx)),
+        Expr::AtLeast(n, v) => v.iter().filter(|i| eval(i, ctx)).take(*n).count() >= *n,
     }
 }

@@ -24,14 +24,25 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod condition;
 mod engine;
 mod error;
+mod extract;
 pub mod input;
 mod level;
+mod logsource;
+mod matcher;
+mod modifier;
 mod options;
+mod prefilter;
+mod rule;
+mod timepart;
+mod value;
 mod verdict;
+mod yaml;
 
-pub use engine::{BatchEntry, Engine, RuleSource};
+pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
+pub use rule::RuleTest;
 pub use error::{EventError, LoadError, RuleError};
 pub use level::Level;
 pub use options::Options;

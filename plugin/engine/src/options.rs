@@ -22,6 +22,10 @@ pub struct Options {
     /// Largest compiled size of one `|re` pattern, in bytes. Default 1 MiB;
     /// stops a hostile rule from exhausting memory at load time.
     pub max_regex_bytes: u32,
+    /// Values for `|expand` placeholders: `("admins", ["alice", "bob"])`
+    /// turns `%admins%` into each name. A rule using a placeholder that has
+    /// no values here is rejected. Default: none.
+    pub placeholders: Vec<(String, Vec<String>)>,
 }
 
 impl Default for Options {
@@ -34,6 +38,7 @@ impl Default for Options {
             max_depth: 64,
             max_rules: 10_000,
             max_regex_bytes: 1 << 20,
+            placeholders: Vec::new(),
         }
     }
 }

@@ -1,0 +1,131 @@
+//! The time-part modifiers (`minute`, `hour`, `day`, `week`, `month`,
+//! `year`): a part of a timestamp, read from an RFC 3339 / ISO 8601 string
+//! (`2024-08-01T12:04:24Z`, offsets honoured) or from epoch seconds, in UTC.
+
+use crate::value::Val;
+
+/// A part of a timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// The part of the timestamp `v` holds, or `None` when it is not a timestamp.
+pub(crate) fn extract(v: &Val<'_>, part: TimePart) -> Option<i64> {
+    let secs = match v {
+        Val::Num(n) => *n as i64,
+        Val::Str(s) => parse_rfc3339(s)?,
+        _ => return None,
+    };
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    Some(match part {
+        TimePart::Minute => rem / 60 % 60,
+        TimePart::Hour => rem / 3600,
+        TimePart::Day => d,
+        TimePart::Month => m,
+        TimePart::Year => y,
+        TimePart::Week => iso_week(days, y),
+    })
+}
+
+/// Seconds since the epoch of `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm]`.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let offset = match b.get(i) {
+        None | Some(b'Z' | b'z') => 0,
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6).unwrap_or(0);
+            let o = oh * 3600 + om * 60;
+            if sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+// Howard Hinnant's days-from-civil algorithms (public domain).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
+/// ISO 8601 week number (1–53) of the day `days` since the epoch in year `y`.
+fn iso_week(days: i64, y: i64) -> i64 {
+    let weekday = (days + 3).rem_euclid(7); // 0 = Monday
+    let thursday = days - weekday + 3;
+    let (ty, _, _) = civil_from_days(thursday);
+    let jan1 = days_from_civil(ty, 1, 1);
+    let _ = y;
+    (thursday - jan1) / 7 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(s: &str, p: TimePart) -> i64 {
+        extract(&Val::Str(s.into()), p).unwrap()
+    }
+
+    #[test]
+    fn parts_of_a_cloudtrail_time() {
+        let t = "2024-08-01T12:04:24Z";
+        assert_eq!(part(t, TimePart::Year), 2024);
+        assert_eq!(part(t, TimePart::Month), 8);
+        assert_eq!(part(t, TimePart::Day), 1);
+        assert_eq!(part(t, TimePart::Hour), 12);
+        assert_eq!(part(t, TimePart::Minute), 4);
+        assert_eq!(part(t, TimePart::Week), 31);
+        assert_eq!(part("2021-01-03T00:00:00Z", TimePart::Week), 53);
+        assert_eq!(part("2024-08-01T12:04:24+02:00", TimePart::Hour), 10);
+        assert_eq!(extract(&Val::Num(0.0), TimePart::Year), Some(1970));
+        assert_eq!(extract(&Val::Str("not a time".into()), TimePart::Year), None);
+    }
+}
