@@ -38,6 +38,9 @@ fn main() {
         eprintln!("skipped: {s}");
     }
     eprintln!("{:?}", engine.stats());
+    for &r in engine.unfiltered_rules() {
+        eprintln!("unfiltered: {} {}", engine.rules()[r as usize].source, engine.rules()[r as usize].title);
+    }
     for path in args {
         let doc = std::fs::read(&path).expect("readable events");
         let events = input::document_events(&doc).expect("a JSON document");

@@ -175,7 +175,9 @@ impl Engine {
                 labels: r.labels,
             });
         }
-        let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr));
+        let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &|slot| {
+            trie.path(slot).rsplit('.').next().map(str::to_string)
+        });
         Ok(Engine {
             options,
             info,
@@ -217,6 +219,13 @@ impl Engine {
             literals: self.prefilter.literal_count(),
             unfiltered_rules: self.prefilter.always_count(),
         }
+    }
+
+    /// Rules the prefilter cannot rule out by literals: they are evaluated
+    /// on every event (after the log-source check), so they cost the most.
+    /// `sigil rules check` lists them.
+    pub fn unfiltered_rules(&self) -> &[u32] {
+        self.prefilter.always()
     }
 
     /// The verdict for an event that matched nothing: what hosts write for

@@ -60,6 +60,11 @@ impl Trie {
         s
     }
 
+    /// The path of a slot.
+    pub fn path(&self, slot: u32) -> &str {
+        &self.paths[slot as usize]
+    }
+
     /// How many slots exist (keywords included).
     pub fn slots(&self) -> usize {
         self.paths.len()

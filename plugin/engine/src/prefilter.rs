@@ -62,13 +62,16 @@ const MAX_CLAUSES: usize = 64;
 
 impl Prefilter {
     /// Builds the prefilter for rules whose detections are `exprs`.
-    pub fn build<'e>(exprs: impl Iterator<Item = &'e Expr>) -> Prefilter {
+    ///
+    /// `keys` gives, for a field slot, the last key of its path: a field
+    /// test that needs the field present needs that key in the raw text.
+    pub fn build<'e>(exprs: impl Iterator<Item = &'e Expr>, keys: &dyn Fn(u32) -> Option<String>) -> Prefilter {
         let mut literals: Vec<String> = Vec::new();
         let mut users: Vec<Vec<(u32, u8)>> = Vec::new();
         let mut full = Vec::new();
         let mut always = Vec::new();
         for (rule, expr) in exprs.enumerate() {
-            let mut clauses = required(expr).unwrap_or_default();
+            let mut clauses = required(expr, keys).unwrap_or_default();
             clauses.truncate(MAX_CLAUSES);
             if clauses.is_empty() {
                 always.push(rule as u32);
@@ -116,6 +119,11 @@ impl Prefilter {
     /// How many rules are candidates for every event.
     pub fn always_count(&self) -> usize {
         self.always.len()
+    }
+
+    /// The rules that are candidates for every event.
+    pub fn always(&self) -> &[u32] {
+        &self.always
     }
 
     /// How many distinct literals the automaton holds.
@@ -184,17 +192,18 @@ fn scannable(event: &[u8]) -> bool {
 
 /// The clauses an event must satisfy for `expr` to hold; `None` when
 /// nothing can be required.
-fn required(expr: &Expr) -> Option<Vec<Clause>> {
+fn required(expr: &Expr, keys: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clause>> {
     match expr {
-        Expr::Field(fc) | Expr::Keywords(fc) => field_clauses(fc),
+        Expr::Field(fc) => field_clauses(fc, keys(fc.slot)),
+        Expr::Keywords(fc) => field_clauses(fc, None),
         Expr::And(items) => {
-            let all: Vec<Clause> = items.iter().filter_map(required).flatten().collect();
+            let all: Vec<Clause> = items.iter().filter_map(|i| required(i, keys)).flatten().collect();
             if all.is_empty() { None } else { Some(all) }
         }
         Expr::Or(items) | Expr::AtLeast(_, items) => {
             let mut union = Vec::new();
             for item in items {
-                let clauses = required(item)?;
+                let clauses = required(item, keys)?;
                 let best = clauses.into_iter().max_by_key(|c| quality(c))?;
                 union.extend(best);
             }
@@ -206,42 +215,133 @@ fn required(expr: &Expr) -> Option<Vec<Clause>> {
     }
 }
 
-fn field_clauses(fc: &FieldCond) -> Option<Vec<Clause>> {
+fn field_clauses(fc: &FieldCond, key: Option<String>) -> Option<Vec<Clause>> {
+    let by_key = || key.as_deref().and_then(piece).map(|k| vec![vec![k]]);
     if fc.neq {
-        return None;
+        return by_key();
     }
     let lits: Vec<Option<String>> = fc.tests.iter().map(literal).collect();
-    if fc.all {
+    let by_value = if fc.all {
         let clauses: Vec<Clause> = lits.into_iter().flatten().map(|l| vec![l]).collect();
         if clauses.is_empty() { None } else { Some(clauses) }
     } else {
-        let clause: Option<Clause> = lits.into_iter().collect();
-        clause.map(|c| vec![c])
-    }
+        lits.into_iter().collect::<Option<Clause>>().map(|c| vec![c])
+    };
+    // A test that needs the field present needs its key in the raw text.
+    let present = fc.all || fc.tests.iter().all(|t| !matches!(t, Test::Null | Test::Exists(false)));
+    by_value.or_else(|| if present { by_key() } else { None })
 }
 
 /// The literal a value must contain for `t` to hold, if one can be used.
 fn literal(t: &Test) -> Option<String> {
-    let lit = match t {
-        Test::Str { pat: StrPat::Anchored(_, s), .. } => s.clone(),
+    match t {
+        Test::Str { pat: StrPat::Anchored(_, s), .. } => text_literal(s),
         Test::Str { pat: StrPat::Glob(pieces), .. } => pieces
             .iter()
             .filter_map(|p| match p {
-                Piece::Lit(l) => Some(l),
+                Piece::Lit(l) => text_literal(l),
                 _ => None,
             })
-            .max_by_key(|l| l.len())?
-            .clone(),
-        Test::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    usable(&lit).then_some(lit)
+            .max_by_key(|l| l.len()),
+        Test::Re(re) => regex_literal(re.as_str()),
+        Test::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
-fn usable(lit: &str) -> bool {
-    lit.len() >= 3
-        && lit.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        && !lit.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+/// The longest usable piece of a pattern's text. A text that reads as a
+/// number gives none: a JSON number can spell it differently (`4.2e1`).
+fn text_literal(text: &str) -> Option<String> {
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
+        return None;
+    }
+    piece(text)
+}
+
+/// The longest run of at least 3 bytes that a raw scan can find as is:
+/// printable ASCII other than `"` and `\`. Any run of the lower-cased
+/// pattern appears in the raw text of a value the pattern matches (see the
+/// module doc on case), so cutting the pattern at other bytes stays sound.
+fn piece(text: &str) -> Option<String> {
+    text.split(|c: char| !(' '..='~').contains(&c) || c == '"' || c == '\\')
+        .filter(|p| p.len() >= 3)
+        .max_by_key(|p| p.len())
+        .map(str::to_string)
+}
+
+/// A literal that every match of the regular expression `re` contains:
+/// the longest run of plain characters at the top level, when the pattern
+/// has no alternation and no verbose mode. `None` when unsure.
+fn regex_literal(re: &str) -> Option<String> {
+    if re.contains('|') || re.contains("(?x") {
+        return None;
+    }
+    let mut best = String::new();
+    let mut run = String::new();
+    let mut depth = 0usize;
+    let mut chars = re.chars().peekable();
+    let finish = |run: &mut String, best: &mut String| {
+        if run.len() > best.len() {
+            *best = run.clone();
+        }
+        run.clear();
+    };
+    while let Some(c) = chars.next() {
+        if depth > 0 {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => run.push(e),
+                _ => finish(&mut run, &mut best),
+            },
+            '*' | '?' | '{' => {
+                // The previous character was optional or repeated from zero.
+                run.pop();
+                finish(&mut run, &mut best);
+                if c == '{' {
+                    for n in chars.by_ref() {
+                        if n == '}' {
+                            break;
+                        }
+                    }
+                }
+            }
+            '+' => finish(&mut run, &mut best),
+            '(' => {
+                finish(&mut run, &mut best);
+                depth = 1;
+            }
+            '.' | '[' | '^' | '$' | ')' => {
+                finish(&mut run, &mut best);
+                if c == '[' {
+                    // Skip the class; a `]` first in a class is literal.
+                    let mut first = true;
+                    while let Some(n) = chars.next() {
+                        match n {
+                            '\\' => {
+                                chars.next();
+                            }
+                            ']' if !first => break,
+                            _ => {}
+                        }
+                        first = false;
+                    }
+                }
+            }
+            c => run.push(c),
+        }
+    }
+    finish(&mut run, &mut best);
+    text_literal(&best.to_lowercase())
 }
 
 /// How selective a clause is: its weakest literal's length, where service
@@ -279,10 +379,22 @@ mod tests {
 
     #[test]
     fn usable_literals() {
-        assert!(usable("StopInstances"));
-        assert!(!usable("ab"));
-        assert!(!usable("12.5"));
-        assert!(!usable("a\"b"));
-        assert!(!usable("été"));
+        assert_eq!(text_literal("StopInstances").as_deref(), Some("StopInstances"));
+        assert_eq!(text_literal("ab"), None);
+        assert_eq!(text_literal("12.5"), None);
+        assert_eq!(text_literal("i-12.5").as_deref(), Some("i-12.5"));
+        assert_eq!(text_literal("ab\"cdef").as_deref(), Some("cdef"));
+        assert_eq!(text_literal("update app – certs").as_deref(), Some("update app "));
+    }
+
+    #[test]
+    fn regex_literals() {
+        assert_eq!(regex_literal(".+:assumed-role/aws:.+").as_deref(), Some(":assumed-role/aws:"));
+        assert_eq!(regex_literal("(?i)^abcd?e").as_deref(), Some("abc"));
+        assert_eq!(regex_literal("a|bcdef"), None);
+        assert_eq!(regex_literal("x[abc]yzw\\.com").as_deref(), Some("yzw.com"));
+        assert_eq!(regex_literal("(foo)+bar").as_deref(), Some("bar"));
+        assert_eq!(regex_literal("(foo)?"), None);
+        assert_eq!(regex_literal("qq(foo)*barbaz").as_deref(), Some("barbaz"));
     }
 }
