@@ -175,8 +175,9 @@ impl Engine {
                 labels: r.labels,
             });
         }
-        let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &|slot| {
-            trie.path(slot).rsplit('.').next().map(str::to_string)
+        let products: Vec<Option<&str>> = compiled.iter().map(|c| c.product.as_deref()).collect();
+        let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &products, &|slot| {
+            Some(trie.path(slot).to_string())
         });
         Ok(Engine {
             options,
@@ -216,8 +217,8 @@ impl Engine {
         EngineStats {
             rules: self.info.len(),
             fields: self.trie.slots() - 1,
-            literals: self.prefilter.literal_count(),
-            unfiltered_rules: self.prefilter.always_count(),
+            atoms: self.prefilter.atom_count(),
+            unfiltered_rules: self.prefilter.always().len(),
         }
     }
 
@@ -308,8 +309,8 @@ pub struct EngineStats {
     pub rules: usize,
     /// Distinct field paths the rules read.
     pub fields: usize,
-    /// Distinct literals the prefilter scans for.
-    pub literals: usize,
+    /// Distinct facts the prefilter checks on raw events (see the crate docs).
+    pub atoms: usize,
     /// Rules from which no literal could be derived: evaluated on every event.
     pub unfiltered_rules: usize,
 }

@@ -1,52 +1,96 @@
 //! Rejecting events that cannot match, before parsing them.
 //!
-//! From each rule's detection tree the compiler derives literals that any
-//! matching event must contain, as a conjunction of clauses, each clause a
-//! set of literals of which one must occur (`eventName: [StopInstances,
-//! StartInstances]` gives one clause of two). One Aho-Corasick automaton
-//! over every literal scans the raw bytes; a rule is a candidate when each
-//! of its clauses saw a hit. Events with no candidate are never parsed.
+//! From each rule's detection tree the compiler derives *atoms*, facts
+//! about the raw text that any event the rule matches must show, grouped
+//! as a conjunction of clauses, each clause a set of atoms of which one
+//! must hold. An atom is one of:
+//!
+//! - `Key(k)`: some JSON key ends with the path segment `k` (the rule
+//!   tests a field that must be present);
+//! - `Value(k, anchor, lit)`: some string value under a key ending with
+//!   `k` equals, starts with, ends with or contains `lit` (ASCII
+//!   case-insensitively);
+//! - `Keyword(lit)`: some string value contains `lit` (keyword searches).
+//!
+//! One pass over the raw bytes tokenises the JSON just enough to see keys
+//! and string values and which key governs each value (inside arrays, the
+//! array's key). Keys are looked up in a hash table of the keys rules name;
+//! values only under those keys are compared, exact values by hash. A rule
+//! is a candidate when each of its clauses has an atom that held; events
+//! with no candidate are never parsed, and nothing is allocated for them.
 //!
 //! # Soundness
 //!
-//! The prefilter must never drop an event that full evaluation would
-//! match. Three things could hide a literal from a byte scan, and each is
-//! handled:
+//! The prefilter must never drop an event that full evaluation would match.
 //!
-//! - JSON escapes (`\u0052` for `R`, `\/` for `/`): an event holding `\u`
-//!   or `\/` is not scanned; every rule is a candidate. Other escapes
-//!   (`\"`, `\\`, `\n`, ...) cannot hide a literal, because literals never
-//!   contain `"`, `\` or control characters.
+//! - Paths: a value the evaluator reads at `a.b.c` sits under a key `c`, or
+//!   under a dotted key ending in `.c`, possibly inside arrays; the scanner
+//!   compares the governing key's last segment, so it sees every such value.
+//! - Escapes: a string holding `\u` or `\/` could spell any literal, so an
+//!   event holding either is not scanned and every rule is a candidate.
+//!   Other escapes (`\"`, `\\`, `\n`, ...) are decoded before comparing.
 //! - Case: matching is case-insensitive by Unicode lower-casing, the scan by
-//!   ASCII folding. Literals are ASCII only, and the only non-ASCII
-//!   characters whose lower case contains ASCII letters are U+0130 (`İ`,
-//!   lower `i̇`) and U+212A (Kelvin sign, lower `k`); an event holding either
-//!   is not scanned.
-//! - Numbers: a literal made only of digits, `.` and `-` could be the text
-//!   of a number written differently in the JSON (`4.2e1`); such literals
-//!   are never used.
+//!   ASCII folding. Literals are ASCII only (a pattern with other
+//!   characters contributes its longest ASCII run, as a `contains` atom),
+//!   and the only non-ASCII characters whose lower case contains ASCII
+//!   letters are U+0130 (`İ`) and U+212A (Kelvin sign), so an event holding
+//!   either is not scanned.
+//! - Numbers: a pattern that reads as a number could match a JSON number
+//!   spelt differently (`4.2e1`), so it contributes only a `Key` atom.
+//! - Structure: the scanner does not validate. On text it cannot follow
+//!   (nesting over 128) it gives up and every rule is a candidate; on
+//!   malformed text it may call a rule a candidate, and the parser then
+//!   reports the error.
 //!
-//! A rule for which no literal can be derived (a `not`, a regex, a numeric
-//! comparison) is a candidate for every event.
+//! A rule for which no atom can be derived (a lone `not`, `field: null`)
+//! is a candidate for every event; [`Prefilter::always`] lists them.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use rustc_hash::FxHashMap;
 
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
-use crate::value::Piece;
+use crate::value::{Anchor, Piece, find_ci};
 
-type Clause = Vec<String>;
+/// A fact about the raw text that a matching event must show.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Atom {
+    Key(String),
+    Value(String, Anchor, String),
+    Keyword(String),
+}
+
+type Clause = Vec<Atom>;
+
+type AtomId = u32;
+
+#[derive(Clone, Debug, Default)]
+struct KeyAtoms {
+    present: Option<AtomId>,
+    /// Exact values, lower-cased.
+    exact: FxHashMap<Box<[u8]>, Vec<AtomId>>,
+    /// Prefix, suffix and contains literals, lower-cased.
+    partial: Vec<(Anchor, Box<[u8]>, AtomId)>,
+}
 
 /// The compiled prefilter of a rule pack.
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
-    ac: Option<AhoCorasick>,
-    /// For each literal: the (rule, clause) pairs it satisfies.
+    keys: FxHashMap<Box<[u8]>, u32>,
+    per_key: Vec<KeyAtoms>,
+    /// Keyword literals, found anywhere in the raw text: a value holds a
+    /// keyword only if the text does.
+    keywords: Option<(AhoCorasick, Vec<AtomId>)>,
+    /// For each atom: the (rule, clause) pairs it satisfies.
     users: Vec<Vec<(u32, u8)>>,
     /// For each rule: the bit mask of all its clauses; 0 means "always a candidate".
     full: Vec<u64>,
     always: Vec<u32>,
-    literals: Vec<String>,
+    /// For each rule: whether it may run on CloudTrail events (its
+    /// `logsource.product` is `aws` or unset).
+    aws: Vec<bool>,
+    /// Whether any keyword rule may run on CloudTrail events.
+    aws_keywords: bool,
 }
 
 /// Reusable state of one scan.
@@ -56,22 +100,48 @@ pub(crate) struct Scratch {
     touched: Vec<u32>,
     seen: Vec<bool>,
     seen_list: Vec<u32>,
+    frames: Vec<Frame>,
+    lower: Vec<u8>,
+    decoded: Vec<u8>,
+    /// The scan saw a top-level `eventSource` naming an AWS service: the
+    /// engine will recognise the event as CloudTrail.
+    cloudtrail: bool,
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    object: bool,
+    expect_key: bool,
+    /// The current key is the top-level `eventSource`.
+    event_source: bool,
+    /// The governing key, as an index into `per_key`, or `NO_KEY`.
+    key: u32,
+}
+
+const NO_KEY: u32 = u32::MAX;
+
 const MAX_CLAUSES: usize = 64;
+const MAX_NESTING: usize = 128;
 
 impl Prefilter {
     /// Builds the prefilter for rules whose detections are `exprs`.
     ///
-    /// `keys` gives, for a field slot, the last key of its path: a field
-    /// test that needs the field present needs that key in the raw text.
-    pub fn build<'e>(exprs: impl Iterator<Item = &'e Expr>, keys: &dyn Fn(u32) -> Option<String>) -> Prefilter {
-        let mut literals: Vec<String> = Vec::new();
+    /// `keys` gives, for a field slot, its path.
+    /// `products` gives each rule's `logsource.product`.
+    pub fn build<'e>(
+        exprs: impl Iterator<Item = &'e Expr>,
+        products: &[Option<&str>],
+        keys: &dyn Fn(u32) -> Option<String>,
+    ) -> Prefilter {
+        let aws: Vec<bool> = products.iter().map(|p| p.is_none_or(|p| p == "aws")).collect();
+        let mut atoms: Vec<Atom> = Vec::new();
+        let mut atom_ids: FxHashMap<Atom, AtomId> = FxHashMap::default();
         let mut users: Vec<Vec<(u32, u8)>> = Vec::new();
         let mut full = Vec::new();
         let mut always = Vec::new();
+        let seg = |slot: u32| keys(slot).map(|p| p.rsplit('.').next().unwrap_or("").to_string());
         for (rule, expr) in exprs.enumerate() {
-            let mut clauses = required(expr, keys).unwrap_or_default();
+            let mut clauses = required(expr, &seg).unwrap_or_default();
             clauses.truncate(MAX_CLAUSES);
             if clauses.is_empty() {
                 always.push(rule as u32);
@@ -79,46 +149,65 @@ impl Prefilter {
                 continue;
             }
             full.push(if clauses.len() == 64 { u64::MAX } else { (1u64 << clauses.len()) - 1 });
-            for (ci, clause) in clauses.iter().enumerate() {
-                for lit in clause {
-                    let id = match literals.iter().position(|l| l == lit) {
-                        Some(i) => i,
-                        None => {
-                            literals.push(lit.clone());
-                            users.push(Vec::new());
-                            literals.len() - 1
-                        }
-                    };
-                    if !users[id].contains(&(rule as u32, ci as u8)) {
-                        users[id].push((rule as u32, ci as u8));
+            for (ci, clause) in clauses.into_iter().enumerate() {
+                for atom in clause {
+                    let id = *atom_ids.entry(atom.clone()).or_insert_with(|| {
+                        atoms.push(atom);
+                        users.push(Vec::new());
+                        (atoms.len() - 1) as AtomId
+                    });
+                    if !users[id as usize].contains(&(rule as u32, ci as u8)) {
+                        users[id as usize].push((rule as u32, ci as u8));
                     }
                 }
             }
         }
-        let ac = if literals.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&literals)
-                    .or_else(|_| {
-                        AhoCorasick::builder()
-                            .ascii_case_insensitive(true)
-                            .match_kind(MatchKind::Standard)
-                            .build(&literals)
-                    })
-                    .expect("literals are plain ASCII and few"),
-            )
+        let mut pf = Prefilter {
+            keys: FxHashMap::default(),
+            per_key: Vec::new(),
+            keywords: None,
+            users,
+            full,
+            always,
+            aws,
+            aws_keywords: false,
         };
-        Prefilter { ac, users, full, always, literals }
+        let mut keyword_lits = Vec::new();
+        let mut keyword_ids = Vec::new();
+        for (id, atom) in atoms.into_iter().enumerate() {
+            let id = id as AtomId;
+            match atom {
+                Atom::Key(k) => pf.key_atoms(&k).present = Some(id),
+                Atom::Value(k, Anchor::Exact, lit) => {
+                    pf.key_atoms(&k).exact.entry(lit.into_bytes().into()).or_default().push(id)
+                }
+                Atom::Value(k, anchor, lit) => pf.key_atoms(&k).partial.push((anchor, lit.into_bytes().into(), id)),
+                Atom::Keyword(lit) => {
+                    pf.aws_keywords |= pf.users[id as usize].iter().any(|&(r, _)| pf.aws[r as usize]);
+                    keyword_lits.push(lit);
+                    keyword_ids.push(id);
+                }
+            }
+        }
+        if !keyword_lits.is_empty() {
+            let ac = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&keyword_lits)
+                .expect("keyword literals are short ASCII");
+            pf.keywords = Some((ac, keyword_ids));
+        }
+        pf
     }
 
-    /// How many rules are candidates for every event.
-    pub fn always_count(&self) -> usize {
-        self.always.len()
+    fn key_atoms(&mut self, key: &str) -> &mut KeyAtoms {
+        let n = self.per_key.len() as u32;
+        let i = *self.keys.entry(key.as_bytes().into()).or_insert(n);
+        if i == n {
+            self.per_key.push(KeyAtoms::default());
+        }
+        &mut self.per_key[i as usize]
     }
 
     /// The rules that are candidates for every event.
@@ -126,85 +215,254 @@ impl Prefilter {
         &self.always
     }
 
-    /// How many distinct literals the automaton holds.
-    pub fn literal_count(&self) -> usize {
-        self.literals.len()
+    /// How many distinct atoms the scanner checks.
+    pub fn atom_count(&self) -> usize {
+        self.users.len()
     }
 
     /// Writes to `out`, in ascending order, the rules that may match `event`.
     pub fn candidates(&self, event: &[u8], s: &mut Scratch, out: &mut Vec<u32>) {
         out.clear();
-        if !scannable(event) {
-            out.extend(0..self.full.len() as u32);
-            return;
+        if s.masks.len() != self.full.len() || s.seen.len() != self.users.len() {
+            s.masks = vec![0; self.full.len()];
+            s.seen = vec![false; self.users.len()];
         }
-        if let Some(ac) = &self.ac {
-            if s.masks.len() != self.full.len() {
-                s.masks = vec![0; self.full.len()];
-                s.seen = vec![false; self.literals.len()];
-            }
-            for m in ac.find_overlapping_iter(event) {
-                let lit = m.pattern().as_u32();
-                if std::mem::replace(&mut s.seen[lit as usize], true) {
-                    continue;
-                }
-                s.seen_list.push(lit);
-                for &(rule, clause) in &self.users[lit as usize] {
-                    let mask = &mut s.masks[rule as usize];
-                    if *mask == 0 {
-                        s.touched.push(rule);
+        s.cloudtrail = false;
+        if !unscannable_char(event) && self.scan(event, s) {
+            // Log-source gating: a CloudTrail event meets only rules for aws
+            // or for no product, as in the engine (see `logsource`).
+            let ct = s.cloudtrail;
+            if let Some((ac, ids)) = &self.keywords {
+                if !ct || self.aws_keywords {
+                    for m in ac.find_overlapping_iter(event) {
+                        self.hit(ids[m.pattern().as_usize()], s);
                     }
-                    *mask |= 1 << clause;
                 }
             }
             for &rule in &s.touched {
-                if s.masks[rule as usize] == self.full[rule as usize] {
+                if s.masks[rule as usize] == self.full[rule as usize] && (!ct || self.aws[rule as usize]) {
                     out.push(rule);
                 }
-                s.masks[rule as usize] = 0;
             }
-            for &lit in &s.seen_list {
-                s.seen[lit as usize] = false;
+            out.extend(self.always.iter().filter(|&&r| !ct || self.aws[r as usize]));
+            out.sort_unstable();
+        } else {
+            out.extend(0..self.full.len() as u32);
+        }
+        for &rule in &s.touched {
+            s.masks[rule as usize] = 0;
+        }
+        for &atom in &s.seen_list {
+            s.seen[atom as usize] = false;
+        }
+        s.touched.clear();
+        s.seen_list.clear();
+    }
+
+    fn hit(&self, atom: AtomId, s: &mut Scratch) {
+        if std::mem::replace(&mut s.seen[atom as usize], true) {
+            return;
+        }
+        s.seen_list.push(atom);
+        for &(rule, clause) in &self.users[atom as usize] {
+            let mask = &mut s.masks[rule as usize];
+            if *mask == 0 {
+                s.touched.push(rule);
             }
-            s.touched.clear();
-            s.seen_list.clear();
+            *mask |= 1 << clause;
         }
-        if !self.always.is_empty() {
-            out.extend_from_slice(&self.always);
+    }
+
+    /// Tokenises `ev` and records the atoms that hold. False when the text
+    /// cannot be scanned soundly.
+    fn scan(&self, ev: &[u8], s: &mut Scratch) -> bool {
+        let mut frames = std::mem::take(&mut s.frames);
+        frames.clear();
+        let ok = self.scan_with(ev, s, &mut frames);
+        s.frames = frames;
+        ok
+    }
+
+    fn scan_with(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> bool {
+        let mut i = 0;
+        while i < ev.len() {
+            match ev[i] {
+                b'"' => {
+                    let start = i + 1;
+                    let mut j = start;
+                    let mut escaped = false;
+                    let end = loop {
+                        let Some(k) = memchr::memchr2(b'"', b'\\', &ev[j..]) else { return true };
+                        let at = j + k;
+                        if ev[at] == b'"' {
+                            break at;
+                        }
+                        if matches!(ev.get(at + 1), Some(b'u' | b'/')) {
+                            return false;
+                        }
+                        escaped = true;
+                        j = at + 2;
+                    };
+                    i = end + 1;
+                    let raw = &ev[start..end];
+                    let token: &[u8] = if escaped {
+                        decode_simple(raw, &mut s.decoded);
+                        &std::mem::take(&mut s.decoded)
+                    } else {
+                        raw
+                    };
+                    let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
+                    if is_key {
+                        let key = self.lookup_key(token);
+                        let top = frames.len() == 1;
+                        let f = frames.last_mut().expect("checked above");
+                        f.event_source = top && token == b"eventSource";
+                        f.key = key;
+                        f.expect_key = false;
+                        if key != NO_KEY {
+                            if let Some(a) = self.per_key[key as usize].present {
+                                self.hit(a, s);
+                            }
+                        }
+                    } else {
+                        let key = frames.last().map_or(NO_KEY, |f| f.key);
+                        if frames.len() == 1 && frames[0].event_source && token.ends_with(b".amazonaws.com") {
+                            s.cloudtrail = true;
+                        }
+                        self.value(token, key, s);
+                    }
+                    if escaped {
+                        // Give the decode buffer back for the next string.
+                        s.decoded = token.to_vec();
+                    }
+                }
+                b'{' => {
+                    if frames.len() >= MAX_NESTING {
+                        return false;
+                    }
+                    frames.push(Frame { object: true, expect_key: true, event_source: false, key: NO_KEY });
+                    i += 1;
+                }
+                b'[' => {
+                    if frames.len() >= MAX_NESTING {
+                        return false;
+                    }
+                    let key = frames.last().map_or(NO_KEY, |f| f.key);
+                    frames.push(Frame { object: false, expect_key: false, event_source: false, key });
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    frames.pop();
+                    i += 1;
+                }
+                b',' => {
+                    if let Some(f) = frames.last_mut() {
+                        f.expect_key = f.object;
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            }
         }
-        out.sort_unstable();
+        true
+    }
+
+    fn lookup_key(&self, token: &[u8]) -> u32 {
+        if let Some(&k) = self.keys.get(token) {
+            return k;
+        }
+        // A flattened key (`"a.b.c"`) answers for its last segment.
+        match memchr::memrchr(b'.', token) {
+            Some(dot) => self.keys.get(&token[dot + 1..]).copied().unwrap_or(NO_KEY),
+            None => NO_KEY,
+        }
+    }
+
+    fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
+        if key != NO_KEY {
+            let atoms = &self.per_key[key as usize];
+            if !atoms.exact.is_empty() {
+                let mut lower = std::mem::take(&mut s.lower);
+                lower.clear();
+                lower.extend(token.iter().map(u8::to_ascii_lowercase));
+                if let Some(ids) = atoms.exact.get(lower.as_slice()) {
+                    for &a in ids {
+                        self.hit(a, s);
+                    }
+                }
+                s.lower = lower;
+            }
+            for (anchor, lit, a) in &atoms.partial {
+                let holds = match anchor {
+                    Anchor::Prefix => token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit),
+                    Anchor::Suffix => {
+                        token.len() >= lit.len() && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit)
+                    }
+                    Anchor::Contains | Anchor::Exact => find_ci(token, lit).is_some(),
+                };
+                if holds {
+                    self.hit(*a, s);
+                }
+            }
+        }
     }
 }
 
-/// Whether the raw bytes can be scanned soundly (see the module doc).
-fn scannable(event: &[u8]) -> bool {
-    for i in memchr::memchr3_iter(b'\\', 0xC4, 0xE2, event) {
+/// Decodes the escapes that cannot hide a literal (`\"`, `\\`, `\n`, ...).
+fn decode_simple(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut it = raw.iter();
+    while let Some(&b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match it.next() {
+            Some(b'n') => b'\n',
+            Some(b't') => b'\t',
+            Some(b'r') => b'\r',
+            Some(b'b') => 0x08,
+            Some(b'f') => 0x0c,
+            Some(&c) => c,
+            None => break,
+        });
+    }
+}
+
+/// Whether the event holds a character whose lower case hides ASCII.
+fn unscannable_char(event: &[u8]) -> bool {
+    for i in memchr::memchr2_iter(0xC4, 0xE2, event) {
         let next = &event[i + 1..];
         match event[i] {
-            b'\\' if matches!(next.first(), Some(b'u' | b'/')) => return false,
-            0xC4 if next.first() == Some(&0xB0) => return false,
-            0xE2 if next.starts_with(&[0x84, 0xAA]) => return false,
+            0xC4 if next.first() == Some(&0xB0) => return true,
+            0xE2 if next.starts_with(&[0x84, 0xAA]) => return true,
             _ => {}
         }
     }
-    true
+    false
 }
 
 /// The clauses an event must satisfy for `expr` to hold; `None` when
 /// nothing can be required.
-fn required(expr: &Expr, keys: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clause>> {
+fn required(expr: &Expr, seg: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clause>> {
     match expr {
-        Expr::Field(fc) => field_clauses(fc, keys(fc.slot)),
+        Expr::Field(fc) => field_clauses(fc, seg(fc.slot)),
         Expr::Keywords(fc) => field_clauses(fc, None),
         Expr::And(items) => {
-            let all: Vec<Clause> = items.iter().filter_map(|i| required(i, keys)).flatten().collect();
+            let mut all: Vec<Clause> = items.iter().filter_map(|i| required(i, seg)).flatten().collect();
+            // Weak clauses (a service host name every event of the service
+            // has) cost comparisons but rule out little.
+            let best = all.iter().map(quality).max().unwrap_or(0);
+            if best > WEAK {
+                all.retain(|c| quality(c) > WEAK);
+            }
             if all.is_empty() { None } else { Some(all) }
         }
         Expr::Or(items) | Expr::AtLeast(_, items) => {
             let mut union = Vec::new();
             for item in items {
-                let clauses = required(item, keys)?;
-                let best = clauses.into_iter().max_by_key(|c| quality(c))?;
+                let clauses = required(item, seg)?;
+                let best = clauses.into_iter().max_by_key(quality)?;
                 union.extend(best);
             }
             union.sort();
@@ -216,54 +474,74 @@ fn required(expr: &Expr, keys: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Cla
 }
 
 fn field_clauses(fc: &FieldCond, key: Option<String>) -> Option<Vec<Clause>> {
-    let by_key = || key.as_deref().and_then(piece).map(|k| vec![vec![k]]);
+    let by_key = || key.clone().filter(|k| !k.is_empty()).map(|k| vec![vec![Atom::Key(k)]]);
     if fc.neq {
         return by_key();
     }
-    let lits: Vec<Option<String>> = fc.tests.iter().map(literal).collect();
+    let atom = |t: &Test| -> Option<Atom> {
+        let (anchor, lit) = literal(t)?;
+        Some(match &key {
+            Some(k) => Atom::Value(k.clone(), anchor, lit),
+            None => Atom::Keyword(lit),
+        })
+    };
+    let atoms: Vec<Option<Atom>> = fc.tests.iter().map(atom).collect();
     let by_value = if fc.all {
-        let clauses: Vec<Clause> = lits.into_iter().flatten().map(|l| vec![l]).collect();
+        let clauses: Vec<Clause> = atoms.into_iter().flatten().map(|a| vec![a]).collect();
         if clauses.is_empty() { None } else { Some(clauses) }
     } else {
-        lits.into_iter().collect::<Option<Clause>>().map(|c| vec![c])
+        atoms.into_iter().collect::<Option<Clause>>().map(|c| vec![c])
     };
     // A test that needs the field present needs its key in the raw text.
     let present = fc.all || fc.tests.iter().all(|t| !matches!(t, Test::Null | Test::Exists(false)));
     by_value.or_else(|| if present { by_key() } else { None })
 }
 
-/// The literal a value must contain for `t` to hold, if one can be used.
-fn literal(t: &Test) -> Option<String> {
+/// The literal a string value must show for `t` to hold, and how.
+fn literal(t: &Test) -> Option<(Anchor, String)> {
     match t {
-        Test::Str { pat: StrPat::Anchored(_, s), .. } => text_literal(s),
-        Test::Str { pat: StrPat::Glob(pieces), .. } => pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::Lit(l) => text_literal(l),
-                _ => None,
-            })
-            .max_by_key(|l| l.len()),
-        Test::Re(re) => regex_literal(re.as_str()),
-        Test::Bool(b) => Some(b.to_string()),
+        Test::Str { pat: StrPat::Anchored(anchor, s), .. } => {
+            if numeric(s) {
+                return None;
+            }
+            if s.len() >= 3 && s.chars().all(scannable) {
+                Some((*anchor, s.clone()))
+            } else {
+                piece(s).map(|p| (Anchor::Contains, p))
+            }
+        }
+        Test::Str { pat: StrPat::Glob(pieces), .. } => {
+            if pieces.iter().all(|p| matches!(p, Piece::Lit(l) if numeric(l)) || !matches!(p, Piece::Lit(_))) {
+                return None;
+            }
+            pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Lit(l) => piece(l),
+                    _ => None,
+                })
+                .max_by_key(String::len)
+                .map(|p| (Anchor::Contains, p))
+        }
+        Test::Re(re) => regex_literal(re.as_str()).map(|l| (Anchor::Contains, l)),
         _ => None,
     }
 }
 
-/// The longest usable piece of a pattern's text. A text that reads as a
-/// number gives none: a JSON number can spell it differently (`4.2e1`).
-fn text_literal(text: &str) -> Option<String> {
-    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
-        return None;
-    }
-    piece(text)
+fn scannable(c: char) -> bool {
+    (' '..='~').contains(&c) && c != '"' && c != '\\'
 }
 
-/// The longest run of at least 3 bytes that a raw scan can find as is:
-/// printable ASCII other than `"` and `\`. Any run of the lower-cased
-/// pattern appears in the raw text of a value the pattern matches (see the
-/// module doc on case), so cutting the pattern at other bytes stays sound.
+/// True when a JSON number's text could hold `text` (digits, `.`, signs).
+fn numeric(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+}
+
+/// The longest run of at least 3 scannable characters of `text`. Any run
+/// of a lower-cased pattern appears in the decoded text of a value the
+/// pattern matches (see the module doc on case).
 fn piece(text: &str) -> Option<String> {
-    text.split(|c: char| !(' '..='~').contains(&c) || c == '"' || c == '\\')
+    text.split(|c: char| !scannable(c))
         .filter(|p| p.len() >= 3)
         .max_by_key(|p| p.len())
         .map(str::to_string)
@@ -341,15 +619,23 @@ fn regex_literal(re: &str) -> Option<String> {
         }
     }
     finish(&mut run, &mut best);
-    text_literal(&best.to_lowercase())
+    let best = best.to_lowercase();
+    if numeric(&best) { None } else { piece(&best) }
 }
 
-/// How selective a clause is: its weakest literal's length, where service
-/// host names (`ec2.amazonaws.com`) that most events of a service share
-/// count as weak.
+const WEAK: usize = 1;
+
+/// How selective a clause is: its weakest atom. A bare key, or a service
+/// host name (`ec2.amazonaws.com`) that every event of the service has,
+/// counts as weak.
 fn quality(c: &Clause) -> usize {
     c.iter()
-        .map(|l| if l.ends_with("amazonaws.com") || l.ends_with("googleapis.com") { 1 } else { l.len() })
+        .map(|a| match a {
+            Atom::Key(_) => WEAK,
+            Atom::Value(_, _, l) | Atom::Keyword(l) => {
+                if l.ends_with("amazonaws.com") || l.ends_with("googleapis.com") { WEAK } else { l.len() }
+            }
+        })
         .min()
         .unwrap_or(0)
 }
@@ -359,13 +645,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scannable_rejects_hiding_places() {
-        assert!(scannable(br#"{"a":"x\"y\\z\n"}"#));
-        assert!(!scannable(br#"{"a":"\u0052"}"#));
-        assert!(!scannable(br#"{"a":"a\/b"}"#));
-        assert!(!scannable("{\"a\":\"\u{212A}\"}".as_bytes()));
-        assert!(!scannable("{\"a\":\"\u{130}\"}".as_bytes()));
-        assert!(scannable("{\"a\":\"é\"}".as_bytes()));
+    fn unscannable_chars() {
+        assert!(!unscannable_char("{\"a\":\"é\"}".as_bytes()));
+        assert!(unscannable_char("{\"a\":\"\u{212A}\"}".as_bytes()));
+        assert!(unscannable_char("{\"a\":\"\u{130}\"}".as_bytes()));
     }
 
     #[test]
@@ -378,13 +661,16 @@ mod tests {
     }
 
     #[test]
-    fn usable_literals() {
-        assert_eq!(text_literal("StopInstances").as_deref(), Some("StopInstances"));
-        assert_eq!(text_literal("ab"), None);
-        assert_eq!(text_literal("12.5"), None);
-        assert_eq!(text_literal("i-12.5").as_deref(), Some("i-12.5"));
-        assert_eq!(text_literal("ab\"cdef").as_deref(), Some("cdef"));
-        assert_eq!(text_literal("update app – certs").as_deref(), Some("update app "));
+    fn literals() {
+        let s = |p: &str, a| Test::Str { pat: StrPat::Anchored(a, p.into()), cased: false };
+        assert_eq!(literal(&s("stopinstances", Anchor::Exact)), Some((Anchor::Exact, "stopinstances".into())));
+        assert_eq!(literal(&s("ab", Anchor::Exact)), None);
+        assert_eq!(literal(&s("12.5", Anchor::Contains)), None);
+        assert_eq!(literal(&s("ab\"cdef", Anchor::Exact)), Some((Anchor::Contains, "cdef".into())));
+        assert_eq!(
+            literal(&s("update app – certs", Anchor::Exact)),
+            Some((Anchor::Contains, "update app ".into()))
+        );
     }
 
     #[test]
@@ -396,5 +682,12 @@ mod tests {
         assert_eq!(regex_literal("(foo)+bar").as_deref(), Some("bar"));
         assert_eq!(regex_literal("(foo)?"), None);
         assert_eq!(regex_literal("qq(foo)*barbaz").as_deref(), Some("barbaz"));
+    }
+
+    #[test]
+    fn decode_simple_escapes() {
+        let mut out = Vec::new();
+        decode_simple(br#"a\"b\\c\nd"#, &mut out);
+        assert_eq!(out, b"a\"b\\c\nd");
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn lower(s: &str) -> Cow<'_, str> {
 }
 
 /// How a string pattern is anchored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Anchor {
     Exact,
     Prefix,
