@@ -258,6 +258,20 @@ impl Engine {
         result
     }
 
+    /// Evaluates one event against every rule, without the prefilter.
+    ///
+    /// The reference the prefilter is tested against: for every event,
+    /// `evaluate` and `evaluate_unfiltered` must agree. Slower; not for
+    /// production use.
+    #[doc(hidden)]
+    pub fn evaluate_unfiltered(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
+        if event.len() > self.options.max_event_bytes as usize {
+            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+        }
+        let all: Vec<u32> = (0..self.rules.len() as u32).collect();
+        self.evaluate_candidates(event, &all)
+    }
+
     fn evaluate_candidates(&mut self, event: &[u8], candidates: &[u32]) -> Result<Verdict, EventError> {
         let keywords = candidates.iter().any(|&c| self.rules[c as usize].keywords);
         let mut values = recycle(std::mem::take(&mut self.scratch.values));

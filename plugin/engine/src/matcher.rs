@@ -41,7 +41,10 @@ pub(crate) enum StrPat {
 #[derive(Clone, Debug)]
 pub(crate) enum Test {
     Str { pat: StrPat, cased: bool },
-    /// A plain YAML number: equal as a number, or equal as text.
+    /// A plain YAML number: a JSON number equal to it, or a string equal to
+    /// its text. The specification treats values as strings, so `42` does
+    /// not match the string `"042"`; a JSON number has no text of its own
+    /// once parsed, so it is compared by value (`42.0` matches).
     Num { value: f64, text: String },
     Bool(bool),
     Null,
@@ -115,7 +118,7 @@ pub(crate) fn test_value(t: &Test, v: &Val<'_>) -> bool {
         }
         Test::Num { value, text } => match v {
             Val::Num(n) => n == value,
-            Val::Str(s) => s.as_ref() == text || s.trim().parse::<f64>().is_ok_and(|n| n == *value),
+            Val::Str(s) => s.as_ref() == text,
             _ => false,
         },
         Test::Bool(b) => match v {

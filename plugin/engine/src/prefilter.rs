@@ -497,8 +497,14 @@ fn field_clauses(fc: &FieldCond, key: Option<String>) -> Option<Vec<Clause>> {
     by_value.or_else(|| if present { by_key() } else { None })
 }
 
-/// The literal a string value must show for `t` to hold, and how.
+/// The literal a string value must show for `t` to hold, and how; lower
+/// case, as the scanner compares ASCII case-insensitively (a superset of a
+/// `cased` test).
 fn literal(t: &Test) -> Option<(Anchor, String)> {
+    literal_as_written(t).map(|(a, l)| (a, l.to_ascii_lowercase()))
+}
+
+fn literal_as_written(t: &Test) -> Option<(Anchor, String)> {
     match t {
         Test::Str { pat: StrPat::Anchored(anchor, s), .. } => {
             if numeric(s) {

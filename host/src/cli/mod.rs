@@ -1,0 +1,44 @@
+//! The command line: flags are defined once here and in the subcommand
+//! files; their doc comments are the help text.
+
+pub mod rules_check;
+pub mod rules_test;
+pub mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sigma detection for cloud audit logs, in a WebAssembly sandbox.
+#[derive(Parser)]
+#[command(name = "sigil", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate events and write each one, with its verdict under "sigil", as NDJSON.
+    Run(run::Args),
+    /// Work with rule packs.
+    #[command(subcommand)]
+    Rules(Rules),
+}
+
+#[derive(Subcommand)]
+enum Rules {
+    /// Load rule files and report every invalid rule; exit 1 if any.
+    Check(rules_check::Args),
+    /// Run the examples rules carry (`sigil: {tests: [...]}`); exit 1 on any failure.
+    Test(rules_test::Args),
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Rules(Rules::Check(args)) => rules_check::run(args),
+        Command::Rules(Rules::Test(args)) => rules_test::run(args),
+    }
+}

@@ -1,0 +1,117 @@
+//! `sigil run`: evaluate event streams.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use sigil_engine::Options;
+use sigil_host::{Detector, HostConfig, Plugin, Runner};
+
+/// Flags of `sigil run`; each maps onto one field of `sigil_engine::Options`
+/// or `sigil_host::HostConfig`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run this plugin component instead of the built-in one.
+    #[arg(long, value_name = "FILE.wasm", conflicts_with = "native")]
+    plugin: Option<PathBuf>,
+    /// Run the engine natively (no sandbox): fastest, no fuel or memory limit.
+    #[arg(long)]
+    native: bool,
+    /// Rule file or directory (recursive, *.yml/*.yaml); repeatable. Default: the built-in pack.
+    #[arg(long, value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Leave invalid rules out (listed on stderr) instead of failing.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Write only events that matched at least one rule.
+    #[arg(long)]
+    matched_only: bool,
+    /// Write only events scoring at least N (0-100).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    min_score: u8,
+    /// Fuel per MiB of events for each plugin call; a call over budget fails alone.
+    #[arg(long, value_name = "N", default_value_t = HostConfig::default().fuel_per_mib)]
+    fuel: u64,
+    /// Memory cap of the plugin instance, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_memory)]
+    max_memory: usize,
+    /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+}
+
+/// Runs `sigil run`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let sources = if args.rules.is_empty() {
+        sigil_host::builtin_rules()
+    } else {
+        sigil_host::rule_sources(&args.rules)?
+    };
+    let options = Options {
+        min_score: args.min_score,
+        matched_only: args.matched_only,
+        skip_invalid: args.skip_invalid,
+        ..Options::default()
+    };
+    let config = HostConfig {
+        max_memory: args.max_memory,
+        fuel_per_mib: args.fuel,
+        ..HostConfig::default()
+    };
+    let mut detector = if args.native {
+        Detector::Native(sigil_engine::Engine::load(&sources, options)?)
+    } else {
+        let plugin = match &args.plugin {
+            Some(path) => {
+                let wasm = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Plugin::new(&wasm, config)?
+            }
+            None => Plugin::builtin(config)?,
+        };
+        Detector::Component(plugin.session(&sources, &options)?)
+    };
+    for e in detector.skipped() {
+        eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
+    }
+
+    let stdout = io::stdout().lock();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout);
+    let mut runner = Runner::new(&mut detector);
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs
+    };
+    for path in &inputs {
+        if path.as_os_str() == "-" {
+            runner.run(path, io::stdin().lock(), &mut out)?;
+        } else {
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            runner.run(path, file, &mut out)?;
+        }
+    }
+    out.flush().context("cannot write the output")?;
+
+    let c = runner.counters();
+    let secs = started.elapsed().as_secs_f64();
+    let restarts = if c.plugin_restarts > 0 {
+        format!(", plugin restarts {}", c.plugin_restarts)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "events in {}, out {}, matched {}, errors {}{restarts} ({secs:.3} s, {:.1} MB/s)",
+        c.events_in,
+        c.events_out,
+        c.matched,
+        c.errors,
+        c.bytes_in as f64 / 1e6 / secs.max(1e-9),
+    );
+    Ok(ExitCode::SUCCESS)
+}

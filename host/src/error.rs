@@ -1,0 +1,51 @@
+//! Errors of the host library.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why the host could not load a plugin or rule pack, or run a stream.
+///
+/// Per-event failures are not errors of this type: they become
+/// [`crate::Failure`] on the event, and the run goes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The rule pack did not load (an invalid rule without skip-invalid, an
+    /// empty pack, too many rules).
+    #[error(transparent)]
+    Load(#[from] sigil_engine::LoadError),
+    /// The plugin refused the rule pack for a reason the engine's error type
+    /// cannot express (WIT `load-error.other`).
+    #[error("the plugin refused the rule pack: {0}")]
+    PluginLoad(String),
+    /// The bytes are not a usable sigil component: not a component, it
+    /// imports something, or it does not export `sigil:engine/detector`.
+    #[error("invalid plugin: {0} (build one with scripts/build-component)")]
+    InvalidPlugin(String),
+    /// The plugin trapped, ran out of fuel or memory while loading the rule
+    /// pack, or could not be instantiated.
+    #[error(
+        "the plugin failed while loading the rule pack: {0} (a large pack may need more fuel or memory)"
+    )]
+    PluginFailed(String),
+    /// A rule file or input could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A JSON document (array, `Records` file, pretty-printed objects) could
+    /// not be split into events.
+    #[error("{}: {source}", path.display())]
+    Framing {
+        /// The input it came from.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: sigil_engine::input::FramingError,
+    },
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Write(io::Error),
+}

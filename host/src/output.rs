@@ -1,0 +1,381 @@
+//! Reading event streams, evaluating them in blocks and writing NDJSON.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde_json::value::RawValue;
+use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
+use sigil_engine::{EventError, RuleInfo, Verdict};
+
+use crate::detector::{Detector, Failure};
+use crate::error::Error;
+
+/// What a run did, for the end-of-run summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events read.
+    pub events_in: u64,
+    /// Lines written (events read minus those with `keep = false`).
+    pub events_out: u64,
+    /// Events with at least one finding.
+    pub matched: u64,
+    /// Events written with an error instead of a verdict.
+    pub errors: u64,
+    /// Plugin instances replaced after a failed call.
+    pub plugin_restarts: u64,
+    /// Input bytes read.
+    pub bytes_in: u64,
+}
+
+/// The size of the blocks handed to one `evaluate-batch` call (1 MiB, cut
+/// at a newline): large enough that the call overhead vanishes, small
+/// enough to keep memory flat and fuel budgets meaningful.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// The pre-rendered JSON of one rule's findings.
+struct RenderedRule {
+    /// `{"rule":ID,"title":T,"level":L,"score":`
+    head: Vec<u8>,
+    /// `,"tags":[...],"labels":`
+    tail: Vec<u8>,
+}
+
+impl RenderedRule {
+    fn new(r: &RuleInfo) -> RenderedRule {
+        let mut head = b"{\"rule\":".to_vec();
+        json_string(&mut head, &r.id);
+        head.extend_from_slice(b",\"title\":");
+        json_string(&mut head, &r.title);
+        head.extend_from_slice(b",\"level\":");
+        json_string(&mut head, r.level.as_str());
+        head.extend_from_slice(b",\"score\":");
+        let mut tail = b",\"tags\":[".to_vec();
+        for (i, tag) in r.tags.iter().enumerate() {
+            if i > 0 {
+                tail.push(b',');
+            }
+            json_string(&mut tail, tag);
+        }
+        tail.extend_from_slice(b"],\"labels\":");
+        RenderedRule { head, tail }
+    }
+}
+
+/// Runs a [`Detector`] over event streams and writes one NDJSON line per
+/// kept event, in input order, with the verdict under a `"sigil"` key:
+///
+/// ```text
+/// {...event...,"sigil":{"score":75,"level":"high","findings":[{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"labels":{...}}]}}
+/// ```
+///
+/// An event without a verdict gets `"sigil":{"error":"..."}`; one that is
+/// not a JSON object is written as `{"sigil":{"error":"...","raw":"<line>"}}`
+/// so that the output stays NDJSON.
+pub struct Runner<'d> {
+    detector: &'d mut Detector,
+    rules: Vec<RenderedRule>,
+    keep_unmatched: bool,
+    counters: Counters,
+    scratch: Vec<u8>,
+}
+
+impl<'d> Runner<'d> {
+    /// A runner over `detector`, with its counters at zero.
+    pub fn new(detector: &'d mut Detector) -> Runner<'d> {
+        let rules = detector.rules().iter().map(RenderedRule::new).collect();
+        let keep_unmatched = detector.options().keeps(false, 0);
+        Runner {
+            detector,
+            rules,
+            keep_unmatched,
+            counters: Counters::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Reads every event of `input` (named `path` in errors) and writes the
+    /// kept ones to `out`.
+    ///
+    /// The framing is detected from the start (see
+    /// `sigil_engine::input::detect_framing`): NDJSON is read and evaluated
+    /// in blocks of about 1 MiB cut at a newline; a JSON document (array,
+    /// `Records` file, pretty-printed objects) is read whole, split into
+    /// events and each event minified to one line.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Read`], [`Error::Framing`] (a document that does not split),
+    /// [`Error::Write`], or a plugin that cannot be restarted.
+    pub fn run(
+        &mut self,
+        path: &Path,
+        mut input: impl Read,
+        out: &mut impl Write,
+    ) -> Result<(), Error> {
+        let read_err = |source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut buf = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
+        let mut want = BLOCK_BYTES;
+        let mut first = true;
+        loop {
+            let got = (&mut input)
+                .take((want - buf.len()) as u64)
+                .read_to_end(&mut buf)
+                .map_err(read_err)?;
+            self.counters.bytes_in += got as u64;
+            let eof = buf.len() < want;
+            if first {
+                first = false;
+                if detect_framing(&buf) == Framing::Document {
+                    let more = input.read_to_end(&mut buf).map_err(read_err)?;
+                    self.counters.bytes_in += more as u64;
+                    return self.run_document(path, &buf, out);
+                }
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(p) => p + 1,
+                    // One line longer than a block: read on until it ends.
+                    None => {
+                        want = buf.len() + BLOCK_BYTES;
+                        continue;
+                    }
+                }
+            };
+            if cut > 0 {
+                self.run_block(&buf[..cut], out)?;
+                buf.drain(..cut);
+            }
+            want = BLOCK_BYTES.max(buf.len() + 1);
+            if eof {
+                return Ok(());
+            }
+        }
+    }
+
+    fn run_document(&mut self, path: &Path, doc: &[u8], out: &mut impl Write) -> Result<(), Error> {
+        let events = document_events(doc).map_err(|source| Error::Framing {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut ndjson = Vec::with_capacity(doc.len());
+        for event in events {
+            minify_into(event, &mut ndjson);
+            ndjson.push(b'\n');
+        }
+        let mut rest = &ndjson[..];
+        while !rest.is_empty() {
+            let cut = if rest.len() <= BLOCK_BYTES {
+                rest.len()
+            } else {
+                match memchr::memrchr(b'\n', &rest[..BLOCK_BYTES]) {
+                    Some(p) => p + 1,
+                    None => memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1),
+                }
+            };
+            self.run_block(&rest[..cut], out)?;
+            rest = &rest[cut..];
+        }
+        Ok(())
+    }
+
+    /// Evaluates one NDJSON block and writes its kept events.
+    fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
+        let (_, entries) = self.detector.evaluate_batch(block)?;
+        self.counters.plugin_restarts = self.detector.restarts();
+        let mut entries = entries.into_iter().peekable();
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let mut fields = Vec::new();
+        for (i, event) in ndjson_events(block).enumerate() {
+            self.counters.events_in += 1;
+            fields.clear();
+            match entries
+                .next_if(|e| e.index as usize == i)
+                .map(|e| e.outcome)
+            {
+                // The engine does not parse events its prefilter rules out,
+                // so it cannot flag every garbage line: catch the ones that
+                // cannot be an object here (cheaply; a line that starts with
+                // `{` and ends with `}` is trusted).
+                None if !looks_like_object(event) => {
+                    self.counters.errors += 1;
+                    let failure = Failure::Event(EventError::InvalidJson(
+                        "the line is not a JSON object".into(),
+                    ));
+                    render_failure(&mut fields, &failure);
+                    write_line(&mut buf, event, &fields, false);
+                    self.counters.events_out += 1;
+                }
+                None => {
+                    if self.keep_unmatched {
+                        fields.extend_from_slice(b"\"score\":0,\"level\":null,\"findings\":[]");
+                        write_line(&mut buf, event, &fields, true);
+                        self.counters.events_out += 1;
+                    }
+                }
+                Some(Ok(v)) => {
+                    if v.matched() {
+                        self.counters.matched += 1;
+                    }
+                    if v.keep {
+                        self.render_verdict(&mut fields, &v);
+                        write_line(&mut buf, event, &fields, looks_like_object(event));
+                        self.counters.events_out += 1;
+                    }
+                }
+                Some(Err(failure)) => {
+                    self.counters.errors += 1;
+                    render_failure(&mut fields, &failure);
+                    write_line(&mut buf, event, &fields, is_json_object(event));
+                    self.counters.events_out += 1;
+                }
+            }
+        }
+        let written = out.write_all(&buf).map_err(Error::Write);
+        self.scratch = buf;
+        written
+    }
+
+    /// `"score":S,"level":L,"findings":[...]`
+    fn render_verdict(&self, out: &mut Vec<u8>, v: &Verdict) {
+        out.extend_from_slice(b"\"score\":");
+        push_u64(out, v.score.into());
+        out.extend_from_slice(b",\"level\":");
+        match v.level {
+            Some(l) => json_string(out, l.as_str()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"findings\":[");
+        let mut first = true;
+        for f in &v.findings {
+            // The component's answers are checked; the native engine's
+            // indexes are in range by construction.
+            let Some(rule) = self.rules.get(f.rule as usize) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&rule.head);
+            push_u64(out, f.score.into());
+            out.extend_from_slice(&rule.tail);
+            out.push(b'{');
+            for (i, (name, value)) in f.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_string(out, name);
+                out.push(b':');
+                json_string(out, value);
+            }
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
+    }
+}
+
+/// `"error":"..."`
+fn render_failure(out: &mut Vec<u8>, failure: &Failure) {
+    out.extend_from_slice(b"\"error\":");
+    json_string(out, &failure.to_string());
+}
+
+/// Writes one output line: the event with `"sigil":{fields}` spliced in
+/// before its final `}` when it is a JSON object, else a wrapper object
+/// holding the fields and the raw line as a string.
+fn write_line(buf: &mut Vec<u8>, event: &[u8], fields: &[u8], object: bool) {
+    let trimmed = event.trim_ascii_end();
+    if object {
+        let body = &trimmed[..trimmed.len() - 1];
+        buf.extend_from_slice(body);
+        // `{}` (any spacing) takes no comma.
+        if sigil_engine::input::is_blank(&body.trim_ascii_start()[1..]) {
+            buf.extend_from_slice(b"\"sigil\":{");
+        } else {
+            buf.extend_from_slice(b",\"sigil\":{");
+        }
+        buf.extend_from_slice(fields);
+        buf.extend_from_slice(b"}}\n");
+    } else {
+        buf.extend_from_slice(b"{\"sigil\":{");
+        buf.extend_from_slice(fields);
+        buf.extend_from_slice(b",\"raw\":");
+        json_string(buf, &String::from_utf8_lossy(event));
+        buf.extend_from_slice(b"}}\n");
+    }
+}
+
+/// Cheap check for events the engine evaluated (so parsed as objects).
+fn looks_like_object(event: &[u8]) -> bool {
+    let t = event.trim_ascii();
+    t.len() >= 2 && t[0] == b'{' && t[t.len() - 1] == b'}'
+}
+
+/// Full check for events that failed: only a valid JSON object is spliced.
+fn is_json_object(event: &[u8]) -> bool {
+    looks_like_object(event) && serde_json::from_slice::<&RawValue>(event).is_ok()
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let _ = write!(out, "{n}");
+}
+
+/// Runs `detector` over `input` (any framing) and returns the NDJSON output
+/// and the counters: what the CLI writes for one input, in memory.
+///
+/// # Errors
+///
+/// As [`Runner::run`].
+pub fn run_to_vec(detector: &mut Detector, input: &[u8]) -> Result<(Vec<u8>, Counters), Error> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 4);
+    let mut runner = Runner::new(detector);
+    runner.run(Path::new("<memory>"), input, &mut out)?;
+    Ok((out, runner.counters.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(event: &[u8], object: bool) -> String {
+        let mut buf = Vec::new();
+        write_line(&mut buf, event, b"\"error\":\"x\"", object);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn splices_before_the_final_brace() {
+        assert_eq!(
+            line(br#"{"a":1}  "#, true),
+            "{\"a\":1,\"sigil\":{\"error\":\"x\"}}\n"
+        );
+        assert_eq!(line(b"{}", true), "{\"sigil\":{\"error\":\"x\"}}\n");
+        assert_eq!(line(b"{ \t}", true), "{ \t\"sigil\":{\"error\":\"x\"}}\n");
+    }
+
+    #[test]
+    fn garbage_is_wrapped_with_its_raw_text() {
+        assert!(!is_json_object(b"{not json}"));
+        assert!(!is_json_object(b"[1]"));
+        assert_eq!(
+            line(b"oops \"\xff", false),
+            "{\"sigil\":{\"error\":\"x\",\"raw\":\"oops \\\"\u{fffd}\"}}\n"
+        );
+    }
+}

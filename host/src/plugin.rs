@@ -1,0 +1,417 @@
+//! The wasmtime side: compiling a plugin component and running instances of it.
+
+use sigil_engine::input::ndjson_events;
+use sigil_engine::{
+    EventError, Level, LoadError, Options, RuleError, RuleInfo, RuleSource, Verdict,
+};
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
+
+use crate::config::HostConfig;
+use crate::detector::{BatchEntry, Failure};
+use crate::error::Error;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit",
+    });
+}
+
+use bindings::exports::sigil::engine::types as wit;
+
+/// What a plugin's store holds: only its limits (no WASI context, nothing
+/// the guest could reach).
+struct State {
+    limits: StoreLimits,
+}
+
+/// A compiled plugin component, ready to be instantiated.
+///
+/// Compiling is the slow step (tens to hundreds of milliseconds); a
+/// [`Session`] is cheap. Cloning a `Plugin` shares the compiled code.
+#[derive(Clone)]
+pub struct Plugin {
+    engine: wasmtime::Engine,
+    component: Component,
+    pre: bindings::PluginPre<State>,
+    config: HostConfig,
+}
+
+impl Plugin {
+    /// Compiles a component (binary) and checks that it is a sigil plugin
+    /// that imports nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPlugin`] when the bytes are not a component, when it
+    /// imports anything (the host links no capability at all), or when it
+    /// does not export the `sigil:engine/detector` interface.
+    pub fn new(wasm: &[u8], config: HostConfig) -> Result<Plugin, Error> {
+        let mut wasm_config = Config::new();
+        wasm_config.consume_fuel(true);
+        let engine = wasmtime::Engine::new(&wasm_config)
+            .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        let component =
+            Component::new(&engine, wasm).map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if !imports.is_empty() {
+            return Err(Error::InvalidPlugin(format!(
+                "the component imports {}; a sigil plugin must import nothing",
+                imports.join(", ")
+            )));
+        }
+        // The linker stays empty: nothing is offered to the guest.
+        let linker = Linker::<State>::new(&engine);
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        let pre =
+            bindings::PluginPre::new(pre).map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        Ok(Plugin {
+            engine,
+            component,
+            pre,
+            config,
+        })
+    }
+
+    /// Compiles the embedded default plugin, [`crate::BUILTIN_COMPONENT`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Plugin::new`]; only if the build embedded a broken component.
+    pub fn builtin(config: HostConfig) -> Result<Plugin, Error> {
+        Plugin::new(crate::BUILTIN_COMPONENT, config)
+    }
+
+    /// The names of the component's imports: empty for every plugin this
+    /// type accepts (kept for tests and diagnostics).
+    pub fn imports(&self) -> Vec<String> {
+        self.component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// The limits instances get.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Instantiates the plugin and loads `rules` into it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Load`] when the pack is refused (as the native engine would
+    /// refuse it), [`Error::PluginLoad`] for a refusal the engine type cannot
+    /// express, [`Error::PluginFailed`] when instantiation or `load` traps or
+    /// exhausts its fuel ([`HostConfig::fuel_per_load`]) or memory.
+    pub fn session(&self, rules: &[RuleSource], options: &Options) -> Result<Session, Error> {
+        let sources: Vec<wit::RuleSource> = rules
+            .iter()
+            .map(|r| wit::RuleSource {
+                name: r.name.clone(),
+                text: r.text.clone(),
+            })
+            .collect();
+        let instance = Instance::new(self, &sources, options)?;
+        Ok(Session {
+            plugin: self.clone(),
+            sources,
+            options: options.clone(),
+            instance,
+            restarts: 0,
+        })
+    }
+}
+
+/// One live instance with a rule pack loaded.
+struct Instance {
+    store: Store<State>,
+    bindings: bindings::Plugin,
+    engine: ResourceAny,
+    rules: Vec<RuleInfo>,
+    skipped: Vec<RuleError>,
+}
+
+impl Instance {
+    fn new(
+        plugin: &Plugin,
+        sources: &[wit::RuleSource],
+        options: &Options,
+    ) -> Result<Instance, Error> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(plugin.config.max_memory)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(&plugin.engine, State { limits });
+        store.limiter(|s| &mut s.limits);
+        let failed = |e: wasmtime::Error| Error::PluginFailed(describe(&e));
+        store
+            .set_fuel(plugin.config.fuel_per_load)
+            .map_err(failed)?;
+        let bindings = plugin.pre.instantiate(&mut store).map_err(failed)?;
+        let guest = bindings.sigil_engine_detector().engine();
+        let engine = match guest
+            .call_load(&mut store, sources, &wit_options(options))
+            .map_err(failed)?
+        {
+            Ok(engine) => engine,
+            Err(e) => return Err(load_error(e)),
+        };
+        let rules = guest.call_rules(&mut store, engine).map_err(failed)?;
+        let rules = rules.into_iter().map(rule_info).collect();
+        let skipped = guest.call_skipped(&mut store, engine).map_err(failed)?;
+        let skipped = skipped.into_iter().map(rule_error).collect();
+        Ok(Instance {
+            store,
+            bindings,
+            engine,
+            rules,
+            skipped,
+        })
+    }
+}
+
+/// A plugin instance with a rule pack loaded, evaluating events under the
+/// plugin's limits. A failed instance is replaced transparently (see
+/// [`Session::evaluate_batch`]).
+pub struct Session {
+    plugin: Plugin,
+    sources: Vec<wit::RuleSource>,
+    options: Options,
+    instance: Instance,
+    restarts: u64,
+}
+
+impl Session {
+    /// The rule table; `Finding::rule` indexes it.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.instance.rules
+    }
+
+    /// Rules left out at load time because they were invalid.
+    pub fn skipped(&self) -> &[RuleError] {
+        &self.instance.skipped
+    }
+
+    /// The options the pack was loaded with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// How many times the instance was replaced after a failed call.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Evaluates a block of NDJSON in one call; returns how many events it
+    /// held and an entry per event that matched or failed, in index order.
+    ///
+    /// The call gets [`HostConfig::call_fuel`] for the block's size. If it
+    /// traps, runs out of fuel or memory, or answers out of protocol, the
+    /// instance is replaced by a fresh one (same rules) and the block is
+    /// evaluated again event by event, each event with its own fuel: only
+    /// the events that fail alone get a [`Failure::Plugin`] entry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PluginFailed`] (or a load error) only when a fresh instance
+    /// cannot be made.
+    pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<(u32, Vec<BatchEntry>), Error> {
+        let expected = ndjson_events(block).count() as u32;
+        match self.call_batch(block, expected) {
+            Ok(result) => Ok(result),
+            Err(_) => {
+                self.restart()?;
+                let mut entries = Vec::new();
+                for (index, event) in ndjson_events(block).enumerate() {
+                    let index = index as u32;
+                    match self.call_one(event) {
+                        Ok(Ok(v)) if !v.matched() => {}
+                        Ok(outcome) => entries.push(BatchEntry { index, outcome }),
+                        Err(reason) => {
+                            entries.push(BatchEntry {
+                                index,
+                                outcome: Err(Failure::Plugin(reason)),
+                            });
+                            self.restart()?;
+                        }
+                    }
+                }
+                Ok((expected, entries))
+            }
+        }
+    }
+
+    /// One `evaluate-batch` call, its answer checked against the protocol.
+    fn call_batch(
+        &mut self,
+        block: &[u8],
+        expected: u32,
+    ) -> Result<(u32, Vec<BatchEntry>), String> {
+        let fuel = self.plugin.config.call_fuel(block.len());
+        let inst = &mut self.instance;
+        inst.store.set_fuel(fuel).map_err(|e| describe(&e))?;
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let result = guest
+            .call_evaluate_batch(&mut inst.store, inst.engine, block)
+            .map_err(|e| describe(&e))?;
+        if result.events != expected {
+            return Err(format!(
+                "plugin broke the batch protocol: it counted {} events where there are {expected}",
+                result.events
+            ));
+        }
+        let mut entries = Vec::with_capacity(result.entries.len());
+        let mut next = 0u32;
+        for entry in result.entries {
+            if entry.index < next || entry.index >= expected {
+                return Err(
+                    "plugin broke the batch protocol: entry indexes out of order or range".into(),
+                );
+            }
+            next = entry.index + 1;
+            let outcome = match entry.outcome {
+                Ok(v) => Ok(self.checked_verdict(v)?),
+                Err(e) => Err(failure(e)),
+            };
+            entries.push(BatchEntry {
+                index: entry.index,
+                outcome,
+            });
+        }
+        Ok((expected, entries))
+    }
+
+    /// One `evaluate` call: `Err` when the call itself failed.
+    fn call_one(&mut self, event: &[u8]) -> Result<Result<Verdict, Failure>, String> {
+        let fuel = self.plugin.config.call_fuel(event.len());
+        let inst = &mut self.instance;
+        inst.store.set_fuel(fuel).map_err(|e| describe(&e))?;
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        match guest
+            .call_evaluate(&mut inst.store, inst.engine, event)
+            .map_err(|e| describe(&e))?
+        {
+            Ok(v) => Ok(Ok(self.checked_verdict(v)?)),
+            Err(e) => Ok(Err(failure(e))),
+        }
+    }
+
+    /// Converts a verdict, refusing rule indexes outside the rule table.
+    fn checked_verdict(&self, v: wit::Verdict) -> Result<Verdict, String> {
+        let n = self.instance.rules.len();
+        if v.findings.iter().any(|f| f.rule as usize >= n) {
+            return Err(
+                "plugin broke the protocol: a finding names a rule outside the rule table".into(),
+            );
+        }
+        Ok(verdict(v))
+    }
+
+    /// Replaces the instance with a fresh one holding the same rules.
+    fn restart(&mut self) -> Result<(), Error> {
+        self.restarts += 1;
+        self.instance = Instance::new(&self.plugin, &self.sources, &self.options)?;
+        Ok(())
+    }
+}
+
+/// A short reason for a failed call: the trap when there is one.
+fn describe(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            "plugin ran out of fuel (raise --fuel if the events are legitimate)".into()
+        }
+        Some(trap) => format!("plugin trapped: {trap}"),
+        None => format!("plugin failed: {}", e.root_cause()),
+    }
+}
+
+fn wit_options(o: &Options) -> wit::Options {
+    wit::Options {
+        min_score: o.min_score,
+        matched_only: o.matched_only,
+        skip_invalid: o.skip_invalid,
+        max_event_bytes: o.max_event_bytes,
+        max_depth: o.max_depth,
+        max_rules: o.max_rules,
+        max_regex_bytes: o.max_regex_bytes,
+        placeholders: o.placeholders.clone(),
+    }
+}
+
+fn level(l: wit::Level) -> Level {
+    match l {
+        wit::Level::Informational => Level::Informational,
+        wit::Level::Low => Level::Low,
+        wit::Level::Medium => Level::Medium,
+        wit::Level::High => Level::High,
+        wit::Level::Critical => Level::Critical,
+    }
+}
+
+fn rule_info(r: wit::RuleInfo) -> RuleInfo {
+    RuleInfo {
+        id: r.id,
+        title: r.title,
+        level: level(r.level),
+        score: r.score,
+        tags: r.tags,
+        source: r.source,
+        line: r.line,
+    }
+}
+
+fn rule_error(e: wit::RuleError) -> RuleError {
+    RuleError {
+        source: e.source,
+        line: e.line,
+        rule_id: e.rule_id,
+        reason: e.reason,
+    }
+}
+
+fn load_error(e: wit::LoadError) -> Error {
+    match e {
+        wit::LoadError::InvalidRule(r) => Error::Load(LoadError::InvalidRule(rule_error(r))),
+        wit::LoadError::EmptyPack => Error::Load(LoadError::EmptyPack),
+        wit::LoadError::TooManyRules(limit) => Error::Load(LoadError::TooManyRules { limit }),
+        wit::LoadError::Other(s) => Error::PluginLoad(s),
+    }
+}
+
+fn failure(e: wit::EventError) -> Failure {
+    Failure::Event(match e {
+        wit::EventError::InvalidJson(s) => EventError::InvalidJson(s),
+        wit::EventError::InvalidUtf8 => EventError::InvalidUtf8,
+        wit::EventError::TooLarge(n) => EventError::TooLarge(n),
+        wit::EventError::TooDeep => EventError::TooDeep,
+        // The engine's error type has no catch-all case: keep the text.
+        wit::EventError::Other(s) => return Failure::Plugin(s),
+    })
+}
+
+fn verdict(v: wit::Verdict) -> Verdict {
+    Verdict {
+        keep: v.keep,
+        score: v.score,
+        level: v.level.map(level),
+        findings: v
+            .findings
+            .into_iter()
+            .map(|f| sigil_engine::Finding {
+                rule: f.rule,
+                score: f.score,
+                labels: f.labels,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,69 @@
+//! The key law: the component and the native engine, loaded with the same
+//! rules, write byte-identical output for every input.
+//!
+//! Runs every file of the Stratus Red Team detonation logs with every rule
+//! of the SigmaHQ cloud pack (invalid rules skipped). The locations can be
+//! moved with `SIGIL_CORPUS_DIR` and `SIGIL_RULES_DIR`.
+
+use std::path::PathBuf;
+
+use sigil_engine::{Engine, Options};
+use sigil_host::{Detector, HostConfig, Plugin, run_to_vec};
+
+fn dir(var: &str, default: &str) -> PathBuf {
+    let dir = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_string()));
+    assert!(
+        dir.is_dir(),
+        "{} is missing: set {var} to the directory",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn component_output_is_byte_identical_to_native() {
+    let corpus = dir(
+        "SIGIL_CORPUS_DIR",
+        "/work/shared/corpora/stratus-detonation-logs",
+    );
+    let rules = dir("SIGIL_RULES_DIR", "/work/shared/rules/sigmahq-cloud");
+    let sources = sigil_host::rule_sources(&[rules]).unwrap();
+    let options = Options {
+        skip_invalid: true,
+        ..Options::default()
+    };
+    let mut native = Detector::Native(Engine::load(&sources, options.clone()).unwrap());
+    let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+    let mut component = Detector::Component(plugin.session(&sources, &options).unwrap());
+    assert_eq!(native.rules(), component.rules());
+    assert_eq!(native.skipped(), component.skipped());
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "ndjson"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .json file in {}", corpus.display());
+    for file in files {
+        let input = std::fs::read(&file).unwrap();
+        let (a, ca) = run_to_vec(&mut native, &input).unwrap();
+        let (b, cb) = run_to_vec(&mut component, &input).unwrap();
+        if a != b {
+            let (a, b) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            let (n, (la, lb)) = a
+                .lines()
+                .zip(b.lines())
+                .enumerate()
+                .find(|(_, (x, y))| x != y)
+                .unwrap_or((0, ("<length>", "<length>")));
+            panic!(
+                "{}: line {}:\nnative:    {la}\ncomponent: {lb}",
+                file.display(),
+                n + 1
+            );
+        }
+        assert_eq!(ca, cb, "{}", file.display());
+        assert!(ca.events_in > 0, "{}", file.display());
+    }
+}

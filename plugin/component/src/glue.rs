@@ -1,0 +1,154 @@
+//! The WIT exports, forwarded to `sigil_engine`.
+
+use std::cell::RefCell;
+
+use exports::sigil::engine::detector::{self, BatchEntry, BatchResult};
+use exports::sigil::engine::types as wit;
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../../wit",
+});
+
+struct Component;
+
+export!(Component);
+
+impl detector::Guest for Component {
+    type Engine = Engine;
+}
+
+/// The `engine` resource. `evaluate` takes `&mut` in the engine (it reuses
+/// scratch buffers) while resource methods get `&self`, hence the `RefCell`;
+/// a component instance is single-threaded and never re-entered.
+struct Engine(RefCell<sigil_engine::Engine>);
+
+impl detector::GuestEngine for Engine {
+    fn load(
+        rules: Vec<wit::RuleSource>,
+        options: wit::Options,
+    ) -> Result<detector::Engine, wit::LoadError> {
+        let sources: Vec<sigil_engine::RuleSource> = rules
+            .into_iter()
+            .map(|r| sigil_engine::RuleSource::new(r.name, r.text))
+            .collect();
+        let engine =
+            sigil_engine::Engine::load(&sources, options_from(options)).map_err(load_error)?;
+        Ok(detector::Engine::new(Engine(RefCell::new(engine))))
+    }
+
+    fn rules(&self) -> Vec<wit::RuleInfo> {
+        self.0.borrow().rules().iter().map(rule_info).collect()
+    }
+
+    fn skipped(&self) -> Vec<wit::RuleError> {
+        self.0
+            .borrow()
+            .skipped()
+            .iter()
+            .cloned()
+            .map(rule_error)
+            .collect()
+    }
+
+    fn evaluate(&self, event: Vec<u8>) -> Result<wit::Verdict, wit::EventError> {
+        self.0
+            .borrow_mut()
+            .evaluate(&event)
+            .map(verdict)
+            .map_err(event_error)
+    }
+
+    fn evaluate_batch(&self, block: Vec<u8>) -> BatchResult {
+        let mut out = Vec::new();
+        let events = self.0.borrow_mut().evaluate_batch(&block, &mut out);
+        let entries = out
+            .into_iter()
+            .map(|e| BatchEntry {
+                index: e.index,
+                outcome: e.outcome.map(verdict).map_err(event_error),
+            })
+            .collect();
+        BatchResult { events, entries }
+    }
+}
+
+fn options_from(o: wit::Options) -> sigil_engine::Options {
+    sigil_engine::Options {
+        min_score: o.min_score,
+        matched_only: o.matched_only,
+        skip_invalid: o.skip_invalid,
+        max_event_bytes: o.max_event_bytes,
+        max_depth: o.max_depth,
+        max_rules: o.max_rules,
+        max_regex_bytes: o.max_regex_bytes,
+        placeholders: o.placeholders,
+    }
+}
+
+fn level(l: sigil_engine::Level) -> wit::Level {
+    match l {
+        sigil_engine::Level::Informational => wit::Level::Informational,
+        sigil_engine::Level::Low => wit::Level::Low,
+        sigil_engine::Level::Medium => wit::Level::Medium,
+        sigil_engine::Level::High => wit::Level::High,
+        sigil_engine::Level::Critical => wit::Level::Critical,
+    }
+}
+
+fn rule_info(r: &sigil_engine::RuleInfo) -> wit::RuleInfo {
+    wit::RuleInfo {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        level: level(r.level),
+        score: r.score,
+        tags: r.tags.clone(),
+        source: r.source.clone(),
+        line: r.line,
+    }
+}
+
+fn rule_error(e: sigil_engine::RuleError) -> wit::RuleError {
+    wit::RuleError {
+        source: e.source,
+        line: e.line,
+        rule_id: e.rule_id,
+        reason: e.reason,
+    }
+}
+
+fn load_error(e: sigil_engine::LoadError) -> wit::LoadError {
+    match e {
+        sigil_engine::LoadError::InvalidRule(r) => wit::LoadError::InvalidRule(rule_error(r)),
+        sigil_engine::LoadError::EmptyPack => wit::LoadError::EmptyPack,
+        sigil_engine::LoadError::TooManyRules { limit } => wit::LoadError::TooManyRules(limit),
+        other => wit::LoadError::Other(other.to_string()),
+    }
+}
+
+fn event_error(e: sigil_engine::EventError) -> wit::EventError {
+    match e {
+        sigil_engine::EventError::InvalidJson(s) => wit::EventError::InvalidJson(s),
+        sigil_engine::EventError::InvalidUtf8 => wit::EventError::InvalidUtf8,
+        sigil_engine::EventError::TooLarge(n) => wit::EventError::TooLarge(n),
+        sigil_engine::EventError::TooDeep => wit::EventError::TooDeep,
+        other => wit::EventError::Other(other.to_string()),
+    }
+}
+
+fn verdict(v: sigil_engine::Verdict) -> wit::Verdict {
+    wit::Verdict {
+        keep: v.keep,
+        score: v.score,
+        level: v.level.map(level),
+        findings: v
+            .findings
+            .into_iter()
+            .map(|f| wit::Finding {
+                rule: f.rule,
+                score: f.score,
+                labels: f.labels,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,223 @@
+//! The prefilter's one law: it never drops an event that full evaluation
+//! matches. Checked on real CloudTrail events from the shared corpus with
+//! every SigmaHQ cloud rule, after mutations chosen to hide literals from a
+//! byte scan: case changes, `\uXXXX` and `\/` escapes, other escapes,
+//! values wrapped in arrays, flattened dotted keys, and the two non-ASCII
+//! characters whose lower case is ASCII.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use serde_json::Value;
+use sigil_engine::{Engine, Options, RuleSource, input};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+}
+
+fn engine() -> Engine {
+    let mut paths = Vec::new();
+    files(&shared().join("rules/sigmahq-cloud"), "yml", &mut paths);
+    paths.sort();
+    let mut sources: Vec<RuleSource> = paths
+        .iter()
+        .map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    // Keyword rules for CloudTrail, so keyword matching is exercised on
+    // these events too, and literals with `k` and a trailing `i`, which the
+    // Kelvin sign and the dotted capital I can hide from a byte scan.
+    sources.push(RuleSource::new(
+        "extra.yml",
+        "title: kw\nlogsource: {product: aws}\ndetection:\n  keywords: [StopInstances, 'iam.amazonaws.com']\n  condition: keywords\n\
+         ---\ntitle: kelvin\ndetection:\n  sel:\n    eventName|contains: invokem\n  condition: sel\n\
+         ---\ntitle: cased\ndetection:\n  sel:\n    eventName|cased: StopInstances\n  condition: sel\n\
+         ---\ntitle: dotted\ndetection:\n  sel:\n    userIdentity.arn|contains: 'arn:aws:i'\n  condition: sel\n",
+    ));
+    Engine::load(&sources, Options { skip_invalid: true, ..Options::default() }).unwrap()
+}
+
+fn corpus() -> &'static [Value] {
+    static EVENTS: OnceLock<Vec<Value>> = OnceLock::new();
+    EVENTS.get_or_init(|| {
+        let mut paths = Vec::new();
+        files(&shared().join("corpora/stratus-detonation-logs"), "json", &mut paths);
+        paths.sort();
+        let mut out = Vec::new();
+        for p in paths {
+            let doc = std::fs::read(&p).unwrap();
+            for ev in input::document_events(&doc).unwrap() {
+                out.push(serde_json::from_slice(ev).unwrap());
+            }
+        }
+        out
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    /// Flip the case of every letter of string values whose hash is odd.
+    FlipCase(u8),
+    /// Wrap a top-level string value in an array.
+    WrapInArray(usize),
+    /// Move a nested object's fields up as dotted keys (`a.b`).
+    Flatten(usize),
+    /// Write the n-th ASCII letter inside strings as `\u00XX`.
+    UnicodeEscape(usize),
+    /// Write every `/` as `\/`.
+    SlashEscape,
+    /// Put a Kelvin sign or a dotted capital I in place of every `k` or `i`
+    /// of string values.
+    OddCase(bool),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<u8>().prop_map(Mutation::FlipCase),
+        any::<usize>().prop_map(Mutation::WrapInArray),
+        any::<usize>().prop_map(Mutation::Flatten),
+        any::<usize>().prop_map(Mutation::UnicodeEscape),
+        Just(Mutation::SlashEscape),
+        any::<bool>().prop_map(Mutation::OddCase),
+    ]
+}
+
+fn flip(v: &mut Value, seed: u8) {
+    match v {
+        Value::String(s) => {
+            if (s.len() as u8 ^ seed) & 1 == 1 {
+                *s = s.chars().map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }).collect();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| flip(x, seed)),
+        Value::Object(o) => o.values_mut().for_each(|x| flip(x, seed)),
+        _ => {}
+    }
+}
+
+fn odd_case(v: &mut Value, kelvin: bool) {
+    match v {
+        Value::String(s) => {
+            *s = if kelvin { s.replace(['k', 'K'], "\u{212A}") } else { s.replace(['i', 'I'], "\u{130}") };
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| odd_case(x, kelvin)),
+        Value::Object(o) => o.values_mut().for_each(|x| odd_case(x, kelvin)),
+        _ => {}
+    }
+}
+
+fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
+    let mut v = event.clone();
+    let mut text_muts = Vec::new();
+    for m in muts {
+        let obj = v.as_object_mut().unwrap();
+        match m {
+            Mutation::FlipCase(seed) => flip(&mut v, *seed),
+            Mutation::OddCase(kelvin) => odd_case(&mut v, *kelvin),
+            Mutation::WrapInArray(n) => {
+                let keys: Vec<String> = obj.iter().filter(|(_, x)| x.is_string()).map(|(k, _)| k.clone()).collect();
+                if !keys.is_empty() {
+                    let k = &keys[n % keys.len()];
+                    let x = obj.remove(k).unwrap();
+                    obj.insert(k.clone(), Value::Array(vec![Value::Null, x]));
+                }
+            }
+            Mutation::Flatten(n) => {
+                let keys: Vec<String> = obj.iter().filter(|(_, x)| x.is_object()).map(|(k, _)| k.clone()).collect();
+                if !keys.is_empty() {
+                    let k = &keys[n % keys.len()];
+                    if let Value::Object(inner) = obj.remove(k).unwrap() {
+                        for (ik, iv) in inner {
+                            obj.insert(format!("{k}.{ik}"), iv);
+                        }
+                    }
+                }
+            }
+            other => text_muts.push(other.clone()),
+        }
+    }
+    let mut text = serde_json::to_string(&v).unwrap();
+    for m in text_muts {
+        text = match m {
+            Mutation::UnicodeEscape(n) => escape_nth_letter(&text, n, |c| format!("\\u{:04X}", c as u32)),
+            Mutation::SlashEscape => text.replace('/', "\\/"),
+            _ => text,
+        };
+    }
+    text.into_bytes()
+}
+
+/// Rewrites the n-th ASCII letter that sits inside a JSON string.
+fn escape_nth_letter(text: &str, n: usize, f: impl Fn(char) -> String) -> String {
+    let mut in_str = false;
+    let mut esc = false;
+    let positions: Vec<usize> = text
+        .char_indices()
+        .filter(|&(_, c)| {
+            let inside = in_str && !esc;
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    in_str = false;
+                }
+            } else if c == '"' {
+                in_str = true;
+            }
+            inside && c.is_ascii_alphabetic()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if positions.is_empty() {
+        return text.to_string();
+    }
+    let at = positions[n % positions.len()];
+    let c = text[at..].chars().next().unwrap();
+    format!("{}{}{}", &text[..at], f(c), &text[at + 1..])
+}
+
+#[test]
+fn prefilter_agrees_with_full_evaluation_on_the_corpus() {
+    let mut e = engine();
+    let mut matched = 0;
+    for ev in corpus() {
+        let raw = serde_json::to_vec(ev).unwrap();
+        let fast = e.evaluate(&raw);
+        assert_eq!(fast, e.evaluate_unfiltered(&raw), "{}", String::from_utf8_lossy(&raw));
+        matched += fast.unwrap().matched() as usize;
+    }
+    assert!(matched > 50, "the corpus should exercise real matches, got {matched}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn prefilter_never_drops_a_match(idx in any::<usize>(), muts in proptest::collection::vec(mutation(), 1..4)) {
+        thread_local! {
+            static ENGINE: std::cell::RefCell<Engine> = std::cell::RefCell::new(engine());
+        }
+        let events = corpus();
+        let raw = apply(&events[idx % events.len()], &muts);
+        ENGINE.with(|e| {
+            let mut e = e.borrow_mut();
+            let fast = e.evaluate(&raw);
+            let full = e.evaluate_unfiltered(&raw);
+            prop_assert_eq!(fast, full, "event: {}", String::from_utf8_lossy(&raw));
+            Ok(())
+        })?;
+    }
+}
