@@ -77,7 +77,7 @@ pub(crate) fn parse(s: &str) -> Result<Cond, String> {
                     write a correlation rule instead"
             .into());
     }
-    let mut p = P { toks, pos: 0 };
+    let mut p = P { toks, pos: 0, depth: 0 };
     let cond = p.expr()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected {} in condition `{s}`", p.describe()));
@@ -88,7 +88,12 @@ pub(crate) fn parse(s: &str) -> Result<Cond, String> {
 struct P {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses and `not` accepted: far beyond any real
+/// rule, and it keeps a hostile condition from exhausting the stack.
+const MAX_NESTING: usize = 64;
 
 impl P {
     fn peek_kw(&self, kw: &str) -> bool {
@@ -124,6 +129,16 @@ impl P {
     }
 
     fn factor(&mut self) -> Result<Cond, String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!("the condition nests deeper than {MAX_NESTING} levels"));
+        }
+        let result = self.factor_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn factor_inner(&mut self) -> Result<Cond, String> {
         let tok = self.toks.get(self.pos).cloned();
         match tok {
             Some(Tok::Open) => {
@@ -232,6 +247,9 @@ mod tests {
         assert!(parse("(a").is_err());
         assert!(parse("a b").is_err());
         assert!(parse("selection | count() > 5").unwrap_err().contains("correlation"));
+        let deep = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().contains("deeper"));
+        assert!(parse(&"not ".repeat(100_000)).unwrap_err().contains("deeper"));
     }
 
     #[test]

@@ -21,6 +21,73 @@
 //! assert_eq!(verdict.score, 30);
 //! assert_eq!(engine.rules()[verdict.findings[0].rule as usize].title, "EC2 instance stopped");
 //! ```
+//!
+//! The engine loads Sigma rules (specification 2.x) once, compiles them
+//! into a matcher, and then judges raw JSON events: for each event, keep or
+//! drop, a score from 0 to 100, a level, and the findings (rule, score,
+//! labels). It has no I/O and no WebAssembly-only dependency: the same code
+//! runs natively, inside the `sigil-component` WebAssembly component, and
+//! behind every adapter, which is why their outputs are identical.
+//!
+//! # Guarantees
+//!
+//! - Rules are parsed and compiled once, at [`Engine::load`]; evaluation
+//!   never re-parses a rule or recompiles a regex.
+//! - An event is read where it lies: only the fields the loaded rules name
+//!   are extracted, strings without escapes are borrowed from the input, and
+//!   no tree is built. An event that cannot match any rule is rejected by a
+//!   scan of its raw bytes before any parsing, and nothing is allocated for
+//!   it.
+//! - That prefilter is sound: it never rejects an event that full
+//!   evaluation would match, whatever its escapes or letter case (the
+//!   `prefilter` module explains how; a property test holds it to that).
+//! - Matching follows the specification: strings are case-insensitive
+//!   (Unicode lower case) unless `|cased`; `field: null` means absent or
+//!   null; a dotted path goes into nested objects and through arrays, where
+//!   any element may match; a YAML number matches a JSON number of that
+//!   value or a string of that text.
+//! - Rules run only on events of their `logsource.product`, recognised from
+//!   the event's shape: CloudTrail (`eventSource` of `*.amazonaws.com`), GCP
+//!   Cloud Audit Logs (`protoPayload`), Microsoft 365 (`Workload` and
+//!   `Operation`), Azure (`operationName`). An event of no known shape meets
+//!   every rule.
+//!
+//! # Untrusted input
+//!
+//! Events are untrusted: size and nesting depth are bounded
+//! ([`Options::max_event_bytes`], [`Options::max_depth`] on the fields the
+//! rules read, and serde_json's recursion limit of 128 elsewhere, so the
+//! stack stays bounded), and regular expressions run in linear time
+//! (`regex-lite`). A malformed event gets an
+//! [`EventError`], never a panic.
+//!
+//! Rules may come from an untrusted source too: their count and regex size
+//! are bounded ([`Options::max_rules`], [`Options::max_regex_bytes`]),
+//! `windash` and `expand` expansions are capped, and a bad rule is an
+//! error naming its file and line, not a panic.
+//!
+//! Validation is lazy: an event the prefilter rejects is not parsed, so a
+//! malformed event that no rule could match gets the no-match verdict rather
+//! than an error. Hosts that must flag every malformed line check framing
+//! themselves (the `sigil` CLI flags every line that cannot be an object).
+//!
+//! # Panics
+//!
+//! No function panics on any rule text or event bytes.
+//!
+//! # Limits
+//!
+//! Every limit is an [`Options`] field with a documented default: event
+//! bytes (1 MiB), nesting depth (64), rules per pack (10 000), compiled regex
+//! size (1 MiB).
+//!
+//! # Non-goals
+//!
+//! Correlation across events (sequences, counts) is not done yet; the
+//! deprecated Sigma 1.x aggregation syntax (`| count()`) is rejected with a
+//! pointer to correlation rules. Regular expressions are `regex-lite`'s
+//! dialect: Unicode classes such as `\p{L}` are not supported, and `\w`,
+//! `\d`, `\s` and case-insensitive matching are ASCII-only inside `|re`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -80,7 +80,7 @@ pub(crate) struct Prefilter {
     per_key: Vec<KeyAtoms>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
     /// keyword only if the text does.
-    keywords: Option<(AhoCorasick, Vec<AtomId>)>,
+    keywords: Option<(Option<AhoCorasick>, Vec<AtomId>)>,
     /// For each atom: the (rule, clause) pairs it satisfies.
     users: Vec<Vec<(u32, u8)>>,
     /// For each rule: the bit mask of all its clauses; 0 means "always a candidate".
@@ -190,12 +190,18 @@ impl Prefilter {
             }
         }
         if !keyword_lits.is_empty() {
-            let ac = AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&keyword_lits)
-                .expect("keyword literals are short ASCII");
+            // A DFA is fastest; a pack with so many keywords that it would be
+            // too big gets the slower automaton, and if even that fails every
+            // keyword counts as seen (sound, only slower).
+            let build = |kind| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(kind)
+                    .build(&keyword_lits)
+                    .ok()
+            };
+            let ac = build(Some(AhoCorasickKind::DFA)).or_else(|| build(None));
             pf.keywords = Some((ac, keyword_ids));
         }
         pf
@@ -234,8 +240,13 @@ impl Prefilter {
             let ct = s.cloudtrail;
             if let Some((ac, ids)) = &self.keywords {
                 if !ct || self.aws_keywords {
-                    for m in ac.find_overlapping_iter(event) {
-                        self.hit(ids[m.pattern().as_usize()], s);
+                    match ac {
+                        Some(ac) => {
+                            for m in ac.find_overlapping_iter(event) {
+                                self.hit(ids[m.pattern().as_usize()], s);
+                            }
+                        }
+                        None => ids.iter().for_each(|&a| self.hit(a, s)),
                     }
                 }
             }

@@ -145,6 +145,9 @@ pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
     Ok(builder.docs)
 }
 
+/// Deepest YAML nesting accepted in a rule file.
+const MAX_DEPTH: usize = 64;
+
 #[derive(Default)]
 struct Builder {
     docs: Vec<Node>,
@@ -189,6 +192,11 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
                 self.push(Node { value: Yaml::Scalar { text, plain }, line }, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                // Deeper trees serve no rule and would make every later
+                // recursive walk (and drop) a stack risk.
+                self.error.get_or_insert(YamlError { line, message: format!("nests deeper than {MAX_DEPTH} levels") });
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push((Node { value: Yaml::Seq(Vec::new()), line }, anchor));
@@ -237,6 +245,13 @@ mod tests {
         assert_eq!(b.as_seq().unwrap()[1].line, 4);
         assert_eq!(docs[0].get("a").unwrap().scalar(), Some(Scalar::Int(1)));
         assert_eq!(docs[1].get("c").unwrap().scalar(), Some(Scalar::Str("yes")));
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let text = format!("a: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+        let err = load(&text).unwrap_err();
+        assert!(err.message.contains("deep") || err.message.contains("recursion"), "{err:?}");
     }
 
     #[test]
