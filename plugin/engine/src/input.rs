@@ -21,10 +21,32 @@ use serde_json::value::RawValue;
 /// `\n`. Lines holding only ASCII whitespace are not events and are skipped,
 /// so event `i` of this iterator is event `i` of `evaluate-batch`.
 pub fn ndjson_events(block: &[u8]) -> impl Iterator<Item = &[u8]> {
-    block
-        .split(|&b| b == b'\n')
+    Lines { rest: Some(block) }
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .filter(|line| !is_blank(line))
+}
+
+/// Lines split at `\n` with memchr (SIMD): the one scan every event pays.
+struct Lines<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
 }
 
 /// True when `bytes` holds only ASCII whitespace.

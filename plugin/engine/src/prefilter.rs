@@ -303,7 +303,7 @@ impl Prefilter {
                     let mut j = start;
                     let mut escaped = false;
                     let end = loop {
-                        let Some(k) = memchr::memchr2(b'"', b'\\', &ev[j..]) else { return true };
+                        let Some(k) = quote_or_backslash(&ev[j..]) else { return true };
                         let at = j + k;
                         if ev[at] == b'"' {
                             break at;
@@ -417,6 +417,28 @@ impl Prefilter {
             }
         }
     }
+}
+
+/// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
+/// where a word-at-a-time scan beats the set-up of a vector search; long
+/// strings go to memchr.
+#[inline]
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    for _ in 0..4 {
+        let Some(chunk) = b.get(i..i + 8) else { break };
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let q = w ^ (LO * b'"' as u64);
+        let s = w ^ (LO * b'\\' as u64);
+        let found = (q.wrapping_sub(LO) & !q | s.wrapping_sub(LO) & !s) & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
 }
 
 /// Decodes the escapes that cannot hide a literal (`\"`, `\\`, `\n`, ...).
@@ -699,6 +721,23 @@ mod tests {
         assert_eq!(regex_literal("(foo)+bar").as_deref(), Some("bar"));
         assert_eq!(regex_literal("(foo)?"), None);
         assert_eq!(regex_literal("qq(foo)*barbaz").as_deref(), Some("barbaz"));
+    }
+
+    #[test]
+    fn quote_or_backslash_finds_the_first() {
+        for len in 0..80 {
+            for at in 0..len {
+                for c in [b'"', b'\\'] {
+                    let mut b = vec![b'a'; len];
+                    b[at] = c;
+                    if at + 1 < len {
+                        b[at + 1] = b'"';
+                    }
+                    assert_eq!(quote_or_backslash(&b), Some(at), "len {len} at {at}");
+                }
+            }
+            assert_eq!(quote_or_backslash(&vec![0xFFu8; len]), None);
+        }
     }
 
     #[test]
