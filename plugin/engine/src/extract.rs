@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::EventError;
@@ -28,8 +29,14 @@ pub(crate) struct Trie {
 #[derive(Clone, Debug, Default)]
 struct TNode {
     children: Vec<(Box<str>, u32)>,
+    /// The same children by key, once there are many of them (the root of a
+    /// large pack has dozens).
+    index: Option<FxHashMap<Box<str>, u32>>,
     slot: Option<u32>,
 }
+
+/// Children past which a node gets a hash index.
+const INDEX_AT: usize = 8;
 
 impl Trie {
     pub fn new() -> Trie {
@@ -46,7 +53,11 @@ impl Trie {
                 None => {
                     let id = self.nodes.len() as u32;
                     self.nodes.push(TNode::default());
-                    self.nodes[node as usize].children.push((seg.into(), id));
+                    let parent = &mut self.nodes[node as usize];
+                    parent.children.push((seg.into(), id));
+                    if parent.children.len() > INDEX_AT {
+                        parent.index = Some(parent.children.iter().cloned().collect());
+                    }
                     id
                 }
             };
@@ -71,8 +82,11 @@ impl Trie {
     }
 
     fn child(&self, node: u32, key: &str) -> Option<u32> {
-        self.nodes[node as usize]
-            .children
+        let n = &self.nodes[node as usize];
+        if let Some(index) = &n.index {
+            return index.get(key).copied();
+        }
+        n.children
             .iter()
             .find(|(k, _)| k.len() == key.len() && **k == *key)
             .map(|(_, c)| *c)

@@ -50,7 +50,7 @@ use rustc_hash::FxHashMap;
 
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
-use crate::value::{Anchor, Piece, find_ci};
+use crate::value::{Anchor, Piece};
 
 /// A fact about the raw text that a matching event must show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,8 +69,17 @@ struct KeyAtoms {
     present: Option<AtomId>,
     /// Exact values, lower-cased.
     exact: FxHashMap<Box<[u8]>, Vec<AtomId>>,
-    /// Prefix, suffix and contains literals, lower-cased.
-    partial: Vec<(Anchor, Box<[u8]>, AtomId)>,
+    /// Bit `n` set when some exact literal has `n` bytes (63: 63 or more):
+    /// most values are ruled out by their length before any hashing.
+    exact_lens: u64,
+    /// Prefix and suffix literals, lower-cased.
+    anchored: Vec<(Anchor, Box<[u8]>, AtomId)>,
+    /// Contains literals, lower-cased, with their prebuilt searchers.
+    contains: Vec<(memchr::memmem::Finder<'static>, AtomId)>,
+}
+
+fn len_bit(n: usize) -> u64 {
+    1 << n.min(63)
 }
 
 /// The compiled prefilter of a rule pack.
@@ -179,9 +188,14 @@ impl Prefilter {
             match atom {
                 Atom::Key(k) => pf.key_atoms(&k).present = Some(id),
                 Atom::Value(k, Anchor::Exact, lit) => {
-                    pf.key_atoms(&k).exact.entry(lit.into_bytes().into()).or_default().push(id)
+                    let atoms = pf.key_atoms(&k);
+                    atoms.exact_lens |= len_bit(lit.len());
+                    atoms.exact.entry(lit.into_bytes().into()).or_default().push(id)
                 }
-                Atom::Value(k, anchor, lit) => pf.key_atoms(&k).partial.push((anchor, lit.into_bytes().into(), id)),
+                Atom::Value(k, Anchor::Contains, lit) => {
+                    pf.key_atoms(&k).contains.push((memchr::memmem::Finder::new(lit.as_bytes()).into_owned(), id))
+                }
+                Atom::Value(k, anchor, lit) => pf.key_atoms(&k).anchored.push((anchor, lit.into_bytes().into(), id)),
                 Atom::Keyword(lit) => {
                     pf.aws_keywords |= pf.users[id as usize].iter().any(|&(r, _)| pf.aws[r as usize]);
                     keyword_lits.push(lit);
@@ -383,37 +397,43 @@ impl Prefilter {
             return k;
         }
         // A flattened key (`"a.b.c"`) answers for its last segment.
-        match memchr::memrchr(b'.', token) {
+        match token.iter().rposition(|&b| b == b'.') {
             Some(dot) => self.keys.get(&token[dot + 1..]).copied().unwrap_or(NO_KEY),
             None => NO_KEY,
         }
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
-        if key != NO_KEY {
-            let atoms = &self.per_key[key as usize];
-            if !atoms.exact.is_empty() {
-                let mut lower = std::mem::take(&mut s.lower);
-                lower.clear();
-                lower.extend(token.iter().map(u8::to_ascii_lowercase));
+        if key == NO_KEY {
+            return;
+        }
+        let atoms = &self.per_key[key as usize];
+        let exact = atoms.exact_lens & len_bit(token.len()) != 0;
+        if exact || !atoms.contains.is_empty() {
+            let mut lower = std::mem::take(&mut s.lower);
+            lower.clear();
+            lower.extend(token.iter().map(u8::to_ascii_lowercase));
+            if exact {
                 if let Some(ids) = atoms.exact.get(lower.as_slice()) {
                     for &a in ids {
                         self.hit(a, s);
                     }
                 }
-                s.lower = lower;
             }
-            for (anchor, lit, a) in &atoms.partial {
-                let holds = match anchor {
-                    Anchor::Prefix => token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit),
-                    Anchor::Suffix => {
-                        token.len() >= lit.len() && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit)
-                    }
-                    Anchor::Contains | Anchor::Exact => find_ci(token, lit).is_some(),
-                };
-                if holds {
+            for (finder, a) in &atoms.contains {
+                if finder.find(&lower).is_some() {
                     self.hit(*a, s);
                 }
+            }
+            s.lower = lower;
+        }
+        for (anchor, lit, a) in &atoms.anchored {
+            let holds = match anchor {
+                Anchor::Prefix => token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit),
+                _ => token.len() >= lit.len() && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit),
+            };
+            if holds {
+                self.hit(*a, s);
             }
         }
     }
