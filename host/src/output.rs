@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
 use sigil_engine::{EventError, RuleInfo, Verdict};
 
-use crate::detector::{Detector, Failure};
+use crate::detector::{BatchEntry, Detector, Failure};
 use crate::error::Error;
 
 /// What a run did, for the end-of-run summary.
@@ -190,7 +190,18 @@ impl<'d> Runner<'d> {
 
     /// Evaluates one NDJSON block and writes its kept events.
     fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
-        let (_, entries) = self.detector.evaluate_batch(block)?;
+        let entries = match self.detector.evaluate_batch(block) {
+            Ok((_, entries)) => entries,
+            // Not even a fresh plugin instance could be made: the stream
+            // goes on, the block passes through with every event marked.
+            Err(e) => {
+                let reason = format!("event not evaluated: {e}");
+                ndjson_events(block)
+                    .enumerate()
+                    .map(|(i, _)| BatchEntry { index: i as u32, outcome: Err(Failure::Plugin(reason.clone())) })
+                    .collect()
+            }
+        };
         self.counters.plugin_restarts = self.detector.restarts();
         let mut entries = entries.into_iter().peekable();
         let mut buf = std::mem::take(&mut self.scratch);

@@ -382,7 +382,9 @@ fn rule_error(e: wit::RuleError) -> RuleError {
 fn load_error(e: wit::LoadError) -> Error {
     match e {
         wit::LoadError::InvalidRule(r) => Error::Load(LoadError::InvalidRule(rule_error(r))),
-        wit::LoadError::EmptyPack => Error::Load(LoadError::EmptyPack),
+        wit::LoadError::EmptyPack(skipped) => Error::Load(LoadError::EmptyPack {
+            skipped: skipped.into_iter().map(rule_error).collect(),
+        }),
         wit::LoadError::TooManyRules(limit) => Error::Load(LoadError::TooManyRules { limit }),
         wit::LoadError::Other(s) => Error::PluginLoad(s),
     }

@@ -34,6 +34,23 @@ enum Rules {
     Test(rules_test::Args),
 }
 
+/// Parses `--placeholder NAME=V1,V2` into the engine's placeholder table
+/// (values for `|expand` rules).
+pub fn placeholders(flags: &[String]) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for flag in flags {
+        let (name, values) = flag
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--placeholder takes NAME=VALUE[,VALUE...], not `{flag}`"))?;
+        let values = values.split(',').map(str::to_string);
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => v.extend(values),
+            None => out.push((name.to_string(), values.collect())),
+        }
+    }
+    Ok(out)
+}
+
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -38,6 +38,9 @@ pub struct Args {
     /// Memory cap of the plugin instance, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_memory)]
     max_memory: usize,
+    /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
+    #[arg(long = "placeholder", value_name = "NAME=VALUES")]
+    placeholders: Vec<String>,
     /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
@@ -55,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         min_score: args.min_score,
         matched_only: args.matched_only,
         skip_invalid: args.skip_invalid,
+        placeholders: super::placeholders(&args.placeholders)?,
         ..Options::default()
     };
     let config = HostConfig {

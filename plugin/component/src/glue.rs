@@ -120,7 +120,9 @@ fn rule_error(e: sigil_engine::RuleError) -> wit::RuleError {
 fn load_error(e: sigil_engine::LoadError) -> wit::LoadError {
     match e {
         sigil_engine::LoadError::InvalidRule(r) => wit::LoadError::InvalidRule(rule_error(r)),
-        sigil_engine::LoadError::EmptyPack => wit::LoadError::EmptyPack,
+        sigil_engine::LoadError::EmptyPack { skipped } => {
+            wit::LoadError::EmptyPack(skipped.into_iter().map(rule_error).collect())
+        }
         sigil_engine::LoadError::TooManyRules { limit } => wit::LoadError::TooManyRules(limit),
         other => wit::LoadError::Other(other.to_string()),
     }

@@ -151,7 +151,7 @@ impl Engine {
             }
         }
         if rules.is_empty() {
-            return Err(LoadError::EmptyPack);
+            return Err(LoadError::EmptyPack { skipped });
         }
         let mut info = Vec::with_capacity(rules.len());
         let mut compiled = Vec::with_capacity(rules.len());

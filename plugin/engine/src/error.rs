@@ -34,15 +34,30 @@ pub enum LoadError {
     /// A rule is invalid and `Options::skip_invalid` is off.
     #[error("invalid rule: {0} (fix the rule, or load with skip-invalid to leave it out)")]
     InvalidRule(RuleError),
-    /// No source held a rule.
-    #[error("the rule pack holds no rule: give at least one Sigma rule file")]
-    EmptyPack,
+    /// No rule loaded: the sources held none, or (with `skip_invalid`)
+    /// every one was invalid; `skipped` lists those.
+    #[error("{}", empty_pack(skipped))]
+    EmptyPack {
+        /// The invalid rules, when `skip_invalid` was on.
+        skipped: Vec<RuleError>,
+    },
     /// The pack has more rules than `Options::max_rules`.
     #[error("the rule pack has more than {limit} rules; raise max-rules if this is intended")]
     TooManyRules {
         /// The limit that was hit.
         limit: u32,
     },
+}
+
+fn empty_pack(skipped: &[RuleError]) -> String {
+    match skipped {
+        [] => "the rule pack holds no rule: give at least one Sigma rule file".into(),
+        [one] => format!("the rule pack holds no valid rule: {one}"),
+        [first, rest @ ..] => format!(
+            "the rule pack holds no valid rule: {first} (and {} more invalid rules)",
+            rest.len()
+        ),
+    }
 }
 
 /// Why one event could not be evaluated. The event is not lost: hosts pass it

@@ -311,7 +311,7 @@ fn expand(text: &str, placeholders: &[(String, Vec<String>)]) -> Result<Vec<Stri
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
-            .ok_or_else(|| format!("placeholder %{name}% has no values: supply them in the engine options (placeholders)"))?;
+            .ok_or_else(|| format!("placeholder %{name}% has no values: supply them in the engine options (`placeholders`; `--placeholder NAME=VALUES` on the command line)"))?;
         let prefix = &rest[..start];
         out = out
             .iter()
