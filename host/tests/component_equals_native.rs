@@ -22,11 +22,10 @@ fn dir(var: &str, default: &str) -> PathBuf {
 
 #[test]
 fn component_output_is_byte_identical_to_native() {
-    let corpus = dir(
-        "SIGIL_CORPUS_DIR",
-        "/work/shared/corpora/stratus-detonation-logs",
-    );
-    let rules = dir("SIGIL_RULES_DIR", "/work/shared/rules/sigmahq-cloud");
+    // `../shared` beside the repository, as CI lays it out.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+    let corpus = dir("SIGIL_CORPUS_DIR", &format!("{shared}/corpora/stratus-detonation-logs"));
+    let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
     let sources = sigil_host::rule_sources(&[rules]).unwrap();
     let options = Options {
         skip_invalid: true,
