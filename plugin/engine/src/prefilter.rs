@@ -26,9 +26,10 @@
 //! - Paths: a value the evaluator reads at `a.b.c` sits under a key `c`, or
 //!   under a dotted key ending in `.c`, possibly inside arrays; the scanner
 //!   compares the governing key's last segment, so it sees every such value.
-//! - Escapes: a string holding `\u` or `\/` could spell any literal, so an
-//!   event holding either is not scanned and every rule is a candidate.
-//!   Other escapes (`\"`, `\\`, `\n`, ...) are decoded before comparing.
+//! - Escapes: every escape (`\u0052`, `\/`, `\"`, ...) is decoded before
+//!   comparing, as the parser decodes it; a string with a broken escape, or
+//!   with an escaped character whose lower case hides ASCII (below), makes
+//!   the scanner give up: every rule is then a candidate.
 //! - Case: matching is case-insensitive by Unicode lower-casing, the scan by
 //!   ASCII folding. Literals are ASCII only (a pattern with other
 //!   characters contributes its longest ASCII run, as a `contains` atom),
@@ -322,16 +323,15 @@ impl Prefilter {
                         if ev[at] == b'"' {
                             break at;
                         }
-                        if matches!(ev.get(at + 1), Some(b'u' | b'/')) {
-                            return false;
-                        }
                         escaped = true;
                         j = at + 2;
                     };
                     i = end + 1;
                     let raw = &ev[start..end];
                     let token: &[u8] = if escaped {
-                        decode_simple(raw, &mut s.decoded);
+                        if !decode(raw, &mut s.decoded) {
+                            return false;
+                        }
                         &std::mem::take(&mut s.decoded)
                     } else {
                         raw
@@ -461,25 +461,61 @@ fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
 }
 
-/// Decodes the escapes that cannot hide a literal (`\"`, `\\`, `\n`, ...).
-fn decode_simple(raw: &[u8], out: &mut Vec<u8>) {
+/// Decodes a JSON string's escapes as the parser would. False when the
+/// string cannot be scanned soundly: a broken escape (the parser will
+/// report it), or an escaped character whose lower case hides ASCII (see
+/// the module doc on case).
+fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
-    let mut it = raw.iter();
-    while let Some(&b) = it.next() {
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        i += 1;
         if b != b'\\' {
             out.push(b);
             continue;
         }
-        out.push(match it.next() {
-            Some(b'n') => b'\n',
-            Some(b't') => b'\t',
-            Some(b'r') => b'\r',
-            Some(b'b') => 0x08,
-            Some(b'f') => 0x0c,
-            Some(&c) => c,
-            None => break,
-        });
+        let Some(&e) = raw.get(i) else { return false };
+        i += 1;
+        let c = match e {
+            b'n' => '\n',
+            b't' => '\t',
+            b'r' => '\r',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let Some(hi) = hex4(raw.get(i..i + 4)) else { return false };
+                i += 4;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    // A surrogate pair: the low half must follow.
+                    if raw.get(i..i + 2) != Some(b"\\u") {
+                        return false;
+                    }
+                    let Some(lo) = hex4(raw.get(i + 2..i + 6)) else { return false };
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return false;
+                    }
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                match char::from_u32(cp) {
+                    Some('\u{130}' | '\u{212A}') | None => return false,
+                    Some(c) => c,
+                }
+            }
+            other => other as char,
+        };
+        let mut utf8 = [0; 4];
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     }
+    true
+}
+
+fn hex4(digits: Option<&[u8]>) -> Option<u32> {
+    let digits = std::str::from_utf8(digits?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
 }
 
 /// Whether the event holds a character whose lower case hides ASCII.
@@ -761,9 +797,15 @@ mod tests {
     }
 
     #[test]
-    fn decode_simple_escapes() {
+    fn decode_escapes() {
         let mut out = Vec::new();
-        decode_simple(br#"a\"b\\c\nd"#, &mut out);
-        assert_eq!(out, b"a\"b\\c\nd");
+        assert!(decode(br#"a\"b\\c\nd\/e"#, &mut out));
+        assert_eq!(out, b"a\"b\\c\nd/e");
+        assert!(decode(br#"\u003csensitiveDataRemoved\u003e \u00e9 \ud83d\ude00"#, &mut out));
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), "<sensitiveDataRemoved> é 😀");
+        assert!(!decode(br#"\u212a"#, &mut out), "Kelvin sign lowers to ASCII k");
+        assert!(!decode(br#"\u0130"#, &mut out), "dotted I lowers to ASCII i");
+        assert!(!decode(br#"\ud83d"#, &mut out), "lone surrogate");
+        assert!(!decode(br#"\u12"#, &mut out), "short escape");
     }
 }

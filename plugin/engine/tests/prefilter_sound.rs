@@ -77,6 +77,9 @@ enum Mutation {
     UnicodeEscape(usize),
     /// Write every `/` as `\/`.
     SlashEscape,
+    /// Write every non-ASCII character as `\uXXXX` (surrogate pairs above
+    /// U+FFFF); combined with `OddCase`, this escapes the Kelvin sign.
+    EscapeNonAscii,
     /// Put a Kelvin sign or a dotted capital I in place of every `k` or `i`
     /// of string values.
     OddCase(bool),
@@ -89,6 +92,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         any::<usize>().prop_map(Mutation::Flatten),
         any::<usize>().prop_map(Mutation::UnicodeEscape),
         Just(Mutation::SlashEscape),
+        Just(Mutation::EscapeNonAscii),
         any::<bool>().prop_map(Mutation::OddCase),
     ]
 }
@@ -152,6 +156,17 @@ fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
         text = match m {
             Mutation::UnicodeEscape(n) => escape_nth_letter(&text, n, |c| format!("\\u{:04X}", c as u32)),
             Mutation::SlashEscape => text.replace('/', "\\/"),
+            Mutation::EscapeNonAscii => text
+                .chars()
+                .map(|c| {
+                    if c.is_ascii() {
+                        c.to_string()
+                    } else {
+                        let mut units = [0u16; 2];
+                        c.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect()
+                    }
+                })
+                .collect(),
             _ => text,
         };
     }
