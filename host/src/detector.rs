@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use sigil_engine::{EventError, Options, RuleError, RuleInfo, Verdict};
+use sigil_engine::{
+    Alert, BatchAlert, CorrelationStats, EventError, Options, RuleError, RuleInfo, Verdict,
+};
 
 use crate::error::Error;
 use crate::plugin::Session;
@@ -35,6 +37,18 @@ pub struct BatchEntry {
     pub index: u32,
     /// The verdict, or why the event has none.
     pub outcome: Result<Verdict, Failure>,
+}
+
+/// The answer for one block of events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// How many events the block held.
+    pub events: u32,
+    /// One entry per event that matched or failed, in index order.
+    pub entries: Vec<BatchEntry>,
+    /// Correlation alerts, each with the index of the event after which it
+    /// came out, in index order.
+    pub alerts: Vec<BatchAlert>,
 }
 
 /// A loaded rule pack, evaluated natively or inside a WebAssembly component.
@@ -83,18 +97,20 @@ impl Detector {
         }
     }
 
-    /// Evaluates a block of NDJSON: returns how many events it held and an
-    /// entry per event that matched or failed, in index order.
+    /// Evaluates a block of NDJSON: how many events it held, an entry per
+    /// event that matched or failed, and the correlation alerts that came
+    /// out, each in index order.
     ///
     /// # Errors
     ///
     /// Only when a failed plugin instance cannot be replaced
     /// ([`Error::PluginFailed`]); failures of single events are entries.
-    pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<(u32, Vec<BatchEntry>), Error> {
+    pub fn evaluate_block(&mut self, block: &[u8]) -> Result<Batch, Error> {
         match self {
             Detector::Native(engine) => {
                 let mut out = Vec::new();
-                let n = engine.evaluate_batch(block, &mut out);
+                let mut alerts = Vec::new();
+                let events = engine.evaluate_batch(block, &mut out, &mut alerts);
                 let entries = out
                     .into_iter()
                     .map(|e| BatchEntry {
@@ -102,9 +118,71 @@ impl Detector {
                         outcome: e.outcome.map_err(Failure::Event),
                     })
                     .collect();
-                Ok((n, entries))
+                Ok(Batch {
+                    events,
+                    entries,
+                    alerts,
+                })
             }
             Detector::Component(session) => session.evaluate_batch(block),
+        }
+    }
+
+    /// [`Detector::evaluate_block`] without the alerts: how many events the
+    /// block held and an entry per event that matched or failed. Kept for
+    /// callers that load no correlation rule; alerts are dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Detector::evaluate_block`].
+    pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<(u32, Vec<BatchEntry>), Error> {
+        let batch = self.evaluate_block(block)?;
+        Ok((batch.events, batch.entries))
+    }
+
+    /// Moves the correlation watermark to `watermark_ms` (milliseconds since
+    /// the epoch, event time) and returns the alerts that completes (see
+    /// `sigil_engine::Engine::advance`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Detector::evaluate_block`].
+    pub fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, Error> {
+        match self {
+            Detector::Native(engine) => Ok(engine.advance(watermark_ms)),
+            Detector::Component(session) => session.advance(watermark_ms),
+        }
+    }
+
+    /// Ends the stream for correlation: returns the alerts of every waiting
+    /// match and closes every window (see `sigil_engine::Engine::flush`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Detector::evaluate_block`].
+    pub fn flush(&mut self) -> Result<Vec<Alert>, Error> {
+        match self {
+            Detector::Native(engine) => Ok(engine.flush()),
+            Detector::Component(session) => session.flush(),
+        }
+    }
+
+    /// Counters of the correlation state (of the current instance, for a
+    /// component).
+    pub fn correlation_stats(&mut self) -> CorrelationStats {
+        match self {
+            Detector::Native(engine) => engine.correlation_stats(),
+            Detector::Component(session) => session.correlation_stats(),
+        }
+    }
+
+    /// How many times correlation state was lost: a component instance
+    /// replaced after a failure starts with empty windows (always 0 for
+    /// native, and for packs without correlation rules).
+    pub fn correlation_resets(&self) -> u64 {
+        match self {
+            Detector::Native(_) => 0,
+            Detector::Component(s) => s.correlation_resets(),
         }
     }
 }

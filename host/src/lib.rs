@@ -32,8 +32,13 @@
 //!   with `"sigil":{"error":...}`, and counted in [`Counters::errors`].
 //! - Events are never re-serialised: the output line is the input line with
 //!   the verdict spliced in before its final `}`.
+//! - Correlation alerts are records of their own,
+//!   `{"sigil_alert":{...}}` (see [`Runner`]), written right after the event
+//!   whose arrival released them, and at [`Runner::finish`] for the rest;
+//!   `--alerts-only` writes nothing else. Correlation windows span every
+//!   input of a run, read as one stream in order.
 //! - A [`Detector::Component`] and a [`Detector::Native`] loaded with the same
-//!   rules write byte-identical output.
+//!   rules write byte-identical output, alerts included.
 //!
 //! # Untrusted input
 //!
@@ -44,6 +49,9 @@
 //! answer costs only the events it was evaluating: the instance is thrown
 //! away, a fresh one is loaded with the same rules, and the batch is retried
 //! event by event so that only the culprit events are marked with an error.
+//! The fresh instance starts with empty correlation windows: a sequence that
+//! spans the failure is not found. Such losses are counted
+//! ([`Counters::correlation_resets`]) and reported by `sigil run`.
 //!
 //! Events are untrusted data: the engine bounds their size and depth
 //! (`sigil_engine::Options`).
@@ -66,8 +74,8 @@
 //!
 //! # Non-goals
 //!
-//! Correlation across events, output sinks other than NDJSON, and
-//! plugins that need host capabilities.
+//! Output sinks other than NDJSON, persisting correlation state across runs,
+//! and plugins that need host capabilities.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -79,7 +87,7 @@ mod plugin;
 mod rules;
 
 pub use config::HostConfig;
-pub use detector::{BatchEntry, Detector, Failure};
+pub use detector::{Batch, BatchEntry, Detector, Failure};
 pub use error::Error;
 pub use output::{Counters, Runner, run_to_vec};
 pub use plugin::{Plugin, Session};

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde_json::value::RawValue;
 use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
-use sigil_engine::{EventError, RuleInfo, Verdict};
+use sigil_engine::{Alert, EventError, RuleInfo, Verdict};
 
-use crate::detector::{BatchEntry, Detector, Failure};
+use crate::detector::{Batch, BatchEntry, Detector, Failure};
 use crate::error::Error;
 
 /// What a run did, for the end-of-run summary.
@@ -23,6 +23,10 @@ pub struct Counters {
     pub errors: u64,
     /// Plugin instances replaced after a failed call.
     pub plugin_restarts: u64,
+    /// Of those, replacements that lost correlation windows.
+    pub correlation_resets: u64,
+    /// Correlation alerts written.
+    pub alerts: u64,
     /// Input bytes read.
     pub bytes_in: u64,
 }
@@ -32,12 +36,14 @@ pub struct Counters {
 /// enough to keep memory flat and fuel budgets meaningful.
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// The pre-rendered JSON of one rule's findings.
+/// The pre-rendered JSON of one rule's findings and alerts.
 struct RenderedRule {
     /// `{"rule":ID,"title":T,"level":L,"score":`
     head: Vec<u8>,
     /// `,"tags":[...],"labels":`
     tail: Vec<u8>,
+    /// `{"sigil_alert":{"rule":ID,"title":T,"level":L,"score":S,"tags":[...],`
+    alert: Vec<u8>,
 }
 
 impl RenderedRule {
@@ -56,8 +62,13 @@ impl RenderedRule {
             }
             json_string(&mut tail, tag);
         }
-        tail.extend_from_slice(b"],\"labels\":");
-        RenderedRule { head, tail }
+        tail.extend_from_slice(b"],");
+        let mut alert = b"{\"sigil_alert\":".to_vec();
+        alert.extend_from_slice(&head);
+        push_u64(&mut alert, r.score.into());
+        alert.extend_from_slice(&tail);
+        tail.extend_from_slice(b"\"labels\":");
+        RenderedRule { head, tail, alert }
     }
 }
 
@@ -71,10 +82,19 @@ impl RenderedRule {
 /// An event without a verdict gets `"sigil":{"error":"..."}`; one that is
 /// not a JSON object is written as `{"sigil":{"error":"...","raw":"<line>"}}`
 /// so that the output stays NDJSON.
+///
+/// A correlation alert is a line of its own, right after the event whose
+/// arrival released it (see `sigil_engine::Engine::advance` for when that
+/// is), or at [`Runner::finish`] for the matches still waiting then:
+///
+/// ```text
+/// {"sigil_alert":{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"group":{"field":"value"},"window":{"start":"2024-08-01T12:03:30Z","end":"2024-08-01T12:04:19Z"},"events":["<eventID>",...],"value":2}}
+/// ```
 pub struct Runner<'d> {
     detector: &'d mut Detector,
     rules: Vec<RenderedRule>,
     keep_unmatched: bool,
+    alerts_only: bool,
     counters: Counters,
     scratch: Vec<u8>,
 }
@@ -88,9 +108,41 @@ impl<'d> Runner<'d> {
             detector,
             rules,
             keep_unmatched,
+            alerts_only: false,
             counters: Counters::default(),
             scratch: Vec::new(),
         }
+    }
+
+    /// Writes correlation alerts only, no event line (the CLI's
+    /// `--alerts-only`). Events are still read, evaluated and counted.
+    pub fn alerts_only(mut self, on: bool) -> Runner<'d> {
+        self.alerts_only = on;
+        self
+    }
+
+    /// Ends the input: flushes the detector's correlation windows and writes
+    /// the alerts of the matches still waiting for the watermark. Call it
+    /// after the last [`Runner::run`]; windows then start afresh. If the
+    /// plugin fails and no fresh instance can be made, those alerts are lost
+    /// (counted in [`Counters::correlation_resets`]) and the run still ends
+    /// normally, as a block does in that case.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Write`].
+    pub fn finish(&mut self, out: &mut impl Write) -> Result<(), Error> {
+        let alerts = self.detector.flush().unwrap_or_default();
+        self.counters.plugin_restarts = self.detector.restarts();
+        self.counters.correlation_resets = self.detector.correlation_resets();
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        for alert in &alerts {
+            self.write_alert(&mut buf, alert);
+        }
+        let written = out.write_all(&buf).map_err(Error::Write);
+        self.scratch = buf;
+        written
     }
 
     /// The counters so far.
@@ -190,24 +242,28 @@ impl<'d> Runner<'d> {
 
     /// Evaluates one NDJSON block and writes its kept events.
     fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
-        let entries = match self.detector.evaluate_batch(block) {
-            Ok((_, entries)) => entries,
+        let batch = match self.detector.evaluate_block(block) {
+            Ok(batch) => batch,
             // Not even a fresh plugin instance could be made: the stream
             // goes on, the block passes through with every event marked.
             Err(e) => {
                 let reason = format!("event not evaluated: {e}");
-                ndjson_events(block)
+                let entries: Vec<BatchEntry> = ndjson_events(block)
                     .enumerate()
                     .map(|(i, _)| BatchEntry { index: i as u32, outcome: Err(Failure::Plugin(reason.clone())) })
-                    .collect()
+                    .collect();
+                Batch { events: entries.len() as u32, entries, alerts: Vec::new() }
             }
         };
         self.counters.plugin_restarts = self.detector.restarts();
-        let mut entries = entries.into_iter().peekable();
+        self.counters.correlation_resets = self.detector.correlation_resets();
+        let mut entries = batch.entries.into_iter().peekable();
+        let mut alerts = batch.alerts.into_iter().peekable();
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let mut fields = Vec::new();
         for (i, event) in ndjson_events(block).enumerate() {
+            let (line_start, written) = (buf.len(), self.counters.events_out);
             self.counters.events_in += 1;
             fields.clear();
             match entries
@@ -251,10 +307,57 @@ impl<'d> Runner<'d> {
                     self.counters.events_out += 1;
                 }
             }
+            if self.alerts_only {
+                buf.truncate(line_start);
+                self.counters.events_out = written;
+            }
+            while let Some(a) = alerts.next_if(|a| a.index as usize == i) {
+                self.write_alert(&mut buf, &a.alert);
+            }
         }
         let written = out.write_all(&buf).map_err(Error::Write);
         self.scratch = buf;
         written
+    }
+
+    /// One correlation alert line.
+    fn write_alert(&mut self, buf: &mut Vec<u8>, a: &Alert) {
+        // The component's answers are checked; the native engine's
+        // indexes are in range by construction.
+        let Some(rule) = self.rules.get(a.rule as usize) else {
+            return;
+        };
+        self.counters.alerts += 1;
+        buf.extend_from_slice(&rule.alert);
+        buf.extend_from_slice(b"\"group\":{");
+        for (i, (name, value)) in a.group.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            json_string(buf, name);
+            buf.push(b':');
+            json_string(buf, value);
+        }
+        buf.extend_from_slice(b"},\"window\":{\"start\":");
+        json_string(buf, &rfc3339(a.window_start_ms));
+        buf.extend_from_slice(b",\"end\":");
+        json_string(buf, &rfc3339(a.window_end_ms));
+        buf.extend_from_slice(b"},\"events\":[");
+        for (i, id) in a.events.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            json_string(buf, id);
+        }
+        buf.extend_from_slice(b"],\"value\":");
+        if !a.value.is_finite() {
+            buf.extend_from_slice(b"null");
+        } else if a.value.fract() == 0.0 && a.value.abs() < 1e15 {
+            let _ = write!(buf, "{}", a.value as i64);
+        } else {
+            let _ = write!(buf, "{}", a.value);
+        }
+        buf.extend_from_slice(b"}}\n");
     }
 
     /// `"score":S,"level":L,"findings":[...]`
@@ -347,8 +450,33 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
     let _ = write!(out, "{n}");
 }
 
+/// `YYYY-MM-DDThh:mm:ss[.mmm]Z` for milliseconds since the epoch (the
+/// fraction only when not zero).
+fn rfc3339(ms: i64) -> String {
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days (public domain).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    if millis == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+    }
+}
+
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output
-/// and the counters: what the CLI writes for one input, in memory.
+/// and the counters: what the CLI writes for one input, in memory
+/// ([`Runner::run`], then [`Runner::finish`], so correlation windows are
+/// flushed at the end).
 ///
 /// # Errors
 ///
@@ -357,6 +485,7 @@ pub fn run_to_vec(detector: &mut Detector, input: &[u8]) -> Result<(Vec<u8>, Cou
     let mut out = Vec::with_capacity(input.len() + input.len() / 4);
     let mut runner = Runner::new(detector);
     runner.run(Path::new("<memory>"), input, &mut out)?;
+    runner.finish(&mut out)?;
     Ok((out, runner.counters.clone()))
 }
 
@@ -378,6 +507,15 @@ mod tests {
         );
         assert_eq!(line(b"{}", true), "{\"sigil\":{\"error\":\"x\"}}\n");
         assert_eq!(line(b"{ \t}", true), "{ \t\"sigil\":{\"error\":\"x\"}}\n");
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(rfc3339(1_722_513_810_000), "2024-08-01T12:03:30Z");
+        assert_eq!(rfc3339(1_722_513_810_250), "2024-08-01T12:03:30.250Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -2,13 +2,14 @@
 
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{
-    EventError, Level, LoadError, Options, RuleError, RuleInfo, RuleSource, Verdict,
+    Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Options, RuleError,
+    RuleInfo, RuleSource, Verdict,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 use crate::config::HostConfig;
-use crate::detector::{BatchEntry, Failure};
+use crate::detector::{Batch, BatchEntry, Failure};
 use crate::error::Error;
 
 mod bindings {
@@ -127,6 +128,7 @@ impl Plugin {
             options: options.clone(),
             instance,
             restarts: 0,
+            correlation_resets: 0,
         })
     }
 }
@@ -138,6 +140,8 @@ struct Instance {
     engine: ResourceAny,
     rules: Vec<RuleInfo>,
     skipped: Vec<RuleError>,
+    /// Correlation rules loaded: whether a restart loses state.
+    correlations: u32,
 }
 
 impl Instance {
@@ -169,12 +173,17 @@ impl Instance {
         let rules = rules.into_iter().map(rule_info).collect();
         let skipped = guest.call_skipped(&mut store, engine).map_err(failed)?;
         let skipped = skipped.into_iter().map(rule_error).collect();
+        let correlations = guest
+            .call_correlation_stats(&mut store, engine)
+            .map_err(failed)?
+            .correlations;
         Ok(Instance {
             store,
             bindings,
             engine,
             rules,
             skipped,
+            correlations,
         })
     }
 }
@@ -182,12 +191,17 @@ impl Instance {
 /// A plugin instance with a rule pack loaded, evaluating events under the
 /// plugin's limits. A failed instance is replaced transparently (see
 /// [`Session::evaluate_batch`]).
+///
+/// Correlation windows live in the instance: a replaced instance starts with
+/// none, so a sequence that spans the failure is not found. Such losses are
+/// counted by [`Session::correlation_resets`].
 pub struct Session {
     plugin: Plugin,
     sources: Vec<wit::RuleSource>,
     options: Options,
     instance: Instance,
     restarts: u64,
+    correlation_resets: u64,
 }
 
 impl Session {
@@ -211,33 +225,53 @@ impl Session {
         self.restarts
     }
 
-    /// Evaluates a block of NDJSON in one call; returns how many events it
-    /// held and an entry per event that matched or failed, in index order.
+    /// How many of those replacements threw correlation state away (the
+    /// pack has correlation rules).
+    pub fn correlation_resets(&self) -> u64 {
+        self.correlation_resets
+    }
+
+    /// Evaluates a block of NDJSON in one call: how many events it held, an
+    /// entry per event that matched or failed, and the correlation alerts
+    /// that came out, each in index order.
     ///
     /// The call gets [`HostConfig::call_fuel`] for the block's size. If it
     /// traps, runs out of fuel or memory, or answers out of protocol, the
-    /// instance is replaced by a fresh one (same rules) and the block is
-    /// evaluated again event by event, each event with its own fuel: only
-    /// the events that fail alone get a [`Failure::Plugin`] entry.
+    /// instance is replaced by a fresh one (same rules, empty correlation
+    /// windows) and the block is evaluated again event by event, each event
+    /// with its own fuel: only the events that fail alone get a
+    /// [`Failure::Plugin`] entry.
     ///
     /// # Errors
     ///
     /// [`Error::PluginFailed`] (or a load error) only when a fresh instance
     /// cannot be made.
-    pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<(u32, Vec<BatchEntry>), Error> {
+    pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<Batch, Error> {
         let expected = ndjson_events(block).count() as u32;
         match self.call_batch(block, expected) {
             Ok(result) => Ok(result),
             Err(_) => {
                 self.restart()?;
-                let mut entries = Vec::new();
+                let mut batch = Batch {
+                    events: expected,
+                    ..Batch::default()
+                };
                 for (index, event) in ndjson_events(block).enumerate() {
                     let index = index as u32;
-                    match self.call_one(event) {
-                        Ok(Ok(v)) if !v.matched() => {}
-                        Ok(outcome) => entries.push(BatchEntry { index, outcome }),
+                    let outcome = self
+                        .call_one(event)
+                        .and_then(|o| self.call_take_alerts().map(|a| (o, a)));
+                    match outcome {
+                        Ok((outcome, alerts)) => {
+                            if !matches!(&outcome, Ok(v) if !v.matched()) {
+                                batch.entries.push(BatchEntry { index, outcome });
+                            }
+                            batch
+                                .alerts
+                                .extend(alerts.into_iter().map(|alert| BatchAlert { index, alert }));
+                        }
                         Err(reason) => {
-                            entries.push(BatchEntry {
+                            batch.entries.push(BatchEntry {
                                 index,
                                 outcome: Err(Failure::Plugin(reason)),
                             });
@@ -245,17 +279,118 @@ impl Session {
                         }
                     }
                 }
-                Ok((expected, entries))
+                Ok(batch)
             }
         }
     }
 
-    /// One `evaluate-batch` call, its answer checked against the protocol.
-    fn call_batch(
+    /// Moves the correlation watermark (see `sigil_engine::Engine::advance`).
+    /// If the call fails, the instance is replaced (its correlation state
+    /// and the alerts are lost, and counted) and no alert is returned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PluginFailed`] only when a fresh instance cannot be made.
+    pub fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, Error> {
+        let result = self.call_alerts(|guest, store, engine| {
+            guest.call_advance(store, engine, watermark_ms)
+        });
+        self.alerts_or_restart(result)
+    }
+
+    /// Ends the stream for correlation (see `sigil_engine::Engine::flush`);
+    /// a failed call is handled as in [`Session::advance`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PluginFailed`] only when a fresh instance cannot be made.
+    pub fn flush(&mut self) -> Result<Vec<Alert>, Error> {
+        let result = self.call_alerts(|guest, store, engine| guest.call_flush(store, engine));
+        self.alerts_or_restart(result)
+    }
+
+    /// Counters of the current instance's correlation state (zero if the
+    /// call fails).
+    pub fn correlation_stats(&mut self) -> CorrelationStats {
+        let inst = &mut self.instance;
+        if inst.store.set_fuel(self.plugin.config.fuel_per_load).is_err() {
+            return CorrelationStats::default();
+        }
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        match guest.call_correlation_stats(&mut inst.store, inst.engine) {
+            Ok(s) => CorrelationStats {
+                correlations: s.correlations,
+                open_groups: s.open_groups,
+                pending: s.pending,
+                bytes: s.bytes,
+                alerts: s.alerts,
+                late_events: s.late_events,
+                untimed_events: s.untimed_events,
+                ungrouped_events: s.ungrouped_events,
+                evicted_groups: s.evicted_groups,
+                dropped_entries: s.dropped_entries,
+                forced_commits: s.forced_commits,
+                fanout_truncated: s.fanout_truncated,
+                alerts_dropped: s.alerts_dropped,
+            },
+            Err(_) => CorrelationStats::default(),
+        }
+    }
+
+    fn alerts_or_restart(&mut self, result: Result<Vec<Alert>, String>) -> Result<Vec<Alert>, Error> {
+        match result {
+            Ok(alerts) => Ok(alerts),
+            Err(_) => {
+                self.restart()?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// A call that returns alerts: `advance` and `flush` get the fuel of a
+    /// rule-pack load, since they may apply every waiting match at once
+    /// (work bounded by the correlation limits, not by any input size).
+    fn call_alerts(
         &mut self,
-        block: &[u8],
-        expected: u32,
-    ) -> Result<(u32, Vec<BatchEntry>), String> {
+        call: impl FnOnce(
+            bindings::exports::sigil::engine::detector::GuestEngine<'_>,
+            &mut Store<State>,
+            ResourceAny,
+        ) -> wasmtime::Result<Vec<wit::Alert>>,
+    ) -> Result<Vec<Alert>, String> {
+        let inst = &mut self.instance;
+        inst.store
+            .set_fuel(self.plugin.config.fuel_per_load)
+            .map_err(|e| describe(&e))?;
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let alerts = call(guest, &mut inst.store, inst.engine).map_err(|e| describe(&e))?;
+        alerts.into_iter().map(|a| self.checked_alert(a)).collect()
+    }
+
+    /// The alerts `evaluate` calls left: `Err` when the call failed.
+    fn call_take_alerts(&mut self) -> Result<Vec<Alert>, String> {
+        self.call_alerts(|guest, store, engine| guest.call_take_alerts(store, engine))
+    }
+
+    /// Converts an alert, refusing a rule index outside the rule table.
+    fn checked_alert(&self, a: wit::Alert) -> Result<Alert, String> {
+        if a.rule as usize >= self.instance.rules.len() {
+            return Err(
+                "plugin broke the protocol: an alert names a rule outside the rule table".into(),
+            );
+        }
+        Ok(Alert {
+            rule: a.rule,
+            group: a.group,
+            window_start_ms: a.window_start_ms,
+            window_end_ms: a.window_end_ms,
+            events: a.events,
+            value: a.value,
+        })
+    }
+
+    /// One `evaluate-batch` call, its answer checked against the protocol.
+    fn call_batch(&mut self, block: &[u8], expected: u32) -> Result<Batch, String> {
         let fuel = self.plugin.config.call_fuel(block.len());
         let inst = &mut self.instance;
         inst.store.set_fuel(fuel).map_err(|e| describe(&e))?;
@@ -287,7 +422,25 @@ impl Session {
                 outcome,
             });
         }
-        Ok((expected, entries))
+        let mut alerts = Vec::with_capacity(result.alerts.len());
+        let mut last = 0u32;
+        for a in result.alerts {
+            if a.index < last || a.index >= expected {
+                return Err(
+                    "plugin broke the batch protocol: alert indexes out of order or range".into(),
+                );
+            }
+            last = a.index;
+            alerts.push(BatchAlert {
+                index: a.index,
+                alert: self.checked_alert(a.alert)?,
+            });
+        }
+        Ok(Batch {
+            events: expected,
+            entries,
+            alerts,
+        })
     }
 
     /// One `evaluate` call: `Err` when the call itself failed.
@@ -319,6 +472,9 @@ impl Session {
     /// Replaces the instance with a fresh one holding the same rules.
     fn restart(&mut self) -> Result<(), Error> {
         self.restarts += 1;
+        if self.instance.correlations > 0 {
+            self.correlation_resets += 1;
+        }
         self.instance = Instance::new(&self.plugin, &self.sources, &self.options)?;
         Ok(())
     }
@@ -345,6 +501,10 @@ fn wit_options(o: &Options) -> wit::Options {
         max_rules: o.max_rules,
         max_regex_bytes: o.max_regex_bytes,
         placeholders: o.placeholders.clone(),
+        correlation_lateness_ms: o.correlation_lateness_ms,
+        max_groups: o.max_groups,
+        max_events_per_group: o.max_events_per_group,
+        max_correlation_bytes: o.max_correlation_bytes,
     }
 }
 

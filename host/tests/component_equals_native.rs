@@ -1,9 +1,12 @@
 //! The key law: the component and the native engine, loaded with the same
-//! rules, write byte-identical output for every input.
+//! rules, write byte-identical output for every input, correlation alerts
+//! included.
 //!
 //! Runs every file of the Stratus Red Team detonation logs with every rule
-//! of the SigmaHQ cloud pack (invalid rules skipped). The locations can be
-//! moved with `SIGIL_CORPUS_DIR` and `SIGIL_RULES_DIR`.
+//! of the SigmaHQ cloud pack (invalid rules skipped), then again with the
+//! correlation rules of `tests/data/correlation/` added, over the corpus and
+//! those rules' own event streams. The locations can be moved with
+//! `SIGIL_CORPUS_DIR` and `SIGIL_RULES_DIR`.
 
 use std::path::PathBuf;
 
@@ -20,6 +23,21 @@ fn dir(var: &str, default: &str) -> PathBuf {
     dir
 }
 
+/// Where this crate's sibling keeps the correlation rules and streams.
+fn correlation_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/correlation")
+}
+
+fn files_with(dir: &std::path::Path, ext: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| ext.iter().any(|x| e == *x)))
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn component_output_is_byte_identical_to_native() {
     // `../shared` beside the repository, as CI lays it out.
@@ -27,25 +45,42 @@ fn component_output_is_byte_identical_to_native() {
     let corpus = dir("SIGIL_CORPUS_DIR", &format!("{shared}/corpora/stratus-detonation-logs"));
     let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
     let sources = sigil_host::rule_sources(&[rules]).unwrap();
+    let files = files_with(&corpus, &["json", "ndjson"]);
+    assert!(!files.is_empty(), "no .json file in {}", corpus.display());
+    let alerts = compare(&sources, &files);
+    assert_eq!(alerts, 0, "the SigmaHQ pack has no correlation rule");
+}
+
+#[test]
+fn component_output_is_byte_identical_to_native_with_correlations() {
+    let corpus = dir(
+        "SIGIL_CORPUS_DIR",
+        "/work/shared/corpora/stratus-detonation-logs",
+    );
+    let rules = dir("SIGIL_RULES_DIR", "/work/shared/rules/sigmahq-cloud");
+    let sources = sigil_host::rule_sources(&[rules, correlation_dir()]).unwrap();
+    let mut files = files_with(&corpus, &["json", "ndjson"]);
+    files.extend(files_with(&correlation_dir(), &["ndjson"]));
+    let alerts = compare(&sources, &files);
+    // The Stratus stop/start and the seeds' sequences.
+    assert!(alerts >= 6, "{alerts} alerts");
+}
+
+/// Runs every file through both detectors and checks their output is the
+/// same; returns how many alerts were written.
+fn compare(sources: &[sigil_engine::RuleSource], files: &[PathBuf]) -> u64 {
     let options = Options {
         skip_invalid: true,
         ..Options::default()
     };
-    let mut native = Detector::Native(Engine::load(&sources, options.clone()).unwrap());
+    let mut native = Detector::Native(Engine::load(sources, options.clone()).unwrap());
     let plugin = Plugin::builtin(HostConfig::default()).unwrap();
-    let mut component = Detector::Component(plugin.session(&sources, &options).unwrap());
+    let mut component = Detector::Component(plugin.session(sources, &options).unwrap());
     assert_eq!(native.rules(), component.rules());
     assert_eq!(native.skipped(), component.skipped());
-
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "ndjson"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .json file in {}", corpus.display());
+    let mut alerts = 0;
     for file in files {
-        let input = std::fs::read(&file).unwrap();
+        let input = std::fs::read(file).unwrap();
         let (a, ca) = run_to_vec(&mut native, &input).unwrap();
         let (b, cb) = run_to_vec(&mut component, &input).unwrap();
         if a != b {
@@ -64,5 +99,8 @@ fn component_output_is_byte_identical_to_native() {
         }
         assert_eq!(ca, cb, "{}", file.display());
         assert!(ca.events_in > 0, "{}", file.display());
+        alerts += ca.alerts;
     }
+    assert_eq!(native.correlation_stats(), component.correlation_stats());
+    alerts
 }

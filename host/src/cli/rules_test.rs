@@ -64,9 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             "no match"
         };
-        match engine.evaluate(test.event.as_bytes()) {
-            Ok(v) => {
-                let matched = v.findings.iter().any(|f| f.rule == test.rule);
+        // Every rule that matches, including those that only feed
+        // correlations (`generate: false`) and so report no finding.
+        match engine.matching_rules(test.event.as_bytes()) {
+            Ok(rules) => {
+                let matched = rules.contains(&test.rule);
                 if matched != test.expect_match {
                     println!(
                         "{}: {}: test {n}: expected {expected}",

@@ -32,6 +32,21 @@ pub struct Args {
     /// Write only events scoring at least N (0-100).
     #[arg(long, value_name = "N", default_value_t = 0)]
     min_score: u8,
+    /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
+    #[arg(long)]
+    alerts_only: bool,
+    /// How far behind the newest event time an event may arrive and still correlate.
+    #[arg(long, value_name = "MS", default_value_t = Options::default().correlation_lateness_ms)]
+    correlation_lateness_ms: u32,
+    /// Most correlation groups open at once; past it the oldest is evicted.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
+    max_groups: u32,
+    /// Most matches kept per correlation group; past it the oldest are dropped.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_events_per_group)]
+    max_events_per_group: u32,
+    /// Bytes of correlation state; past it the oldest groups are evicted.
+    #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_correlation_bytes)]
+    max_correlation_bytes: u32,
     /// Fuel per MiB of events for each plugin call; a call over budget fails alone.
     #[arg(long, value_name = "N", default_value_t = HostConfig::default().fuel_per_mib)]
     fuel: u64,
@@ -59,6 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         matched_only: args.matched_only,
         skip_invalid: args.skip_invalid,
         placeholders: super::placeholders(&args.placeholders)?,
+        correlation_lateness_ms: args.correlation_lateness_ms,
+        max_groups: args.max_groups,
+        max_events_per_group: args.max_events_per_group,
+        max_correlation_bytes: args.max_correlation_bytes,
         ..Options::default()
     };
     let config = HostConfig {
@@ -85,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
-    let mut runner = Runner::new(&mut detector);
+    let mut runner = Runner::new(&mut detector).alerts_only(args.alerts_only);
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -100,17 +119,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             runner.run(path, file, &mut out)?;
         }
     }
+    runner.finish(&mut out)?;
     out.flush().context("cannot write the output")?;
 
-    let c = runner.counters();
+    let c = runner.counters().clone();
+    drop(runner);
     let secs = started.elapsed().as_secs_f64();
-    let restarts = if c.plugin_restarts > 0 {
-        format!(", plugin restarts {}", c.plugin_restarts)
+    let restarts = match (c.plugin_restarts, c.correlation_resets) {
+        (0, _) => String::new(),
+        (n, 0) => format!(", plugin restarts {n}"),
+        (n, r) => format!(", plugin restarts {n} ({r} lost correlation state)"),
+    };
+    let stats = detector.correlation_stats();
+    let alerts = if stats.correlations > 0 {
+        let mut s = format!(", alerts {}", c.alerts);
+        for (name, n) in [
+            ("late", stats.late_events),
+            ("untimed", stats.untimed_events),
+            ("evicted groups", stats.evicted_groups),
+            ("dropped matches", stats.dropped_entries),
+            ("forced commits", stats.forced_commits),
+        ] {
+            if n > 0 {
+                s.push_str(&format!(", {name} {n}"));
+            }
+        }
+        s
     } else {
         String::new()
     };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{restarts} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{alerts}{restarts} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,

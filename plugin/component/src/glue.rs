@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use exports::sigil::engine::detector::{self, BatchEntry, BatchResult};
+use exports::sigil::engine::detector::{self, BatchAlert, BatchEntry, BatchResult};
 use exports::sigil::engine::types as wit;
 
 wit_bindgen::generate!({
@@ -59,9 +59,17 @@ impl detector::GuestEngine for Engine {
             .map_err(event_error)
     }
 
+    fn take_alerts(&self) -> Vec<wit::Alert> {
+        self.0.borrow_mut().take_alerts().into_iter().map(alert).collect()
+    }
+
     fn evaluate_batch(&self, block: Vec<u8>) -> BatchResult {
         let mut out = Vec::new();
-        let events = self.0.borrow_mut().evaluate_batch(&block, &mut out);
+        let mut alerts = Vec::new();
+        let events = self
+            .0
+            .borrow_mut()
+            .evaluate_batch(&block, &mut out, &mut alerts);
         let entries = out
             .into_iter()
             .map(|e| BatchEntry {
@@ -69,7 +77,61 @@ impl detector::GuestEngine for Engine {
                 outcome: e.outcome.map(verdict).map_err(event_error),
             })
             .collect();
-        BatchResult { events, entries }
+        let alerts = alerts
+            .into_iter()
+            .map(|a| BatchAlert {
+                index: a.index,
+                alert: alert(a.alert),
+            })
+            .collect();
+        BatchResult {
+            events,
+            entries,
+            alerts,
+        }
+    }
+
+    fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
+        self.0
+            .borrow_mut()
+            .advance(watermark_ms)
+            .into_iter()
+            .map(alert)
+            .collect()
+    }
+
+    fn flush(&self) -> Vec<wit::Alert> {
+        self.0.borrow_mut().flush().into_iter().map(alert).collect()
+    }
+
+    fn correlation_stats(&self) -> wit::CorrelationStats {
+        let s = self.0.borrow().correlation_stats();
+        wit::CorrelationStats {
+            correlations: s.correlations,
+            open_groups: s.open_groups,
+            pending: s.pending,
+            bytes: s.bytes,
+            alerts: s.alerts,
+            late_events: s.late_events,
+            untimed_events: s.untimed_events,
+            ungrouped_events: s.ungrouped_events,
+            evicted_groups: s.evicted_groups,
+            dropped_entries: s.dropped_entries,
+            forced_commits: s.forced_commits,
+            fanout_truncated: s.fanout_truncated,
+            alerts_dropped: s.alerts_dropped,
+        }
+    }
+}
+
+fn alert(a: sigil_engine::Alert) -> wit::Alert {
+    wit::Alert {
+        rule: a.rule,
+        group: a.group,
+        window_start_ms: a.window_start_ms,
+        window_end_ms: a.window_end_ms,
+        events: a.events,
+        value: a.value,
     }
 }
 
@@ -83,6 +145,10 @@ fn options_from(o: wit::Options) -> sigil_engine::Options {
         max_rules: o.max_rules,
         max_regex_bytes: o.max_regex_bytes,
         placeholders: o.placeholders,
+        correlation_lateness_ms: o.correlation_lateness_ms,
+        max_groups: o.max_groups,
+        max_events_per_group: o.max_events_per_group,
+        max_correlation_bytes: o.max_correlation_bytes,
     }
 }
 

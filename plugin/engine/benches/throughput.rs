@@ -214,9 +214,11 @@ fn sigil_pass(
     out: &mut Vec<sigil_engine::BatchEntry>,
 ) -> usize {
     let mut matched = 0;
+    let mut alerts = Vec::new();
     for &(start, end) in &corpus.blocks {
         out.clear();
-        black_box(engine.evaluate_batch(&corpus.ndjson[start..end], out));
+        alerts.clear();
+        black_box(engine.evaluate_batch(&corpus.ndjson[start..end], out, &mut alerts));
         matched += out
             .iter()
             .filter(|e| e.outcome.as_ref().is_ok_and(|v| v.matched()))

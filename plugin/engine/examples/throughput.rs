@@ -50,6 +50,7 @@ fn main() {
         data.extend_from_slice(&one);
     }
     let mut out = Vec::new();
+    let mut alerts = Vec::new();
     let (mut events, mut matched) = (0u64, 0u64);
     let start = Instant::now();
     let mut rest = &data[..];
@@ -57,7 +58,7 @@ fn main() {
         let cut = rest.len().min(1 << 20);
         let cut = memchr_last_newline(&rest[..cut]).map_or(rest.len(), |i| i + 1);
         out.clear();
-        events += engine.evaluate_batch(&rest[..cut], &mut out) as u64;
+        events += engine.evaluate_batch(&rest[..cut], &mut out, &mut alerts) as u64;
         matched += out.len() as u64;
         rest = &rest[cut..];
     }

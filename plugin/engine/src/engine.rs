@@ -1,5 +1,6 @@
 //! The engine: a compiled rule pack and the evaluation of events against it.
 
+use crate::correlation::{self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName};
 use crate::error::{EventError, LoadError, RuleError};
 use crate::extract::{self, Trie};
 use crate::logsource::{self, Product};
@@ -62,6 +63,23 @@ pub struct Engine {
     shape_slots: [u32; 6],
     prefilter: Prefilter,
     scratch: Scratch,
+    /// Correlation state; `None` when the pack has no correlation rule, so
+    /// that such packs pay nothing for it.
+    correlator: Option<Box<Correlator>>,
+    /// Alerts produced by `evaluate` and not yet taken.
+    alerts: Vec<Alert>,
+    alerts_dropped: u64,
+}
+
+/// What an evaluation does besides matching.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Feed correlations; report only rules that generate findings.
+    Stream,
+    /// Leave correlation state alone; report as `Stream` would.
+    Pure,
+    /// Leave correlation state alone; report every detection rule that matched.
+    Raw,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -94,6 +112,7 @@ impl Engine {
         let shape_slots = logsource::FIELDS.map(|f| trie.slot(f));
         let cx = CompileCtx { max_regex_bytes: options.max_regex_bytes, placeholders: &options.placeholders };
         let mut rules: Vec<(Box<Rule>, String)> = Vec::new();
+        let mut defs: Vec<(Def, String)> = Vec::new();
         let mut filters = Vec::new();
         let mut skipped = Vec::new();
         let fail = |e: RuleError, skipped: &mut Vec<RuleError>| {
@@ -121,10 +140,16 @@ impl Engine {
             for doc in &docs {
                 match rule::compile(doc, &cx, &mut TrieSlots(&mut trie)) {
                     Ok(Doc::Rule(r)) => {
-                        if rules.len() >= options.max_rules as usize {
+                        if rules.len() + defs.len() >= options.max_rules as usize {
                             return Err(LoadError::TooManyRules { limit: options.max_rules });
                         }
                         rules.push((r, src.name.clone()));
+                    }
+                    Ok(Doc::Correlation(d)) => {
+                        if rules.len() + defs.len() >= options.max_rules as usize {
+                            return Err(LoadError::TooManyRules { limit: options.max_rules });
+                        }
+                        defs.push((*d, src.name.clone()));
                     }
                     Ok(Doc::Filter(f)) => filters.push((f, src.name.clone())),
                     Err(e) => {
@@ -153,7 +178,9 @@ impl Engine {
         if rules.is_empty() {
             return Err(LoadError::EmptyPack { skipped });
         }
-        let mut info = Vec::with_capacity(rules.len());
+        let names: Vec<(Option<String>, Option<String>)> =
+            rules.iter().map(|(r, _)| (r.id.clone(), r.name.clone())).collect();
+        let mut info = Vec::with_capacity(rules.len() + defs.len());
         let mut compiled = Vec::with_capacity(rules.len());
         let mut tests = Vec::new();
         for (i, (r, source)) in rules.into_iter().enumerate() {
@@ -175,6 +202,38 @@ impl Engine {
                 labels: r.labels,
             });
         }
+        let correlator = if defs.is_empty() {
+            None
+        } else {
+            let names: Vec<RuleName<'_>> =
+                names.iter().map(|(id, name)| RuleName { id: id.as_deref(), name: name.as_deref() }).collect();
+            let only: Vec<Def> = defs.iter().map(|(d, _)| d.clone()).collect();
+            let (plan, kept, errors) = correlation::link(&names, &only, &mut TrieSlots(&mut trie));
+            for e in errors {
+                let (def, source) = &defs[e.def];
+                let err = RuleError { source: source.clone(), line: def.line, rule_id: def.id.clone(), reason: e.reason };
+                fail(err, &mut skipped)?;
+            }
+            for &k in &kept {
+                let (d, source) = &defs[k];
+                info.push(RuleInfo {
+                    id: d.id.clone().unwrap_or_else(|| d.title.clone()),
+                    title: d.title.clone(),
+                    level: d.level,
+                    score: d.score,
+                    tags: d.tags.clone(),
+                    source: source.clone(),
+                    line: d.line,
+                });
+            }
+            let limits = Limits {
+                lateness_ms: i64::from(options.correlation_lateness_ms),
+                max_groups: options.max_groups.max(1) as usize,
+                max_events_per_group: options.max_events_per_group.max(1) as usize,
+                max_bytes: options.max_correlation_bytes as usize,
+            };
+            (!kept.is_empty()).then(|| Box::new(Correlator::new(plan, limits, &mut TrieSlots(&mut trie))))
+        };
         let products: Vec<Option<&str>> = compiled.iter().map(|c| c.product.as_deref()).collect();
         let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &products, &|slot| {
             Some(trie.path(slot).to_string())
@@ -189,10 +248,14 @@ impl Engine {
             shape_slots,
             prefilter,
             scratch: Scratch::default(),
+            correlator,
+            alerts: Vec::new(),
+            alerts_dropped: 0,
         })
     }
 
-    /// The rule table; [`crate::Finding::rule`] indexes it.
+    /// The rule table; [`crate::Finding::rule`] and [`Alert::rule`] index
+    /// it. Detection rules come first, then correlation rules.
     pub fn rules(&self) -> &[RuleInfo] {
         &self.info
     }
@@ -219,6 +282,7 @@ impl Engine {
             fields: self.trie.slots() - 1,
             atoms: self.prefilter.atom_count(),
             unfiltered_rules: self.prefilter.always().len(),
+            correlations: self.info.len() - self.rules.len(),
         }
     }
 
@@ -237,6 +301,11 @@ impl Engine {
 
     /// Evaluates one event, a JSON object as UTF-8 bytes.
     ///
+    /// When the pack has correlation rules, the event also feeds them (see
+    /// the [`correlation`](crate::correlation) module): the alerts it
+    /// releases are kept for [`Engine::take_alerts`]. Rules that only feed
+    /// correlations report no finding.
+    ///
     /// # Errors
     ///
     /// [`EventError`] when the event is over a limit, or when it may match a
@@ -252,7 +321,7 @@ impl Engine {
         let result = if candidates.is_empty() {
             Ok(self.no_match_verdict())
         } else {
-            self.evaluate_candidates(event, &candidates)
+            self.evaluate_candidates(event, &candidates, Mode::Stream)
         };
         self.scratch.candidates = candidates;
         result
@@ -269,27 +338,63 @@ impl Engine {
             return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
         }
         let all: Vec<u32> = (0..self.rules.len() as u32).collect();
-        self.evaluate_candidates(event, &all)
+        self.evaluate_candidates(event, &all, Mode::Pure)
     }
 
-    fn evaluate_candidates(&mut self, event: &[u8], candidates: &[u32]) -> Result<Verdict, EventError> {
+    /// Every detection rule that matches `event`, including rules that only
+    /// feed correlations (`generate: false`) and so report no finding;
+    /// correlation state is left alone. For rule tests (`sigil rules test`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::evaluate`].
+    pub fn matching_rules(&mut self, event: &[u8]) -> Result<Vec<u32>, EventError> {
+        if event.len() > self.options.max_event_bytes as usize {
+            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+        }
+        let all: Vec<u32> = (0..self.rules.len() as u32).collect();
+        let verdict = self.evaluate_candidates(event, &all, Mode::Raw)?;
+        Ok(verdict.findings.iter().map(|f| f.rule).collect())
+    }
+
+    fn evaluate_candidates(&mut self, event: &[u8], candidates: &[u32], mode: Mode) -> Result<Verdict, EventError> {
         let keywords = candidates.iter().any(|&c| self.rules[c as usize].keywords);
         let mut values = recycle(std::mem::take(&mut self.scratch.values));
         let outcome = extract::extract(event, &self.trie, keywords, self.options.max_depth, &mut values);
-        let verdict = outcome.map(|()| {
-            values.sort_unstable_by_key(|(s, _)| *s);
-            let ctx = Ctx { values: &values };
-            let product = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
-            let mut findings = Vec::new();
-            for &c in candidates {
-                let rule = &self.rules[c as usize];
-                if !gate(rule.product.as_deref(), product) || !eval(&rule.expr, &ctx) {
-                    continue;
+        let verdict = match outcome {
+            Err(e) => Err(e),
+            Ok(()) => {
+                values.sort_unstable_by_key(|(s, _)| *s);
+                let ctx = Ctx { values: &values };
+                let product = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
+                let mut findings = Vec::new();
+                for &c in candidates {
+                    let rule = &self.rules[c as usize];
+                    if !gate(rule.product.as_deref(), product) || !eval(&rule.expr, &ctx) {
+                        continue;
+                    }
+                    findings.push(Finding { rule: c, score: self.info[c as usize].score, labels: rule.labels.clone() });
                 }
-                findings.push(Finding { rule: c, score: self.info[c as usize].score, labels: rule.labels.clone() });
+                if let Some(corr) = self.correlator.as_deref_mut() {
+                    if mode == Mode::Stream {
+                        let before = self.alerts.len();
+                        corr.observe(&findings, product, &ctx, &mut self.alerts);
+                        // Nobody took the alerts of earlier calls: keep the
+                        // newest, as many as there may be groups.
+                        let cap = self.options.max_groups.max(1) as usize;
+                        if self.alerts.len() > cap && self.alerts.len() > before {
+                            let excess = self.alerts.len() - cap;
+                            self.alerts.drain(..excess);
+                            self.alerts_dropped += excess as u64;
+                        }
+                    }
+                    if mode != Mode::Raw {
+                        findings.retain(|f| corr.emits(f.rule));
+                    }
+                }
+                Ok(self.verdict(findings))
             }
-            self.verdict(findings)
-        });
+        };
         self.scratch.values = recycle(values);
         verdict
     }
@@ -301,18 +406,64 @@ impl Engine {
     }
 
     /// Evaluates every event of an NDJSON block; appends an entry to `out` for
-    /// each event that matched or failed and returns how many events the
-    /// block held.
-    pub fn evaluate_batch(&mut self, block: &[u8], out: &mut Vec<BatchEntry>) -> u32 {
+    /// each event that matched or failed, and to `alerts` each correlation
+    /// alert with the index of the event after which it came out; returns
+    /// how many events the block held.
+    ///
+    /// Alerts left by earlier [`Engine::evaluate`] calls and not taken come
+    /// out after the block's first event.
+    pub fn evaluate_batch(&mut self, block: &[u8], out: &mut Vec<BatchEntry>, alerts: &mut Vec<BatchAlert>) -> u32 {
         let mut n = 0u32;
         for event in crate::input::ndjson_events(block) {
             match self.evaluate(event) {
                 Ok(v) if !v.matched() => {}
                 outcome => out.push(BatchEntry { index: n, outcome }),
             }
+            alerts.extend(self.alerts.drain(..).map(|alert| BatchAlert { index: n, alert }));
             n += 1;
         }
         n
+    }
+
+    /// The correlation alerts produced by [`Engine::evaluate`] since the last
+    /// call (oldest first). `evaluate_batch`, `advance` and `flush` return
+    /// theirs directly. Untaken alerts are kept up to `Options::max_groups`;
+    /// older ones are dropped and counted in
+    /// [`CorrelationStats::alerts_dropped`].
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// Moves the correlation watermark to `watermark_ms` (milliseconds since
+    /// the epoch): the host says no event older than that will come. Every
+    /// waiting match older than it is committed; returns the alerts that
+    /// completes (after any untaken ones). A watermark behind the current one
+    /// changes nothing.
+    pub fn advance(&mut self, watermark_ms: i64) -> Vec<Alert> {
+        let mut out = self.take_alerts();
+        if let Some(c) = self.correlator.as_deref_mut() {
+            c.advance(watermark_ms, &mut out);
+        }
+        out
+    }
+
+    /// Ends the stream for correlation: commits every waiting match, returns
+    /// the alerts that completes (after any untaken ones), then closes every
+    /// window. The next event starts a fresh stream. Hosts call it at the end
+    /// of their input.
+    pub fn flush(&mut self) -> Vec<Alert> {
+        let mut out = self.take_alerts();
+        if let Some(c) = self.correlator.as_deref_mut() {
+            c.flush(&mut out);
+        }
+        out
+    }
+
+    /// Counters of the correlation state (all zero without correlation rules).
+    pub fn correlation_stats(&self) -> CorrelationStats {
+        let mut stats = self.correlator.as_deref().map(Correlator::stats).unwrap_or_default();
+        stats.alerts_dropped = self.alerts_dropped;
+        stats
     }
 }
 
@@ -327,6 +478,8 @@ pub struct EngineStats {
     pub atoms: usize,
     /// Rules from which no literal could be derived: evaluated on every event.
     pub unfiltered_rules: usize,
+    /// Correlation rules loaded (counted in `rules` too).
+    pub correlations: usize,
 }
 
 /// Whether a rule for `product` may run on an event of `detected` product.

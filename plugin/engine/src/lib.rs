@@ -25,7 +25,9 @@
 //! The engine loads Sigma rules (specification 2.x) once, compiles them
 //! into a matcher, and then judges raw JSON events: for each event, keep or
 //! drop, a score from 0 to 100, a level, and the findings (rule, score,
-//! labels). It has no I/O and no WebAssembly-only dependency: the same code
+//! labels). Correlation rules (sequences and counts across events) are kept
+//! as state in the engine and produce [`Alert`]s of their own; see the
+//! [`correlation`] module. It has no I/O and no WebAssembly-only dependency: the same code
 //! runs natively, inside the `sigil-component` WebAssembly component, and
 //! behind every adapter, which is why their outputs are identical.
 //!
@@ -79,19 +81,21 @@
 //!
 //! Every limit is an [`Options`] field with a documented default: event
 //! bytes (1 MiB), nesting depth (64), rules per pack (10 000), compiled regex
-//! size (1 MiB).
+//! size (1 MiB), and for correlation state: open groups (100 000), matches
+//! per group (64) and bytes (64 MiB).
 //!
 //! # Non-goals
 //!
-//! Correlation across events (sequences, counts) is not done yet; the
-//! deprecated Sigma 1.x aggregation syntax (`| count()`) is rejected with a
-//! pointer to correlation rules. Regular expressions are `regex-lite`'s
+//! The deprecated Sigma 1.x aggregation syntax (`| count()`) is rejected
+//! with a pointer to correlation rules; correlation conditions written as
+//! expressions over rule names (an rsigma extension) are not supported. Regular expressions are `regex-lite`'s
 //! dialect: Unicode classes such as `\p{L}` are not supported, and `\w`,
 //! `\d`, `\s` and case-insensitive matching are ASCII-only inside `|re`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod condition;
+pub mod correlation;
 mod engine;
 mod error;
 mod extract;
@@ -108,6 +112,7 @@ mod value;
 mod verdict;
 mod yaml;
 
+pub use correlation::{Alert, BatchAlert, CorrelationStats};
 pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
 pub use rule::RuleTest;
 pub use error::{EventError, LoadError, RuleError};

@@ -26,6 +26,25 @@ pub struct Options {
     /// turns `%admins%` into each name. A rule using a placeholder that has
     /// no values here is rejected. Default: none.
     pub placeholders: Vec<(String, Vec<String>)>,
+    /// How far behind the newest event time an event may arrive and still
+    /// correlate, in milliseconds. Default 60 000: CloudTrail files are not
+    /// sorted and span about a minute of activity per delivery. Alerts come
+    /// out this much event time after the event that completes them (or at
+    /// `Engine::advance` / `Engine::flush`); see the `correlation` module docs.
+    pub correlation_lateness_ms: u32,
+    /// Most correlation groups (distinct group-by values over all correlation
+    /// rules) open at once, and most matches waiting for the watermark.
+    /// Default 100 000. Past it the group closest to expiring is evicted (and
+    /// counted): events crafted to open endless groups cannot exhaust memory.
+    pub max_groups: u32,
+    /// Most matches (and event ids) kept per correlation group. Default 64;
+    /// past it the oldest match of the busiest rule is dropped (and counted).
+    /// Bounds a group's memory and an alert's size.
+    pub max_events_per_group: u32,
+    /// Bytes of correlation state, all groups and waiting matches together.
+    /// Default 64 MiB, a quarter of the host's default plugin memory. Past
+    /// it the oldest groups are evicted (and counted).
+    pub max_correlation_bytes: u32,
 }
 
 impl Default for Options {
@@ -39,6 +58,10 @@ impl Default for Options {
             max_rules: 10_000,
             max_regex_bytes: 1 << 20,
             placeholders: Vec::new(),
+            correlation_lateness_ms: 60_000,
+            max_groups: 100_000,
+            max_events_per_group: 64,
+            max_correlation_bytes: 64 << 20,
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Three kinds of document exist (Sigma 2.x): detection rules (with
 //! `detection`), filters (with `filter`, applied to other rules by id or
-//! name) and correlations (with `correlation`). Every error carries the line
-//! of the node at fault.
+//! name) and correlations (with `correlation`, parsed by the `correlation`
+//! module and linked once the whole pack is loaded). Every error carries the
+//! line of the node at fault.
 
 use crate::condition::{self, Cond, OfTarget};
 use crate::level::Level;
@@ -93,6 +94,7 @@ impl Filter {
 pub(crate) enum Doc {
     Rule(Box<Rule>),
     Filter(Filter),
+    Correlation(Box<crate::correlation::Def>),
 }
 
 /// An error at a line, before the source name is attached.
@@ -102,7 +104,7 @@ pub(crate) struct At {
     pub reason: String,
 }
 
-fn at(node: &Node, reason: impl Into<String>) -> At {
+pub(crate) fn at(node: &Node, reason: impl Into<String>) -> At {
     At { line: node.line, rule_id: None, reason: reason.into() }
 }
 
@@ -121,7 +123,7 @@ fn compile_inner(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Resu
     }
     let logsource = logsource(doc)?;
     if let Some(c) = doc.get("correlation") {
-        return Err(at(c, "correlation rules are not supported by this version of sigil; load detection and filter rules only"));
+        return crate::correlation::parse(doc, c).map(|d| Doc::Correlation(Box::new(d)));
     }
     if doc.get("action").is_some() {
         return Err(at(doc, "`action: global/reset/repeat` collections were removed in Sigma 2.0; split the file into separate rules"));
@@ -178,7 +180,7 @@ fn logsource(doc: &Node) -> Result<LogSource, At> {
     Ok(LogSource { product: field("product"), service: field("service"), category: field("category") })
 }
 
-fn string_list(n: &Node) -> Result<Vec<String>, At> {
+pub(crate) fn string_list(n: &Node) -> Result<Vec<String>, At> {
     match n.as_seq() {
         Some(items) => items
             .iter()

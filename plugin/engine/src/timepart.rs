@@ -37,6 +37,12 @@ pub(crate) fn extract(v: &Val<'_>, part: TimePart) -> Option<i64> {
 
 /// Seconds since the epoch of `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm]`.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_ms(s).map(|ms| ms.div_euclid(1000))
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm]`
+/// (digits of the fraction past the third are ignored; no offset means UTC).
+pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = b.get(r)?;
@@ -54,9 +60,13 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let mut i = 19;
+    let mut millis = 0;
     if b.get(i) == Some(&b'.') {
         i += 1;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
+        let mut scale = 100;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            millis += i64::from(c - b'0') * scale;
+            scale /= 10;
             i += 1;
         }
     }
@@ -70,7 +80,8 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
+    Some(secs * 1000 + millis)
 }
 
 // Howard Hinnant's days-from-civil algorithms (public domain).
@@ -127,5 +138,14 @@ mod tests {
         assert_eq!(part("2024-08-01T12:04:24+02:00", TimePart::Hour), 10);
         assert_eq!(extract(&Val::Num(0.0), TimePart::Year), Some(1970));
         assert_eq!(extract(&Val::Str("not a time".into()), TimePart::Year), None);
+    }
+
+    #[test]
+    fn milliseconds() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.123456789Z"), Some(1123));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.250-00:30"), Some(1_800_250));
+        assert_eq!(parse_rfc3339_ms("2024-08-01T12:04:24Z"), Some(1_722_513_864_000));
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59.5Z"), Some(-1));
     }
 }

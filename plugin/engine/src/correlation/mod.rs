@@ -1,0 +1,667 @@
+//! Correlation rules: sequences and counts across events, kept as state in
+//! the engine.
+//!
+//! A Sigma correlation (`correlation:` document, specification 2.x) names
+//! detection rules (or other correlations) and says what their matches must
+//! add up to within a `timespan`, per group of `group-by` values:
+//! `event_count`, `value_count`, `temporal`, `temporal_ordered`, and the
+//! numeric `value_sum`, `value_avg`, `value_percentile` (and `value_median`).
+//! The engine keeps the windows itself, so the WebAssembly component finds
+//! these patterns inline, across `evaluate-batch` calls.
+//!
+//! # Time
+//!
+//! Windows slide on the time each event records (CloudTrail `eventTime`,
+//! Azure `time` or `eventTimestamp`, GCP `timestamp`, Microsoft 365
+//! `CreationTime`; RFC 3339, millisecond precision), never on arrival:
+//! audit logs arrive late and unsorted. A match is held back until the
+//! **watermark** passes it, then all held matches are *committed* in
+//! event-time order (ties broken by event id, then by content), and only
+//! committed matches change windows. The watermark is the highest event time
+//! seen minus [`Options::correlation_lateness_ms`](crate::Options) (default
+//! 60 s), or what the host sets with [`Engine::advance`](crate::Engine::advance);
+//! [`Engine::flush`](crate::Engine::flush) commits everything.
+//!
+//! That makes the outcome independent of arrival order: if every event
+//! arrives at most `lateness` behind the highest event time seen before it,
+//! the alerts are exactly those of the same events sorted by time. A match
+//! that arrives later than that is *late*: it is left out of correlation
+//! (its finding, if any, is still reported) and counted in
+//! [`CorrelationStats::late_events`]. The price is latency: an alert comes
+//! out once the watermark passes the event that completes it, i.e. after an
+//! event `lateness` newer (or at `advance` / `flush`). With a lateness of 0
+//! an in-order stream gets its alerts one event later.
+//!
+//! Only events the engine parses move the watermark: those the prefilter
+//! lets through for some rule. Unparsed events cannot complete a
+//! correlation, so this delays alerts at most until the next parsed event.
+//!
+//! An event without a readable timestamp takes the current time of the
+//! stream (the highest event time seen, or the last watermark set by
+//! `advance`); before any time is known it cannot be placed and is counted
+//! in [`CorrelationStats::untimed_events`]. Hosts whose events carry no
+//! time give the engine their clock with `advance`.
+//!
+//! # When a correlation fires
+//!
+//! Each committed match is added to its group's window, which then holds
+//! the matches of the last `timespan` (inclusive) up to this one, and the
+//! condition is tested on the window's value, as the reference evaluator
+//! (rsigma) does per event. When it holds, one [`Alert`] is produced and
+//! the group's window is emptied: the matches are consumed, and the next
+//! alert needs the condition met again from new matches (rsigma's `reset`
+//! action; its default re-fires on every further match).
+//!
+//! - `event_count`: matches in the window.
+//! - `value_count`: distinct values of `condition.field` (a tuple when it
+//!   lists several fields; JSON null counts as the value `null`; events
+//!   without the field are not counted).
+//! - `temporal`: referenced rules with a match in the window.
+//! - `temporal_ordered`: the longest run of referenced rules, from the
+//!   first, matched in the listed order (each at or after the previous; the
+//!   same second counts as in order, as audit logs often record a sequence
+//!   within one second). Without a condition it must be all of them.
+//! - `value_sum`, `value_avg`, `value_percentile` (`condition.percentile`,
+//!   default 50; linear interpolation), `value_median`: over the numbers in
+//!   `condition.field` (a JSON number or a string holding one).
+//!
+//! The condition is a map of `gt`, `gte`, `lt`, `lte`, `eq`, `neq`; all
+//! must hold. `temporal` types default to "every referenced rule".
+//!
+//! # Groups
+//!
+//! `group-by` fields are read from each event, with `aliases` resolved for
+//! the rule that matched (so a volume id can sit under `responseElements`
+//! in one event and `requestParameters` in the next). An event that lacks a
+//! group-by field joins no group. A field inside an array of objects is
+//! written `a.items[].id` (or `a.items.id`; arrays are transparent): **an
+//! event joins one group per distinct value**, so `StopInstances` of two
+//! instances is one match in each instance's group. With several such
+//! fields it joins one group per combination, at most 16 per event and
+//! correlation (lexicographic order; the rest are counted in
+//! [`CorrelationStats::fanout_truncated`]). The same holds for the values of
+//! `condition.field`.
+//!
+//! # Chains and `generate`
+//!
+//! A correlation may reference other correlations: each of their alerts is
+//! one match for it, at the alert's end time, grouped by the values of the
+//! same-named group-by fields (loading fails if the referenced correlation
+//! does not group by them). Per the specification, rules referenced by a
+//! correlation are helpers: unless some correlation referencing them says
+//! `generate: true`, a referenced detection rule reports no finding of its
+//! own and a referenced correlation emits no alert of its own; both still
+//! feed the correlations that reference them.
+//!
+//! # Limits
+//!
+//! State is bounded, whatever the events:
+//!
+//! - [`Options::max_groups`](crate::Options) open groups over all
+//!   correlations (default 100 000), and as many matches waiting for the
+//!   watermark;
+//! - [`Options::max_events_per_group`](crate::Options) matches (and event
+//!   ids) per group (default 64): when full, the oldest match of the
+//!   referenced rule with the most matches goes, so a flood of one step
+//!   cannot push out the others; counted in
+//!   [`CorrelationStats::dropped_entries`];
+//! - [`Options::max_correlation_bytes`](crate::Options) of state (default
+//!   64 MiB): three quarters for groups, one quarter for waiting matches.
+//!   Every string kept is cut to 128 bytes (a hash keeps long values
+//!   distinct) and a key has at most 8 fields, so one group costs at most
+//!   about 1.3 KiB plus 0.5 KiB per match it holds (33 KiB by default).
+//!
+//! Over a cap, the group closest to expiring is evicted and counted in
+//! [`CorrelationStats::evicted_groups`]; over the waiting cap, the oldest
+//! waiting matches are committed early ([`CorrelationStats::forced_commits`]).
+//! Both can cost detections; neither can cost memory. The engine counts
+//! what its state costs the allocator (queues, strings, B-tree nodes, with
+//! malloc's rounding), so the worst case is the byte budget plus one group:
+//! with the defaults, 64 MiB. The `correlation` benchmark checks the count
+//! against a counting allocator: a million distinct group keys under the
+//! default caps grow the heap by about 36 MiB, and the engine's count is a
+//! little above that.
+//!
+//! State lives as long as the engine. A host that replaces an engine (the
+//! `sigil` host does after a plugin traps) starts with empty windows.
+
+mod clock;
+mod key;
+mod link;
+mod parse;
+mod state;
+mod store;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::logsource::Product;
+use crate::matcher::{Lookup, Slots};
+use crate::value::{Val, format_number};
+use crate::verdict::Finding;
+
+pub(crate) use link::{Plan, RuleName, link};
+pub(crate) use parse::{Def, parse};
+
+use clock::Clock;
+use key::bounded;
+use link::Locator;
+use state::{Entry, Sample};
+use store::Store;
+
+/// Most groups (or values) one event joins for one correlation.
+const MAX_FANOUT: usize = 16;
+
+/// A correlation rule that fired: its own output record, not a finding on
+/// an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// The correlation rule, as an index into `Engine::rules()`.
+    pub rule: u32,
+    /// The group: each `group-by` name (alias or field path) and its value.
+    pub group: Vec<(String, String)>,
+    /// Time of the oldest match in the window, in milliseconds since the epoch.
+    pub window_start_ms: i64,
+    /// Time of the match that completed the correlation.
+    pub window_end_ms: i64,
+    /// Ids of the contributing events (CloudTrail `eventID`, Azure
+    /// `eventDataId` or `correlationId`, GCP `insertId`, Microsoft 365 `Id`),
+    /// oldest first, each once, at most `Options::max_events_per_group`.
+    /// Events without an id are counted but not listed.
+    pub events: Vec<String>,
+    /// The value that met the condition: a count, a sum, a mean, a
+    /// percentile, or for temporal types the number of rules matched.
+    pub value: f64,
+}
+
+/// An alert produced while evaluating one event of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchAlert {
+    /// Position of the event in the batch after which the alert came out
+    /// (the event whose arrival let the watermark pass the alert's matches).
+    pub index: u32,
+    /// The alert.
+    pub alert: Alert,
+}
+
+/// Counters of the correlation state, for monitoring the limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CorrelationStats {
+    /// Correlation rules loaded.
+    pub correlations: u32,
+    /// Groups with an open window now.
+    pub open_groups: u64,
+    /// Matches waiting for the watermark now.
+    pub pending: u64,
+    /// Approximate bytes of state now (groups and waiting matches).
+    pub bytes: u64,
+    /// Alerts produced (those emitted; helpers of a chain are not counted).
+    pub alerts: u64,
+    /// Matches left out because they arrived behind the watermark.
+    pub late_events: u64,
+    /// Matching events left out because neither they nor the stream had a time.
+    pub untimed_events: u64,
+    /// Matching events left out because a group-by field was missing.
+    pub ungrouped_events: u64,
+    /// Groups evicted to stay within `max_groups` or the byte budget.
+    pub evicted_groups: u64,
+    /// Matches dropped from full groups (`max_events_per_group`).
+    pub dropped_entries: u64,
+    /// Waiting matches committed before the watermark reached them, because
+    /// the waiting room was full.
+    pub forced_commits: u64,
+    /// Groups or values beyond the 16 one event may join per correlation.
+    pub fanout_truncated: u64,
+    /// Alerts of `Engine::evaluate` dropped because nobody took them
+    /// (`Engine::take_alerts`) before `max_groups` piled up.
+    pub alerts_dropped: u64,
+}
+
+/// A match waiting for the watermark.
+#[derive(Clone, Debug)]
+struct Hit {
+    ts: i64,
+    id: Option<Box<str>>,
+    /// Correlation and group, see `key`.
+    key: Box<[u8]>,
+    pos: u16,
+    sample: Sample,
+}
+
+impl Hit {
+    /// Bytes it costs while waiting: its slot in the heap and its strings.
+    fn bytes(&self) -> usize {
+        let text = match &self.sample {
+            Sample::Text(t) => state::alloc_bytes(t.len()),
+            _ => 0,
+        };
+        std::mem::size_of::<Hit>()
+            + state::alloc_bytes(self.key.len())
+            + self.id.as_ref().map_or(0, |i| state::alloc_bytes(i.len()))
+            + text
+    }
+}
+
+impl Ord for Hit {
+    fn cmp(&self, o: &Hit) -> Ordering {
+        (self.ts, &self.id, &self.key, self.pos)
+            .cmp(&(o.ts, &o.id, &o.key, o.pos))
+            .then_with(|| self.sample.cmp(&o.sample))
+    }
+}
+
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, o: &Hit) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, o: &Hit) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+
+impl Eq for Hit {}
+
+/// A match on its way into a window: a committed hit, or an alert of a
+/// referenced correlation.
+struct Work {
+    key: Vec<u8>,
+    pos: u16,
+    ts: i64,
+    ids: Vec<Box<str>>,
+    sample: Sample,
+}
+
+/// Limits of the correlation state, from `Options`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub lateness_ms: i64,
+    pub max_groups: usize,
+    pub max_events_per_group: usize,
+    pub max_bytes: usize,
+}
+
+/// The correlation state of an engine.
+#[derive(Clone, Debug)]
+pub(crate) struct Correlator {
+    plan: Plan,
+    clock: Clock,
+    limits: Limits,
+    /// Waiting matches by event time (a match's hits share their time, so
+    /// buckets are small and sorted only when committed).
+    pending: BTreeMap<i64, Vec<Hit>>,
+    pending_len: usize,
+    pending_bytes: usize,
+    store: Store,
+    /// Highest event time seen.
+    high: Option<i64>,
+    /// Every match older than this is committed; newer ones wait.
+    frontier: i64,
+    stats: CorrelationStats,
+}
+
+impl Correlator {
+    /// State for a linked pack; registers the time and id fields with the extractor.
+    pub fn new(plan: Plan, limits: Limits, slots: &mut dyn Slots) -> Correlator {
+        let stats = CorrelationStats { correlations: plan.corrs.len() as u32, ..CorrelationStats::default() };
+        Correlator {
+            plan,
+            clock: Clock::new(slots),
+            limits,
+            pending: BTreeMap::new(),
+            pending_len: 0,
+            pending_bytes: 0,
+            store: Store::default(),
+            high: None,
+            frontier: i64::MIN,
+            stats,
+        }
+    }
+
+    /// Whether the findings or alerts of rule-table entry `rule` are reported.
+    pub fn emits(&self, rule: u32) -> bool {
+        self.plan.emits.get(rule as usize).copied().unwrap_or(true)
+    }
+
+    pub fn stats(&self) -> CorrelationStats {
+        CorrelationStats {
+            open_groups: self.store.len() as u64,
+            pending: self.pending_len as u64,
+            bytes: (self.store.bytes() + self.pending_bytes) as u64,
+            ..self.stats
+        }
+    }
+
+    /// The stream's current time: the highest event time seen, or the last
+    /// watermark if later.
+    fn now(&self) -> Option<i64> {
+        match self.high {
+            Some(h) => Some(h.max(self.frontier)),
+            None => (self.frontier > i64::MIN).then_some(self.frontier),
+        }
+    }
+
+    /// Takes in one parsed event: the rules it matched become waiting
+    /// matches of the correlations they feed, and its time moves the
+    /// watermark.
+    pub fn observe(
+        &mut self,
+        matched: &[Finding],
+        product: Option<Product>,
+        values: &dyn Lookup<'_>,
+        out: &mut Vec<Alert>,
+    ) {
+        let time = self.clock.time(product, values);
+        let feeds = |f: &Finding| self.plan.rule_feeds.get(f.rule as usize).is_some_and(|v| !v.is_empty());
+        if matched.iter().any(feeds) {
+            match time.or_else(|| self.now()) {
+                None => self.stats.untimed_events += 1,
+                Some(ts) => {
+                    let id = self.clock.id(product, values);
+                    for f in matched {
+                        for i in 0..self.plan.rule_feeds.get(f.rule as usize).map_or(0, Vec::len) {
+                            let (c, pos) = self.plan.rule_feeds[f.rule as usize][i];
+                            self.hits(c, pos, ts, &id, values, out);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t) = time {
+            let high = self.high.map_or(t, |h| h.max(t));
+            self.high = Some(high);
+            self.commit(high.saturating_sub(self.limits.lateness_ms), out);
+        }
+    }
+
+    /// The waiting matches of one event for position `pos` of correlation `c`.
+    fn hits(
+        &mut self,
+        c: u32,
+        pos: u16,
+        ts: i64,
+        id: &Option<Box<str>>,
+        values: &dyn Lookup<'_>,
+        out: &mut Vec<Alert>,
+    ) {
+        let (hits, ungrouped, cut) = self.make_hits(c, pos, ts, id, values);
+        self.stats.ungrouped_events += u64::from(ungrouped);
+        self.stats.fanout_truncated += cut;
+        for hit in hits {
+            self.wait(hit, out);
+        }
+    }
+
+    /// The hits, whether a group-by field was missing, and how many
+    /// combinations were cut.
+    fn make_hits(
+        &self,
+        c: u32,
+        pos: u16,
+        ts: i64,
+        id: &Option<Box<str>>,
+        values: &dyn Lookup<'_>,
+    ) -> (Vec<Hit>, bool, u64) {
+        let corr = &self.plan.corrs[c as usize];
+        let position = &corr.positions[pos as usize];
+        let mut groups: Vec<Vec<Box<str>>> = Vec::with_capacity(position.group.len());
+        for loc in &position.group {
+            let Locator::Slot(slot) = *loc else { return (Vec::new(), false, 0) };
+            let texts = distinct(values.values(slot).iter().filter_map(|(_, v)| group_text(v)));
+            if texts.is_empty() {
+                return (Vec::new(), true, 0);
+            }
+            groups.push(texts);
+        }
+        let mut cut = 0;
+        let samples: Vec<Sample> = if !corr.kind.needs_field() {
+            vec![Sample::None]
+        } else if corr.kind.numeric() {
+            let Some(Locator::Slot(slot)) = position.value.first().copied() else { return (Vec::new(), false, 0) };
+            let mut nums: Vec<f64> =
+                values.values(slot).iter().filter_map(|(_, v)| v.number()).filter(|n| n.is_finite()).collect();
+            nums.sort_by(f64::total_cmp);
+            nums.into_iter().map(Sample::Num).collect()
+        } else {
+            let mut fields = Vec::with_capacity(position.value.len());
+            for loc in &position.value {
+                let Locator::Slot(slot) = *loc else { return (Vec::new(), false, 0) };
+                fields.push(distinct(values.values(slot).iter().filter_map(|(_, v)| count_text(v))));
+            }
+            let (tuples, n) = product(&fields);
+            cut += n;
+            tuples.into_iter().map(|t| Sample::Text(bounded(&t.join("\u{1f}")))).collect()
+        };
+        let (combos, n) = product(&groups);
+        cut += n;
+        let mut hits = Vec::new();
+        let mut key = Vec::new();
+        for combo in &combos {
+            for sample in &samples {
+                if hits.len() == MAX_FANOUT {
+                    cut += 1;
+                    continue;
+                }
+                key::encode(c, combo, &mut key);
+                hits.push(Hit { ts, id: id.clone(), key: key.as_slice().into(), pos, sample: sample.clone() });
+            }
+        }
+        (hits, false, cut)
+    }
+
+    /// Holds `hit` until the watermark passes it.
+    fn wait(&mut self, hit: Hit, out: &mut Vec<Alert>) {
+        if hit.ts < self.frontier {
+            self.stats.late_events += 1;
+            return;
+        }
+        self.pending_bytes += hit.bytes();
+        self.pending_len += 1;
+        self.pending.entry(hit.ts).or_default().push(hit);
+        while self.pending_len > self.limits.max_groups || self.pending_bytes > self.limits.max_bytes / 4 {
+            let Some((&oldest, _)) = self.pending.first_key_value() else { break };
+            let before = self.pending_len;
+            self.commit(oldest.saturating_add(1), out);
+            self.stats.forced_commits += (before - self.pending_len) as u64;
+        }
+    }
+
+    /// Commits, in order, every waiting match older than `upto`, and closes
+    /// the windows that can no longer change.
+    fn commit(&mut self, upto: i64, out: &mut Vec<Alert>) {
+        if upto <= self.frontier {
+            return;
+        }
+        while let Some(bucket) = self.pending.first_entry() {
+            if *bucket.key() >= upto {
+                break;
+            }
+            let mut hits = bucket.remove();
+            // Within one time, in an order that does not depend on arrival.
+            hits.sort_unstable();
+            for hit in hits {
+                self.pending_len -= 1;
+                self.pending_bytes -= hit.bytes();
+                let work = Work {
+                    key: hit.key.into_vec(),
+                    pos: hit.pos,
+                    ts: hit.ts,
+                    ids: hit.id.into_iter().collect(),
+                    sample: hit.sample,
+                };
+                self.apply(work, out);
+            }
+        }
+        self.frontier = upto;
+        self.store.expire(upto);
+    }
+
+    /// Adds one match to its window, fires the correlation if its condition
+    /// holds, and passes the alert on to the correlations that reference it.
+    fn apply(&mut self, first: Work, out: &mut Vec<Alert>) {
+        let mut work = VecDeque::from([first]);
+        let budget = self.limits.max_bytes / 4 * 3;
+        while let Some(w) = work.pop_front() {
+            let c = key::corr_of(&w.key);
+            let corr = &self.plan.corrs[c as usize];
+            let slot = match self.store.find(&w.key) {
+                Some(s) => s,
+                None => {
+                    while self.store.len() >= self.limits.max_groups || self.store.bytes() > budget {
+                        if !self.store.evict_oldest(None) {
+                            break;
+                        }
+                        self.stats.evicted_groups += 1;
+                    }
+                    self.store.insert(&w.key)
+                }
+            };
+            let window = self.store.window_mut(slot);
+            window.evict_before(w.ts.saturating_sub(corr.timespan_ms));
+            let entry = Entry { ts: w.ts, pos: w.pos, ids: w.ids, sample: w.sample };
+            self.stats.dropped_entries += window.push(entry, self.limits.max_events_per_group);
+            let value = window.measure(corr.kind, corr.positions.len()).filter(|v| corr.condition.holds(*v));
+            let Some(value) = value else {
+                self.store.update(slot, corr.timespan_ms);
+                while self.store.bytes() > budget {
+                    if !self.store.evict_oldest(Some(slot)) {
+                        break;
+                    }
+                    self.stats.evicted_groups += 1;
+                }
+                continue;
+            };
+            let window = &self.store.group(slot).window;
+            let alert = Alert {
+                rule: corr.rule,
+                group: corr
+                    .group_names
+                    .iter()
+                    .cloned()
+                    .zip(key::values(&w.key).into_iter().map(str::to_string))
+                    .collect(),
+                window_start_ms: window.first_ts().unwrap_or(w.ts),
+                window_end_ms: w.ts,
+                events: window.event_ids(self.limits.max_events_per_group),
+                value,
+            };
+            self.store.remove(slot);
+            for &(p, ppos) in &self.plan.corr_feeds[c as usize] {
+                work.push_back(self.chained(&alert, p, ppos));
+            }
+            if self.plan.emits[corr.rule as usize] {
+                self.stats.alerts += 1;
+                out.push(alert);
+            }
+        }
+    }
+
+    /// The match an alert makes for position `pos` of correlation `parent`.
+    fn chained(&self, alert: &Alert, parent: u32, pos: u16) -> Work {
+        let corr = &self.plan.corrs[parent as usize];
+        let position = &corr.positions[pos as usize];
+        let pick = |loc: &Locator| match *loc {
+            Locator::Group(i) => alert.group.get(i).map_or("", |(_, v)| v.as_str()),
+            _ => "",
+        };
+        let values: Vec<&str> = position.group.iter().map(pick).collect();
+        let mut key = Vec::new();
+        key::encode(parent, &values, &mut key);
+        let sample = if !corr.kind.needs_field() {
+            Sample::None
+        } else if corr.kind.numeric() {
+            Sample::Num(alert.value)
+        } else {
+            let parts: Vec<&str> = position.value.iter().map(pick).collect();
+            Sample::Text(bounded(&parts.join("\u{1f}")))
+        };
+        Work {
+            key,
+            pos,
+            ts: alert.window_end_ms,
+            ids: alert.events.iter().map(|e| e.as_str().into()).collect(),
+            sample,
+        }
+    }
+
+    /// Commits every match older than `watermark`: the host says no older event will come.
+    pub fn advance(&mut self, watermark: i64, out: &mut Vec<Alert>) {
+        self.commit(watermark, out);
+    }
+
+    /// Commits every waiting match, then closes every window and forgets the
+    /// stream's time: the next event starts a new stream.
+    pub fn flush(&mut self, out: &mut Vec<Alert>) {
+        self.commit(i64::MAX, out);
+        self.store.clear();
+        self.pending.clear();
+        self.pending_len = 0;
+        self.pending_bytes = 0;
+        self.high = None;
+        self.frontier = i64::MIN;
+    }
+}
+
+/// A group-by value as text: strings as they are, numbers and booleans as
+/// JSON writes them; null, objects and arrays are no value.
+fn group_text(v: &Val<'_>) -> Option<Box<str>> {
+    match v {
+        Val::Str(s) => Some(bounded(s)),
+        Val::Num(n) => Some(format_number(*n).into()),
+        Val::Bool(b) => Some(if *b { "true" } else { "false" }.into()),
+        Val::Null | Val::Compound => None,
+    }
+}
+
+/// A `value_count` value as text: as a group value, and null as `null`.
+fn count_text(v: &Val<'_>) -> Option<Box<str>> {
+    match v {
+        Val::Null => Some("null".into()),
+        v => group_text(v),
+    }
+}
+
+/// The distinct values, sorted.
+fn distinct(values: impl Iterator<Item = Box<str>>) -> Vec<Box<str>> {
+    let mut v: Vec<Box<str>> = values.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Every combination taking one value per field, in lexicographic order, at
+/// most [`MAX_FANOUT`]; also how many were left out. No field may be empty
+/// (then there is no combination).
+fn product(fields: &[Vec<Box<str>>]) -> (Vec<Vec<&str>>, u64) {
+    if fields.iter().any(Vec::is_empty) {
+        return (Vec::new(), 0);
+    }
+    let total = fields.iter().fold(1usize, |n, f| n.saturating_mul(f.len()));
+    let mut out = Vec::with_capacity(total.min(MAX_FANOUT));
+    let mut at = vec![0usize; fields.len()];
+    loop {
+        out.push(fields.iter().zip(&at).map(|(f, &i)| &*f[i]).collect());
+        if out.len() == MAX_FANOUT {
+            break;
+        }
+        // Advance the odometer from the last field.
+        let mut k = fields.len();
+        loop {
+            if k == 0 {
+                return (out, 0);
+            }
+            k -= 1;
+            at[k] += 1;
+            if at[k] < fields[k].len() {
+                break;
+            }
+            at[k] = 0;
+        }
+    }
+    (out, (total - MAX_FANOUT) as u64)
+}
+
+#[cfg(test)]
+mod tests;
