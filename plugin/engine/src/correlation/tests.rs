@@ -379,3 +379,42 @@ fn too_many_rules_counts_correlations() {
     let corr = "title: x\ncorrelation: {type: temporal, rules: [stop, start], timespan: 1m}\n";
     assert!(matches!(load_with(corr, options), Err(crate::LoadError::TooManyRules { limit: 3 })));
 }
+
+#[test]
+fn azure_and_gcp_events_take_their_own_time_and_id_fields() {
+    let rules = r#"
+title: Azure disk write
+name: azure_disk
+logsource: {product: azure}
+detection: {sel: {operationName: MICROSOFT.COMPUTE/DISKS/WRITE}, condition: sel}
+---
+title: GCP instance insert
+name: gcp_insert
+logsource: {product: gcp}
+detection: {sel: {protoPayload.methodName: v1.compute.instances.insert}, condition: sel}
+---
+title: Azure writes
+correlation: {type: event_count, rules: [azure_disk], group-by: [caller], timespan: 1m, condition: {gte: 2}}
+---
+title: GCP inserts
+correlation: {type: event_count, rules: [gcp_insert], group-by: [protoPayload.authenticationInfo.principalEmail], timespan: 1m, condition: {gte: 2}}
+"#;
+    let mut e = Engine::load(&[RuleSource::new("x.yml", rules)], Options::default()).unwrap();
+    let azure = |t: &str, id: &str| {
+        format!(
+            r#"{{"time":"2024-08-01T12:00:{t}.250Z","operationName":"MICROSOFT.COMPUTE/DISKS/WRITE","caller":"a@b.c","correlationId":"{id}","eventTimestamp":"1999-01-01T00:00:00Z"}}"#
+        )
+    };
+    let gcp = |t: &str, id: &str| {
+        format!(
+            r#"{{"timestamp":"2024-08-01T12:00:{t}Z","insertId":"{id}","protoPayload":{{"methodName":"v1.compute.instances.insert","authenticationInfo":{{"principalEmail":"x@y.z"}}}}}}"#
+        )
+    };
+    let alerts = run(&mut e, &[azure("00", "az1"), gcp("01", "g1"), azure("02", "az2"), gcp("03", "g2")]);
+    let got: Vec<(i64, i64, Vec<&str>)> = alerts.iter().map(|a| (a.window_start_ms, a.window_end_ms, ids(a))).collect();
+    assert_eq!(
+        got,
+        vec![(T0 + 250, T0 + 2250, vec!["az1", "az2"]), (T0 + 1000, T0 + 3000, vec!["g1", "g2"])],
+        "Azure reads `time` (not the REST `eventTimestamp`) and `correlationId`; GCP `timestamp` and `insertId`"
+    );
+}
