@@ -339,9 +339,9 @@ impl<'d> Runner<'d> {
             json_string(buf, value);
         }
         buf.extend_from_slice(b"},\"window\":{\"start\":");
-        json_string(buf, &rfc3339(a.window_start_ms));
+        json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_start_ms));
         buf.extend_from_slice(b",\"end\":");
-        json_string(buf, &rfc3339(a.window_end_ms));
+        json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_end_ms));
         buf.extend_from_slice(b"},\"events\":[");
         for (i, id) in a.events.iter().enumerate() {
             if i > 0 {
@@ -450,29 +450,6 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
     let _ = write!(out, "{n}");
 }
 
-/// `YYYY-MM-DDThh:mm:ss[.mmm]Z` for milliseconds since the epoch (the
-/// fraction only when not zero).
-fn rfc3339(ms: i64) -> String {
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil-from-days (public domain).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    if millis == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
-    }
-}
-
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output
 /// and the counters: what the CLI writes for one input, in memory
 /// ([`Runner::run`], then [`Runner::finish`], so correlation windows are
@@ -511,11 +488,11 @@ mod tests {
 
     #[test]
     fn rfc3339_times() {
-        assert_eq!(rfc3339(1_722_513_810_000), "2024-08-01T12:03:30Z");
-        assert_eq!(rfc3339(1_722_513_810_250), "2024-08-01T12:03:30.250Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(sigil_engine::format_rfc3339_ms(1_722_513_810_000), "2024-08-01T12:03:30Z");
+        assert_eq!(sigil_engine::format_rfc3339_ms(1_722_513_810_250), "2024-08-01T12:03:30.250Z");
+        assert_eq!(sigil_engine::format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(sigil_engine::format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(sigil_engine::format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -118,4 +118,5 @@ pub use rule::RuleTest;
 pub use error::{EventError, LoadError, RuleError};
 pub use level::Level;
 pub use options::Options;
+pub use timepart::format_rfc3339_ms;
 pub use verdict::{Finding, RuleInfo, Verdict};

@@ -84,6 +84,21 @@ pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     Some(secs * 1000 + millis)
 }
 
+/// `YYYY-MM-DDThh:mm:ss[.mmm]Z` for milliseconds since the epoch, in UTC (the
+/// fraction only when not zero): how alert windows are written. The inverse
+/// of the RFC 3339 reading above, so hosts need no date library.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    if millis == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+    }
+}
+
 // Howard Hinnant's days-from-civil algorithms (public domain).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -123,6 +138,13 @@ mod tests {
 
     fn part(s: &str, p: TimePart) -> i64 {
         extract(&Val::Str(s.into()), p).unwrap()
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        for t in ["2024-08-01T12:04:24Z", "1969-12-31T23:59:59.001Z", "2000-02-29T00:00:00Z"] {
+            assert_eq!(format_rfc3339_ms(parse_rfc3339_ms(t).unwrap()), t);
+        }
     }
 
     #[test]
