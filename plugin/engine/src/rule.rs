@@ -140,17 +140,8 @@ fn compile_inner(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Resu
         .and_then(Node::as_str)
         .ok_or_else(|| at(doc, "a rule needs a `title`"))?
         .to_string();
-    let level = match doc.get("level") {
-        None => Level::Medium,
-        Some(n) => n
-            .as_str()
-            .and_then(Level::parse)
-            .ok_or_else(|| at(n, "level must be one of informational, low, medium, high, critical"))?,
-    };
-    let tags = match doc.get("tags") {
-        None => Vec::new(),
-        Some(t) => string_list(t)?,
-    };
+    let level = level(doc)?;
+    let tags = tags(doc)?;
     let expr = detection(det, &[], cx, slots)?;
     let mut rule = Rule {
         id: doc.get("id").and_then(Node::as_str).map(str::to_string),
@@ -178,6 +169,22 @@ fn logsource(doc: &Node) -> Result<LogSource, At> {
     }
     let field = |k: &str| ls.get(k).and_then(Node::as_str).map(|s| s.to_ascii_lowercase());
     Ok(LogSource { product: field("product"), service: field("service"), category: field("category") })
+}
+
+/// A document's `level` (`medium` when absent, as pySigma reads it).
+pub(crate) fn level(doc: &Node) -> Result<Level, At> {
+    match doc.get("level") {
+        None => Ok(Level::Medium),
+        Some(n) => n
+            .as_str()
+            .and_then(Level::parse)
+            .ok_or_else(|| at(n, "level must be one of informational, low, medium, high, critical")),
+    }
+}
+
+/// A document's `tags` (none when absent).
+pub(crate) fn tags(doc: &Node) -> Result<Vec<String>, At> {
+    doc.get("tags").map_or(Ok(Vec::new()), string_list)
 }
 
 pub(crate) fn string_list(n: &Node) -> Result<Vec<String>, At> {

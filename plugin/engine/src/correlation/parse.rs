@@ -6,7 +6,7 @@
 //! the node at fault, like the rest of the rule loader.
 
 use crate::level::Level;
-use crate::rule::{At, at, string_list};
+use crate::rule::{self, At, at, string_list};
 use crate::yaml::{Node, Scalar};
 
 /// Most `group-by` fields a correlation may name: a group key is at most this
@@ -151,17 +151,8 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
     }
     let title =
         doc.get("title").and_then(Node::as_str).ok_or_else(|| at(doc, "a correlation needs a `title`"))?.to_string();
-    let level = match doc.get("level") {
-        None => Level::Medium,
-        Some(n) => n
-            .as_str()
-            .and_then(Level::parse)
-            .ok_or_else(|| at(n, "level must be one of informational, low, medium, high, critical"))?,
-    };
-    let tags = match doc.get("tags") {
-        None => Vec::new(),
-        Some(t) => string_list(t)?,
-    };
+    let level = rule::level(doc)?;
+    let tags = rule::tags(doc)?;
     let score = score(doc)?.unwrap_or(level.default_score());
 
     let type_node = corr.get("type").ok_or_else(|| at(corr, "a correlation needs a `type`"))?;
