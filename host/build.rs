@@ -1,5 +1,6 @@
 //! Embeds the default plugin (`target/sigil.wasm`) and the built-in rule pack
-//! (`rules/**/*.yml`) into the host.
+//! (`rules/cloud-compute/**/*.yml`, the curated pack) into the host. Other
+//! packs under `rules/` (the seeds' parity pack) are loaded with `--rules`.
 
 use std::env;
 use std::fmt::Write as _;
@@ -26,7 +27,7 @@ fn main() {
         component.display()
     );
 
-    let rules_dir = root.join("rules");
+    let rules_dir = root.join("rules").join("cloud-compute");
     // Cargo scans a directory given to rerun-if-changed recursively.
     println!("cargo:rerun-if-changed={}", rules_dir.display());
     let mut files = Vec::new();
@@ -37,7 +38,7 @@ fn main() {
     let mut code = String::from("/// The built-in rule pack: (name, YAML text), sorted by name.\n");
     code.push_str("pub static BUILTIN_RULES: &[(&str, &str)] = &[\n");
     for file in &files {
-        let name = Path::new("rules").join(file.strip_prefix(&rules_dir).unwrap());
+        let name = Path::new("rules/cloud-compute").join(file.strip_prefix(&rules_dir).unwrap());
         let name = name.to_string_lossy().replace('\\', "/");
         writeln!(
             code,

@@ -76,7 +76,7 @@ impl RenderedRule {
 /// kept event, in input order, with the verdict under a `"sigil"` key:
 ///
 /// ```text
-/// {...event...,"sigil":{"score":75,"level":"high","findings":[{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"labels":{...}}]}}
+/// {...event...,"sigil":{"score":75,"level":"high","findings":[{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"labels":{...}}],"source":"aws.cloudtrail"}}
 /// ```
 ///
 /// An event without a verdict gets `"sigil":{"error":"..."}`; one that is
@@ -396,6 +396,10 @@ impl<'d> Runner<'d> {
             out.extend_from_slice(b"}}");
         }
         out.push(b']');
+        if let Some(source) = v.source {
+            out.extend_from_slice(b",\"source\":");
+            json_string(out, source.name());
+        }
     }
 }
 

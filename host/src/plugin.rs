@@ -575,5 +575,22 @@ fn verdict(v: wit::Verdict) -> Verdict {
                 labels: f.labels,
             })
             .collect(),
+        source: v.source.map(source),
+    }
+}
+
+fn source(s: wit::Source) -> sigil_engine::Source {
+    match s {
+        wit::Source::AwsCloudtrail => sigil_engine::Source::AwsCloudTrail,
+        wit::Source::AzureActivity => sigil_engine::Source::AzureActivity,
+        wit::Source::AzureActivityRest => sigil_engine::Source::AzureActivityRest,
+        wit::Source::Azure => sigil_engine::Source::Azure,
+        wit::Source::GcpAudit => sigil_engine::Source::GcpAudit,
+        wit::Source::M365Management => sigil_engine::Source::M365,
+        wit::Source::SentinelAwsCloudtrail => sigil_engine::Source::SentinelAwsCloudTrail,
+        wit::Source::SentinelAzureActivity => sigil_engine::Source::SentinelAzureActivity,
+        wit::Source::Qradar => sigil_engine::Source::QRadar,
+        wit::Source::Falcon => sigil_engine::Source::Falcon,
+        wit::Source::Sumo => sigil_engine::Source::Sumo,
     }
 }

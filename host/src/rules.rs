@@ -9,7 +9,7 @@ use crate::error::Error;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
-/// The built-in rule pack: every `rules/**/*.yml` of the repository,
+/// The built-in rule pack: every `rules/cloud-compute/**/*.yml` of the repository,
 /// embedded at build time, named `rules/...` and sorted by name.
 pub fn builtin_rules() -> Vec<RuleSource> {
     BUILTIN_RULES

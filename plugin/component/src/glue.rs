@@ -218,5 +218,22 @@ fn verdict(v: sigil_engine::Verdict) -> wit::Verdict {
                 labels: f.labels,
             })
             .collect(),
+        source: v.source.map(source),
+    }
+}
+
+fn source(s: sigil_engine::Source) -> wit::Source {
+    match s {
+        sigil_engine::Source::AwsCloudTrail => wit::Source::AwsCloudtrail,
+        sigil_engine::Source::AzureActivity => wit::Source::AzureActivity,
+        sigil_engine::Source::AzureActivityRest => wit::Source::AzureActivityRest,
+        sigil_engine::Source::Azure => wit::Source::Azure,
+        sigil_engine::Source::GcpAudit => wit::Source::GcpAudit,
+        sigil_engine::Source::M365 => wit::Source::M365Management,
+        sigil_engine::Source::SentinelAwsCloudTrail => wit::Source::SentinelAwsCloudtrail,
+        sigil_engine::Source::SentinelAzureActivity => wit::Source::SentinelAzureActivity,
+        sigil_engine::Source::QRadar => wit::Source::Qradar,
+        sigil_engine::Source::Falcon => wit::Source::Falcon,
+        sigil_engine::Source::Sumo => wit::Source::Sumo,
     }
 }

@@ -3,11 +3,12 @@
 use crate::correlation::{self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName};
 use crate::error::{EventError, LoadError, RuleError};
 use crate::extract::{self, Trie};
-use crate::logsource::{self, Product};
+use crate::label::Label;
+use crate::logsource::{self, Product, Shape};
 use crate::matcher::{CompileCtx, Lookup, Slots};
 use crate::options::Options;
 use crate::prefilter::{self, Prefilter};
-use crate::rule::{self, Doc, Expr, KEYWORDS, Rule, RuleTest};
+use crate::rule::{self, Doc, Expr, KEYWORDS, Rule, RuleTest, Variant};
 use crate::value::Val;
 use crate::verdict::{Finding, RuleInfo, Verdict};
 use crate::yaml;
@@ -40,10 +41,24 @@ pub struct BatchEntry {
 /// A rule as the evaluator needs it.
 #[derive(Clone, Debug)]
 struct Compiled {
+    /// What the prefilter reads: the variants' detections, any of them.
     expr: Expr,
+    variants: Vec<Variant>,
+    /// Gates on the product when the rule has a single, source-less
+    /// variant; schema rules gate on the source instead.
     product: Option<String>,
     keywords: bool,
-    labels: Vec<(String, String)>,
+    score_label: Option<usize>,
+}
+
+impl Compiled {
+    /// The variant that applies to an event of shape `shape`, if any.
+    fn variant(&self, shape: Shape) -> Option<&Variant> {
+        match self.variants.as_slice() {
+            [only] if only.source.is_none() => gate(self.product.as_deref(), shape.product).then_some(only),
+            all => all.iter().find(|v| v.source.is_some() && v.source == shape.source),
+        }
+    }
 }
 
 /// A compiled rule pack, ready to evaluate events.
@@ -59,8 +74,8 @@ pub struct Engine {
     tests: Vec<RuleTest>,
     skipped: Vec<RuleError>,
     trie: Trie,
-    /// Slots of the fields that reveal an event's product.
-    shape_slots: [u32; 6],
+    /// Slots of the fields that reveal an event's product and source.
+    shape_slots: [u32; 12],
     prefilter: Prefilter,
     scratch: Scratch,
     /// Correlation state; `None` when the pack has no correlation rule, so
@@ -96,6 +111,10 @@ impl Slots for TrieSlots<'_> {
     fn slot(&mut self, path: &str) -> u32 {
         self.0.slot(path)
     }
+
+    fn json_slot(&mut self, path: &str) -> u32 {
+        self.0.json_slot(path)
+    }
 }
 
 impl Engine {
@@ -110,7 +129,12 @@ impl Engine {
     pub fn load(sources: &[RuleSource], options: Options) -> Result<Engine, LoadError> {
         let mut trie = Trie::new();
         let shape_slots = logsource::FIELDS.map(|f| trie.slot(f));
-        let cx = CompileCtx { max_regex_bytes: options.max_regex_bytes, placeholders: &options.placeholders };
+        let cx = CompileCtx {
+            max_regex_bytes: options.max_regex_bytes,
+            placeholders: &options.placeholders,
+            mapping: None,
+            dynamic: &[],
+        };
         let mut rules: Vec<(Box<Rule>, String)> = Vec::new();
         let mut defs: Vec<(Def, String)> = Vec::new();
         let mut filters = Vec::new();
@@ -162,7 +186,9 @@ impl Engine {
         for (filter, source) in &filters {
             let mut used = false;
             for (rule, _) in rules.iter_mut().filter(|(r, _)| filter.applies_to(r)) {
-                rule.expr = Expr::And(vec![rule.expr.clone(), filter.expr.clone()]);
+                for v in &mut rule.variants {
+                    v.expr = Expr::And(vec![v.expr.clone(), filter.expr.clone()]);
+                }
                 used = true;
             }
             if !used {
@@ -195,11 +221,17 @@ impl Engine {
                 source,
                 line: r.line,
             });
+            let expr = match r.variants.as_slice() {
+                [only] => only.expr.clone(),
+                all => Expr::Or(all.iter().map(|v| v.expr.clone()).collect()),
+            };
+            let schema = r.variants.iter().any(|v| v.source.is_some());
             compiled.push(Compiled {
-                keywords: uses_keywords(&r.expr),
-                expr: r.expr,
-                product: r.logsource.product,
-                labels: r.labels,
+                keywords: uses_keywords(&expr),
+                expr,
+                variants: r.variants,
+                product: if schema { None } else { r.logsource.product },
+                score_label: r.score_label,
             });
         }
         let correlator = if defs.is_empty() {
@@ -236,7 +268,7 @@ impl Engine {
         };
         let products: Vec<Option<&str>> = compiled.iter().map(|c| c.product.as_deref()).collect();
         let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &products, &|slot| {
-            Some(trie.path(slot).to_string())
+            (!trie.is_json(slot)).then(|| trie.path(slot).to_string())
         });
         Ok(Engine {
             options,
@@ -366,19 +398,26 @@ impl Engine {
             Ok(()) => {
                 values.sort_unstable_by_key(|(s, _)| *s);
                 let ctx = Ctx { values: &values };
-                let product = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
+                let shape = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
                 let mut findings = Vec::new();
                 for &c in candidates {
                     let rule = &self.rules[c as usize];
-                    if !gate(rule.product.as_deref(), product) || !eval(&rule.expr, &ctx) {
+                    let Some(variant) = rule.variant(shape) else { continue };
+                    if !eval(&variant.expr, &ctx) {
                         continue;
                     }
-                    findings.push(Finding { rule: c, score: self.info[c as usize].score, labels: rule.labels.clone() });
+                    let labels = labels(&variant.labels, &ctx);
+                    let score = rule
+                        .score_label
+                        .and_then(|i| labels.iter().find(|(n, _)| *n == variant.labels[i].name))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(self.info[c as usize].score);
+                    findings.push(Finding { rule: c, score, labels });
                 }
                 if let Some(corr) = self.correlator.as_deref_mut() {
                     if mode == Mode::Stream {
                         let before = self.alerts.len();
-                        corr.observe(&findings, product, &ctx, &mut self.alerts);
+                        corr.observe(&findings, shape.product, &ctx, &mut self.alerts);
                         // Nobody took the alerts of earlier calls: keep the
                         // newest, as many as there may be groups.
                         let cap = self.options.max_groups.max(1) as usize;
@@ -392,7 +431,9 @@ impl Engine {
                         findings.retain(|f| corr.emits(f.rule));
                     }
                 }
-                Ok(self.verdict(findings))
+                let mut verdict = self.verdict(findings);
+                verdict.source = shape.source;
+                Ok(verdict)
             }
         };
         self.scratch.values = recycle(values);
@@ -402,7 +443,7 @@ impl Engine {
     fn verdict(&self, findings: Vec<Finding>) -> Verdict {
         let score = findings.iter().map(|f| f.score).max().unwrap_or(0);
         let level = findings.iter().map(|f| self.info[f.rule as usize].level).max();
-        Verdict { keep: self.options.keeps(!findings.is_empty(), score), score, level, findings }
+        Verdict { keep: self.options.keeps(!findings.is_empty(), score), score, level, findings, source: None }
     }
 
     /// Evaluates every event of an NDJSON block; appends an entry to `out` for
@@ -518,6 +559,12 @@ impl<'a> Lookup<'a> for Ctx<'_, 'a> {
         let end = start + self.values[start..].partition_point(|(s, _)| *s == slot);
         &self.values[start..end]
     }
+}
+
+/// The labels of a finding, in the rule's order; labels without a value
+/// are left out.
+fn labels(labels: &[Label], ctx: &Ctx<'_, '_>) -> Vec<(String, String)> {
+    labels.iter().filter_map(|l| Some((l.name.clone(), l.value(ctx, &|e| eval(e, ctx))?))).collect()
 }
 
 fn eval(e: &Expr, ctx: &Ctx<'_, '_>) -> bool {

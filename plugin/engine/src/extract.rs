@@ -24,6 +24,8 @@ use crate::value::Val;
 pub(crate) struct Trie {
     nodes: Vec<TNode>,
     paths: Vec<String>,
+    /// The JSON-text slots.
+    json: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -33,6 +35,9 @@ struct TNode {
     /// large pack has dozens).
     index: Option<FxHashMap<Box<str>, u32>>,
     slot: Option<u32>,
+    /// The slot that sees this node's value as JSON text (see
+    /// [`Trie::json_slot`]).
+    json: Option<u32>,
 }
 
 /// Children past which a node gets a hash index.
@@ -41,7 +46,7 @@ const INDEX_AT: usize = 8;
 impl Trie {
     pub fn new() -> Trie {
         // Node 0 is the root; slot 0 is reserved for keywords.
-        Trie { nodes: vec![TNode::default()], paths: vec![String::new()] }
+        Trie { nodes: vec![TNode::default()], paths: vec![String::new()], json: Vec::new() }
     }
 
     /// The slot of `path`, adding it when new.
@@ -69,6 +74,36 @@ impl Trie {
         self.paths.push(path.to_string());
         self.nodes[node as usize].slot = Some(s);
         s
+    }
+
+    /// A slot that sees the value at `path` as JSON text: an object or array
+    /// as its raw JSON, a scalar as it is. SIEM columns of KQL's `dynamic`
+    /// type are searched that way. Apart from the path's own slot, so that
+    /// other rules' tests on the path keep Sigma's meaning.
+    pub fn json_slot(&mut self, path: &str) -> u32 {
+        let plain = self.slot(path);
+        let node = self.node_of(plain);
+        if let Some(s) = self.nodes[node as usize].json {
+            return s;
+        }
+        let s = self.paths.len() as u32;
+        self.paths.push(path.to_string());
+        self.nodes[node as usize].json = Some(s);
+        self.json.push(s);
+        s
+    }
+
+    /// Whether `slot` is a JSON-text slot.
+    pub fn is_json(&self, slot: u32) -> bool {
+        self.json.contains(&slot)
+    }
+
+    fn node_of(&self, slot: u32) -> u32 {
+        let mut node = 0u32;
+        for seg in self.paths[slot as usize].split('.') {
+            node = self.child(node, seg).expect("a slot's path is in the trie");
+        }
+        node
     }
 
     /// The path of a slot.
@@ -154,9 +189,18 @@ impl<'a> Walk<'_, '_, 'a> {
     }
 
     fn push(&mut self, v: Val<'a>) {
+        if let Some(j) = self.json() {
+            if !matches!(v, Val::Compound) {
+                self.out.push((j, v.clone()));
+            }
+        }
         if let Some(s) = self.slot() {
             self.out.push((s, v));
         }
+    }
+
+    fn json(&self) -> Option<u32> {
+        self.node.and_then(|n| self.trie.nodes[n as usize].json)
     }
 
     fn push_str(&mut self, s: Cow<'a, str>) {
@@ -193,6 +237,25 @@ impl<'de: 'a, 'a> DeserializeSeed<'de> for Walk<'_, '_, 'a> {
         }
         if self.depth > self.max_depth {
             return Err(de::Error::custom(TOO_DEEP));
+        }
+        if let Some(j) = self.json() {
+            // Keep the raw text of an object or array, then walk it as usual.
+            let raw = <&'de serde_json::value::RawValue>::deserialize(d)?;
+            let text = raw.get();
+            if text.starts_with(['{', '[']) {
+                // Compact, as KQL's `tostring` prints a dynamic value; most
+                // logs are compact already and cost no copy.
+                let compact = if text.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+                    let mut out = Vec::with_capacity(text.len());
+                    crate::input::minify_into(text.as_bytes(), &mut out);
+                    Cow::Owned(String::from_utf8(out).map_err(de::Error::custom)?)
+                } else {
+                    Cow::Borrowed(text)
+                };
+                self.out.push((j, Val::Str(compact)));
+            }
+            let mut inner = serde_json::Deserializer::from_str(text);
+            return de::Deserializer::deserialize_any(&mut inner, self).map_err(de::Error::custom);
         }
         d.deserialize_any(self)
     }

@@ -70,6 +70,17 @@ pub(crate) struct FieldCond {
 /// Resolves the slot of a field path; lets the compiler intern paths.
 pub(crate) trait Slots {
     fn slot(&mut self, path: &str) -> u32;
+    /// A slot that sees the value at `path` as JSON text (see `Trie::json_slot`).
+    fn json_slot(&mut self, path: &str) -> u32;
+}
+
+/// A lookup with no other fields, for evaluating a test on a constant.
+pub(crate) struct NoLookup;
+
+impl<'a> Lookup<'a> for NoLookup {
+    fn values(&self, _: u32) -> &[(u32, Val<'a>)] {
+        &[]
+    }
 }
 
 /// What the evaluator needs besides the field's own values.
@@ -157,6 +168,10 @@ fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 pub(crate) struct CompileCtx<'o> {
     pub max_regex_bytes: u32,
     pub placeholders: &'o [(String, Vec<String>)],
+    /// When compiling a schema rule for a raw source: where its columns are.
+    pub mapping: Option<&'o crate::schema::Mapping>,
+    /// The schema's columns that hold JSON.
+    pub dynamic: &'o [String],
 }
 
 /// Compiles `modifiers` and `values` (a scalar or a list) into a [`FieldCond`]

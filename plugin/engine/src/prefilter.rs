@@ -535,7 +535,8 @@ fn unscannable_char(event: &[u8]) -> bool {
 /// nothing can be required.
 fn required(expr: &Expr, seg: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clause>> {
     match expr {
-        Expr::Field(fc) => field_clauses(fc, seg(fc.slot)),
+        // A slot without a key (JSON text of a subtree) gives no literal.
+        Expr::Field(fc) => field_clauses(fc, Some(seg(fc.slot)?)),
         Expr::Keywords(fc) => field_clauses(fc, None),
         Expr::And(items) => {
             let mut all: Vec<Clause> = items.iter().filter_map(|i| required(i, seg)).flatten().collect();

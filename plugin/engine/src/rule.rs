@@ -7,9 +7,14 @@
 //! line of the node at fault.
 
 use crate::condition::{self, Cond, OfTarget};
+use crate::label::{Arm, FieldSource, Label, LabelValue};
 use crate::level::Level;
-use crate::matcher::{self, CompileCtx, FieldCond, Slots, Test};
+use crate::logsource::Source;
+use crate::matcher::{self, CompileCtx, FieldCond, NoLookup, Slots, StrPat, Test};
 use crate::modifier::Modifier;
+use crate::schema::{self, Column};
+use crate::timepart;
+use crate::value::{Anchor, Val};
 use crate::yaml::{Node, Scalar, Yaml};
 
 /// Slot 0 gathers every string value of the event, for keyword searches.
@@ -64,13 +69,25 @@ pub(crate) struct Rule {
     pub title: String,
     pub level: Level,
     pub score: u8,
+    /// The label whose value is the finding's score (`sigil.score: LABEL`).
+    pub score_label: Option<usize>,
     pub tags: Vec<String>,
     pub logsource: LogSource,
-    pub expr: Expr,
-    pub labels: Vec<(String, String)>,
+    /// One per source the rule reads: a single variant for `source: None`
+    /// (any event), or, with `sigil.schema`, the schema's own rows and each
+    /// raw source it maps from.
+    pub variants: Vec<Variant>,
     /// Example events: (must match, JSON text).
     pub tests: Vec<(bool, String)>,
     pub line: u32,
+}
+
+/// A rule compiled for one source.
+#[derive(Clone, Debug)]
+pub(crate) struct Variant {
+    pub source: Option<Source>,
+    pub expr: Expr,
+    pub labels: Vec<Label>,
 }
 
 /// A filter document, compiled.
@@ -131,9 +148,37 @@ fn compile_inner(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Resu
     if let Some(f) = doc.get("filter") {
         let rules = f.get("rules").ok_or_else(|| at(f, "a filter needs `rules:` listing the ids or names it applies to"))?;
         let rules = string_list(rules)?;
-        let expr = detection(f, &["rules"], cx, slots)?;
+        let (expr, _) = detection(f, &["rules"], cx, slots)?;
         return Ok(Doc::Filter(Filter { rules, logsource, expr, line: doc.line }));
     }
+    let schema_node = doc.get("sigil").and_then(|x| x.get("schema"));
+    let Some(schema_node) = schema_node else {
+        let rule = rule_for(doc, logsource, None, cx, slots)?;
+        return Ok(Doc::Rule(Box::new(rule)));
+    };
+    let name = schema_node.as_str().ok_or_else(|| at(schema_node, "sigil.schema must be a schema name"))?;
+    let schema = schema::find(name).map_err(|e| at(schema_node, e))?;
+    let own = CompileCtx { mapping: None, dynamic: &schema.dynamic, ..*cx };
+    let mut rule = rule_for(doc, logsource.clone(), Some(schema.source), &own, slots)?;
+    for mapping in &schema.mappings {
+        let mcx = CompileCtx { mapping: Some(mapping), dynamic: &schema.dynamic, ..*cx };
+        let r = rule_for(doc, logsource.clone(), Some(mapping.source), &mcx, slots).map_err(|mut e| {
+            e.reason = format!("mapped to {} (schema {name}): {}", mapping.source.name(), e.reason);
+            e
+        })?;
+        rule.variants.extend(r.variants);
+    }
+    Ok(Doc::Rule(Box::new(rule)))
+}
+
+/// Compiles a detection rule for one source.
+fn rule_for(
+    doc: &Node,
+    logsource: LogSource,
+    source: Option<Source>,
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<Rule, At> {
     let det = doc.get("detection").ok_or_else(|| at(doc, "a rule needs a `detection` section"))?;
     let title = doc
         .get("title")
@@ -142,24 +187,24 @@ fn compile_inner(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Resu
         .to_string();
     let level = level(doc)?;
     let tags = tags(doc)?;
-    let expr = detection(det, &[], cx, slots)?;
+    let (expr, searches) = detection(det, &[], cx, slots)?;
     let mut rule = Rule {
         id: doc.get("id").and_then(Node::as_str).map(str::to_string),
         name: doc.get("name").and_then(Node::as_str).map(str::to_string),
         title,
         level,
         score: level.default_score(),
+        score_label: None,
         tags,
         logsource,
-        expr,
-        labels: Vec::new(),
+        variants: vec![Variant { source, expr, labels: Vec::new() }],
         tests: Vec::new(),
         line: doc.line,
     };
     if let Some(ext) = doc.get("sigil") {
-        extension(ext, &mut rule)?;
+        extension(ext, &mut rule, &searches, cx, slots)?;
     }
-    Ok(Doc::Rule(Box::new(rule)))
+    Ok(rule)
 }
 
 fn logsource(doc: &Node) -> Result<LogSource, At> {
@@ -197,23 +242,37 @@ pub(crate) fn string_list(n: &Node) -> Result<Vec<String>, At> {
     }
 }
 
-/// The `sigil:` custom attribute: `score`, `labels`, `tests`. Standard Sigma
-/// tools keep it as an unknown attribute and ignore it.
-fn extension(ext: &Node, rule: &mut Rule) -> Result<(), At> {
-    let entries = ext.as_map().ok_or_else(|| at(ext, "`sigil` must be a map (score, labels, tests)"))?;
+/// The `sigil:` custom attribute: `score`, `labels`, `tests`, `schema`.
+/// Standard Sigma tools keep it as an unknown attribute and ignore it.
+fn extension(
+    ext: &Node,
+    rule: &mut Rule,
+    searches: &[(String, Expr)],
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<(), At> {
+    let entries = ext.as_map().ok_or_else(|| at(ext, "`sigil` must be a map (score, labels, tests, schema)"))?;
+    let mut score_name = None;
     for (k, v) in entries {
         match k.text().unwrap_or("") {
-            "score" => {
-                rule.score = match v.scalar() {
-                    Some(Scalar::Int(n)) if (0..=100).contains(&n) => n as u8,
-                    _ => return Err(at(v, "sigil.score must be a whole number from 0 to 100")),
-                }
-            }
+            "score" => match v.scalar() {
+                Some(Scalar::Int(n)) if (0..=100).contains(&n) => rule.score = n as u8,
+                Some(Scalar::Str(name)) => score_name = Some((name.to_string(), v)),
+                _ => return Err(at(v, "sigil.score must be a whole number from 0 to 100, or the name of a label")),
+            },
             "labels" => {
                 let m = v.as_map().ok_or_else(|| at(v, "sigil.labels must be a map of names to values"))?;
+                let labels = &mut rule.variants[0].labels;
                 for (lk, lv) in m {
-                    let value = lv.text().ok_or_else(|| at(lv, "a label value must be a scalar"))?;
-                    rule.labels.push((lk.text().unwrap_or("").to_string(), value.to_string()));
+                    let name = lk.text().unwrap_or("").to_string();
+                    if labels.iter().any(|l| l.name == name) {
+                        return Err(at(lk, format!("label `{name}` is given twice")));
+                    }
+                    let value = label_value(lv, searches, cx, slots).map_err(|e| At {
+                        reason: format!("label `{name}`: {}", e.reason),
+                        ..e
+                    })?;
+                    labels.push(Label { name, value });
                 }
             }
             "tests" => {
@@ -230,10 +289,118 @@ fn extension(ext: &Node, rule: &mut Rule) -> Result<(), At> {
                     rule.tests.push((expect, to_json(event).to_string()));
                 }
             }
-            other => return Err(at(k, format!("unknown sigil attribute `{other}`; expected score, labels or tests"))),
+            // Read before compiling (see `compile_inner`).
+            "schema" => {}
+            other => {
+                return Err(at(k, format!("unknown sigil attribute `{other}`; expected score, labels, tests or schema")));
+            }
         }
     }
+    if let Some((name, node)) = score_name {
+        let labels = &rule.variants[0].labels;
+        let index = labels.iter().position(|l| l.name == name).ok_or_else(|| {
+            at(node, format!("sigil.score names the label `{name}`, which sigil.labels does not define"))
+        })?;
+        let score_of = |t: &str| t.parse::<u8>().ok().filter(|n| *n <= 100);
+        let ok = match &labels[index].value {
+            LabelValue::Const(c) => score_of(c).is_some(),
+            LabelValue::Case(arms) => arms.iter().all(|a| score_of(&a.then).is_some()),
+            LabelValue::Field { .. } => false,
+        };
+        if !ok {
+            return Err(at(
+                node,
+                format!("sigil.score: every value of label `{name}` must be a whole number from 0 to 100 (a `case` whose arms all say one, or a constant)"),
+            ));
+        }
+        rule.score_label = Some(index);
+    }
     Ok(())
+}
+
+/// One value of `sigil.labels`: a scalar, `{field, format}` or `{case}`.
+fn label_value(
+    v: &Node,
+    searches: &[(String, Expr)],
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<LabelValue, At> {
+    if let Some(t) = v.text() {
+        return Ok(LabelValue::Const(t.to_string()));
+    }
+    let Some(entries) = v.as_map() else {
+        return Err(at(v, "a label is a scalar, `{field: PATH}` or `{case: [...]}`"));
+    };
+    for (k, _) in entries {
+        let key = k.text().unwrap_or("");
+        if !matches!(key, "field" | "format" | "case") {
+            return Err(at(k, format!("unknown key `{key}`; a label value has `field` (and `format`) or `case`")));
+        }
+    }
+    if let Some(arms) = v.get("case") {
+        if v.get("field").is_some() || v.get("format").is_some() {
+            return Err(at(v, "a label has either `case` or `field`, not both"));
+        }
+        return case(arms, searches, cx, slots).map(LabelValue::Case);
+    }
+    let field = v.get("field").and_then(Node::as_str).ok_or_else(|| at(v, "`field` must be a field path"))?;
+    let format = match v.get("format") {
+        None => None,
+        Some(f) => {
+            let text = f.as_str().ok_or_else(|| at(f, "`format` must be a date pattern such as 'yyyy-MM-dd HH:mm:ss'"))?;
+            Some(timepart::parse_date_pattern(text).map_err(|e| at(f, e))?)
+        }
+    };
+    let from = match cx.mapping.and_then(|m| m.column(field)) {
+        None => FieldSource::Slots(vec![slots.json_slot(field)]),
+        Some(Column::Paths(paths)) => FieldSource::Slots(paths.iter().map(|p| slots.json_slot(p)).collect()),
+        Some(Column::Value(c)) => FieldSource::Value(c.clone()),
+        Some(Column::Renamed { path, values }) => FieldSource::Renamed { slot: slots.json_slot(path), values: values.clone() },
+        Some(Column::Derived { path, pattern }) => {
+            FieldSource::Derived { slot: slots.json_slot(path), pattern: pattern.clone() }
+        }
+    };
+    Ok(LabelValue::Field { from, format })
+}
+
+/// The arms of a `case`: ordered, first match wins, an optional final `else`.
+fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Vec<Arm>, At> {
+    let items = arms
+        .as_seq()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| at(arms, "`case` must be a non-empty list of {when, then} arms, optionally ending with {else}"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, arm) in items.iter().enumerate() {
+        let entries = arm.as_map().ok_or_else(|| at(arm, "a case arm is {when: ..., then: VALUE} or {else: VALUE}"))?;
+        for (k, _) in entries {
+            let key = k.text().unwrap_or("");
+            if !matches!(key, "when" | "then" | "else") {
+                return Err(at(k, format!("unknown key `{key}` in a case arm; expected when/then or else")));
+            }
+        }
+        let scalar = |n: &Node, what: &str| n.text().map(str::to_string).ok_or_else(|| at(n, format!("`{what}` must be a scalar")));
+        if let Some(e) = arm.get("else") {
+            if arm.get("when").is_some() || arm.get("then").is_some() {
+                return Err(at(arm, "an `else` arm has no `when` or `then`"));
+            }
+            if i + 1 != items.len() {
+                return Err(at(arm, "`else` must be the last arm of a case: arms after it could never apply"));
+            }
+            out.push(Arm { when: None, then: scalar(e, "else")? });
+            continue;
+        }
+        let when = arm.get("when").ok_or_else(|| at(arm, "a case arm needs `when` (or is the final `else`)"))?;
+        let then = arm.get("then").ok_or_else(|| at(arm, "a case arm needs `then`: the label's value when `when` holds"))?;
+        let expr = match when.as_str() {
+            Some(text) => {
+                let parsed = condition::parse(text).map_err(|e| at(when, e))?;
+                resolve(&parsed, searches).map_err(|e| at(when, e))?
+            }
+            None => search(when, cx, slots)?,
+        };
+        out.push(Arm { when: Some(expr), then: scalar(then, "then")? });
+    }
+    Ok(out)
 }
 
 /// A YAML node as JSON, for test events written in rule files.
@@ -255,7 +422,12 @@ fn to_json(n: &Node) -> serde_json::Value {
 }
 
 /// Compiles a `detection` (or filter) section: its searches and condition.
-fn detection(det: &Node, skip: &[&str], cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Expr, At> {
+fn detection(
+    det: &Node,
+    skip: &[&str],
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<(Expr, Vec<(String, Expr)>), At> {
     let entries = det.as_map().ok_or_else(|| at(det, "detection must be a map of searches and a condition"))?;
     let mut searches: Vec<(String, Expr)> = Vec::new();
     let mut condition = None;
@@ -282,7 +454,8 @@ fn detection(det: &Node, skip: &[&str], cx: &CompileCtx<'_>, slots: &mut dyn Slo
         exprs.push(resolve(&parsed, &searches).map_err(|e| at(c, e))?);
     }
     // A list of conditions means any of them (Sigma 1.x style, still valid).
-    Ok(if exprs.len() == 1 { exprs.pop().unwrap() } else { Expr::Or(exprs) })
+    let expr = if exprs.len() == 1 { exprs.pop().unwrap() } else { Expr::Or(exprs) };
+    Ok((expr, searches))
 }
 
 fn resolve(c: &Cond, searches: &[(String, Expr)]) -> Result<Expr, String> {
@@ -371,7 +544,79 @@ fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots
     if field.is_empty() {
         return keywords(&mods, vals, cx, slots);
     }
-    let slot = slots.slot(field);
-    let cond = matcher::compile(slot, &mods, vals, cx, slots).map_err(|e| at(vals, format!("{key}: {e}")))?;
-    Ok(Expr::Field(cond))
+    let dynamic = cx.dynamic.iter().any(|d| d == field);
+    let cond_on = |path: &str, slots: &mut dyn Slots| {
+        let slot = if dynamic { slots.json_slot(path) } else { slots.slot(path) };
+        matcher::compile(slot, &mods, vals, cx, slots).map_err(|e| at(vals, format!("{key}: {e}")))
+    };
+    match cx.mapping.and_then(|m| m.column(field)) {
+        None => Ok(Expr::Field(cond_on(field, slots)?)),
+        Some(Column::Paths(paths)) => {
+            let conds = paths.iter().map(|p| cond_on(p, slots)).collect::<Result<Vec<_>, _>>()?;
+            Ok(first_present(conds))
+        }
+        Some(Column::Value(c)) => {
+            let cond = cond_on(field, slots)?;
+            Ok(constant(cond.eval(&[(cond.slot, Val::Str(c.as_str().into()))], &NoLookup)))
+        }
+        Some(Column::Renamed { path, values }) => {
+            let cond = cond_on(path, slots)?;
+            let exact = |raw: Vec<&String>| FieldCond {
+                slot: cond.slot,
+                tests: raw
+                    .into_iter()
+                    .map(|r| Test::Str { pat: StrPat::Anchored(Anchor::Exact, r.clone()), cased: true })
+                    .collect(),
+                all: false,
+                neq: false,
+            };
+            // A renamed raw value holds when its column value passes the
+            // test; any other raw value is tested as it is.
+            let passing: Vec<&String> = values
+                .iter()
+                .filter(|(_, col)| cond.eval(&[(cond.slot, Val::Str(col.as_str().into()))], &NoLookup))
+                .map(|(raw, _)| raw)
+                .collect();
+            let renamed = exact(values.iter().map(|(raw, _)| raw).collect());
+            let mut any = vec![Expr::And(vec![Expr::Not(Box::new(Expr::Field(renamed))), Expr::Field(cond.clone())])];
+            if !passing.is_empty() {
+                any.insert(0, Expr::Field(exact(passing)));
+            }
+            Ok(Expr::Or(any))
+        }
+        Some(Column::Derived { path, .. }) => Err(at(
+            k,
+            format!("`{field}` comes from `{path}` through a pattern for this source; a rule can label with it (sigil.labels) but not test it"),
+        )),
+    }
+}
+
+/// A test on the first present of several paths: each path is tested only
+/// when all before it are absent.
+fn first_present(mut conds: Vec<FieldCond>) -> Expr {
+    if conds.len() == 1 {
+        return Expr::Field(conds.pop().unwrap());
+    }
+    let exists = |slot: u32| Expr::Field(FieldCond { slot, tests: vec![Test::Exists(true)], all: false, neq: false });
+    let slots: Vec<u32> = conds.iter().map(|c| c.slot).collect();
+    let last = conds.len() - 1;
+    let arms = conds
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut parts: Vec<Expr> = slots[..i].iter().map(|&s| Expr::Not(Box::new(exists(s)))).collect();
+            if i < last {
+                parts.push(exists(slots[i]));
+            }
+            parts.push(Expr::Field(c));
+            Expr::And(parts)
+        })
+        .collect();
+    Expr::Or(arms)
+}
+
+/// A condition known when the rule is compiled: true is an empty `And`,
+/// false an empty `Or` (which the prefilter reads as "never").
+fn constant(holds: bool) -> Expr {
+    if holds { Expr::And(Vec::new()) } else { Expr::Or(Vec::new()) }
 }

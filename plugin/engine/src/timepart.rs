@@ -99,6 +99,97 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     }
 }
 
+/// One piece of a date pattern such as `yyyy-MM-dd HH:mm:ss`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DatePiece {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millis,
+    Text(String),
+}
+
+/// Reads a date pattern in the notation SIEM queries use (QRadar's
+/// `DATEFORMAT`, Java's `SimpleDateFormat`): `yyyy`, `MM`, `dd`, `HH`, `mm`,
+/// `ss`, `SSS`; any other character is copied. Letters outside that set are
+/// refused, so that a pattern never silently prints a letter it meant as a
+/// field.
+pub(crate) fn parse_date_pattern(p: &str) -> Result<Vec<DatePiece>, String> {
+    const TOKENS: [(&str, DatePiece); 7] = [
+        ("yyyy", DatePiece::Year),
+        ("MM", DatePiece::Month),
+        ("dd", DatePiece::Day),
+        ("HH", DatePiece::Hour),
+        ("mm", DatePiece::Minute),
+        ("ss", DatePiece::Second),
+        ("SSS", DatePiece::Millis),
+    ];
+    let mut out = Vec::new();
+    let mut rest = p;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (tok, piece) in &TOKENS {
+            if let Some(r) = rest.strip_prefix(tok) {
+                out.push(piece.clone());
+                rest = r;
+                continue 'outer;
+            }
+        }
+        if c.is_ascii_alphabetic() {
+            return Err(format!(
+                "date format `{p}`: `{c}` is not a field; use yyyy, MM, dd, HH, mm, ss, SSS (quote literal letters by leaving them out)"
+            ));
+        }
+        match out.last_mut() {
+            Some(DatePiece::Text(t)) => t.push(c),
+            _ => out.push(DatePiece::Text(c.to_string())),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
+/// Formats milliseconds since the epoch with a parsed pattern, in UTC.
+pub(crate) fn format_date(ms: i64, pattern: &[DatePiece]) -> String {
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let mut out = String::with_capacity(24);
+    for piece in pattern {
+        match piece {
+            DatePiece::Year => out.push_str(&format!("{y:04}")),
+            DatePiece::Month => out.push_str(&format!("{m:02}")),
+            DatePiece::Day => out.push_str(&format!("{d:02}")),
+            DatePiece::Hour => out.push_str(&format!("{:02}", rem / 3600)),
+            DatePiece::Minute => out.push_str(&format!("{:02}", rem / 60 % 60)),
+            DatePiece::Second => out.push_str(&format!("{:02}", rem % 60)),
+            DatePiece::Millis => out.push_str(&format!("{millis:03}")),
+            DatePiece::Text(t) => out.push_str(t),
+        }
+    }
+    out
+}
+
+/// An event's time as milliseconds since the epoch: a JSON number or a
+/// string of digits is taken as epoch milliseconds (QRadar `devicetime`,
+/// Falcon `timestamp`), any other string as RFC 3339.
+pub(crate) fn epoch_ms(v: &Val<'_>) -> Option<i64> {
+    match v {
+        Val::Num(n) if n.is_finite() => Some(*n as i64),
+        Val::Str(s) => {
+            let t = s.trim();
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                t.parse().ok()
+            } else {
+                parse_rfc3339_ms(t)
+            }
+        }
+        _ => None,
+    }
+}
+
 // Howard Hinnant's days-from-civil algorithms (public domain).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

@@ -1,6 +1,7 @@
 //! What the engine says about one event.
 
 use crate::level::Level;
+use crate::logsource::Source;
 
 /// Static facts about one loaded rule; `Finding::rule` indexes a table of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +29,9 @@ pub struct Finding {
     pub rule: u32,
     /// The score of this finding.
     pub score: u8,
-    /// Labels the rule attaches (`sigil.labels`), in the rule's order.
+    /// Labels the rule attaches (`sigil.labels`), in the rule's order: its
+    /// constants, projected fields and CASE columns (a field the event lacks
+    /// leaves its label out).
     pub labels: Vec<(String, String)>,
 }
 
@@ -43,6 +46,11 @@ pub struct Verdict {
     pub level: Option<Level>,
     /// Every rule that matched, in rule-table order.
     pub findings: Vec<Finding>,
+    /// The log source the engine recognised the event as (`aws.cloudtrail`,
+    /// `azure.activity`, `sentinel.AzureActivity`, ...; see the crate docs);
+    /// `None` for an event of no known shape, and for events the prefilter
+    /// ruled out, which are not parsed.
+    pub source: Option<Source>,
 }
 
 impl Verdict {

@@ -1,0 +1,106 @@
+//! The labels a finding carries: constants, columns projected from the
+//! event, and CASE columns.
+//!
+//! SIEM queries output more than "matched": QRadar's `SELECT` projects
+//! `"Operation" AS CloudOperation`, its `CASE WHEN ... THEN 90 ... ELSE 40 END
+//! AS RiskScore` scores, KQL's `extend` adds columns. A rule reproduces that
+//! with `sigil.labels`, whose values are one of:
+//!
+//! - a scalar: a constant label;
+//! - `{field: PATH}` (optionally `format: 'yyyy-MM-dd HH:mm:ss'` to print a
+//!   time): the event's value, as text; absent or null leaves the label out,
+//!   as SQL's NULL;
+//! - `{case: [{when: ..., then: VALUE}, ..., {else: VALUE}]}`: the `then` of
+//!   the first arm whose `when` holds, else the `else` (without an `else`,
+//!   and no arm holding, the label is left out). A `when` is a condition
+//!   over the rule's own searches (`selection_delete or selection_destroy`)
+//!   or a search written in place (`{Operation|contains: snapshot}`).
+//!
+//! Labels are computed only for rules that matched, so they cost nothing on
+//! the events a pipeline drops.
+
+use crate::matcher::Lookup;
+use crate::rule::Expr;
+use crate::timepart::{self, DatePiece};
+use crate::value::{Val, format_number};
+
+/// One label of a rule.
+#[derive(Clone, Debug)]
+pub(crate) struct Label {
+    pub name: String,
+    pub value: LabelValue,
+}
+
+/// How a label's value is found.
+#[derive(Clone, Debug)]
+pub(crate) enum LabelValue {
+    Const(String),
+    Field { from: FieldSource, format: Option<Vec<DatePiece>> },
+    Case(Vec<Arm>),
+}
+
+/// Where a projected field's value is read, after schema mapping.
+#[derive(Clone, Debug)]
+pub(crate) enum FieldSource {
+    /// The first of these slots that holds a value.
+    Slots(Vec<u32>),
+    /// A constant of the schema mapping.
+    Value(String),
+    /// A slot whose raw values are renamed.
+    Renamed { slot: u32, values: Vec<(String, String)> },
+    /// The first capture group of a regex over a slot.
+    Derived { slot: u32, pattern: regex_lite::Regex },
+}
+
+/// One arm of a CASE: `when` is `None` for the `else` arm.
+#[derive(Clone, Debug)]
+pub(crate) struct Arm {
+    pub when: Option<Expr>,
+    pub then: String,
+}
+
+impl Label {
+    /// The label's value for an event, or `None` to leave it out.
+    pub fn value<'a>(&self, ctx: &dyn Lookup<'a>, holds: &dyn Fn(&Expr) -> bool) -> Option<String> {
+        match &self.value {
+            LabelValue::Const(v) => Some(v.clone()),
+            LabelValue::Case(arms) => {
+                arms.iter().find(|a| a.when.as_ref().is_none_or(holds)).map(|a| a.then.clone())
+            }
+            LabelValue::Field { from, format } => {
+                let text = match from {
+                    FieldSource::Value(v) => Some(v.clone()),
+                    FieldSource::Slots(slots) => {
+                        slots.iter().map(|&s| ctx.values(s)).find(|v| !v.is_empty()).and_then(first_text)
+                    }
+                    FieldSource::Renamed { slot, values } => first_text(ctx.values(*slot)).map(|raw| {
+                        values.iter().find(|(r, _)| *r == raw).map_or(raw, |(_, col)| col.clone())
+                    }),
+                    FieldSource::Derived { slot, pattern } => first_text(ctx.values(*slot))
+                        .and_then(|raw| pattern.captures(&raw).and_then(|c| c.get(1)).map(|m| m.as_str().to_string())),
+                }?;
+                match format {
+                    None => Some(text),
+                    // A time the pattern cannot read is printed as it came,
+                    // rather than lost.
+                    Some(pattern) => Some(
+                        timepart::epoch_ms(&Val::Str(text.as_str().into()))
+                            .map_or(text, |ms| timepart::format_date(ms, pattern)),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// The text of the first value that has one: strings as they are, numbers in
+/// their shortest form, booleans as `true`/`false`, JSON text for the
+/// columns a schema declares `dynamic`. Null has none.
+fn first_text(values: &[(u32, Val<'_>)]) -> Option<String> {
+    values.iter().find_map(|(_, v)| match v {
+        Val::Str(s) => Some(s.to_string()),
+        Val::Num(n) => Some(format_number(*n)),
+        Val::Bool(b) => Some(b.to_string()),
+        Val::Null | Val::Compound => None,
+    })
+}
