@@ -89,6 +89,7 @@ impl RenderedRule {
 ///
 /// ```text
 /// {"sigil_alert":{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"group":{"field":"value"},"window":{"start":"2024-08-01T12:03:30Z","end":"2024-08-01T12:04:19Z"},"events":["<eventID>",...],"value":2}}
+/// (an aggregate record adds `"labels":{"OpCount":"3",...}` after `value`)
 /// ```
 pub struct Runner<'d> {
     detector: &'d mut Detector,
@@ -356,6 +357,19 @@ impl<'d> Runner<'d> {
             let _ = write!(buf, "{}", a.value as i64);
         } else {
             let _ = write!(buf, "{}", a.value);
+        }
+        // Aggregate records (`sigil.aggregate`) carry their columns.
+        if !a.labels.is_empty() {
+            buf.extend_from_slice(b",\"labels\":{");
+            for (i, (name, value)) in a.labels.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_string(buf, name);
+                buf.push(b':');
+                json_string(buf, value);
+            }
+            buf.push(b'}');
         }
         buf.extend_from_slice(b"}}\n");
     }

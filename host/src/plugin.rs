@@ -386,6 +386,7 @@ impl Session {
             window_end_ms: a.window_end_ms,
             events: a.events,
             value: a.value,
+            labels: a.labels,
         })
     }
 

@@ -35,7 +35,7 @@ pub(crate) struct Label {
 #[derive(Clone, Debug)]
 pub(crate) enum LabelValue {
     Const(String),
-    Field { from: FieldSource, format: Option<Vec<DatePiece>> },
+    Field { from: FieldSource, pattern: Option<regex_lite::Regex>, format: Option<Vec<DatePiece>> },
     Case(Vec<Arm>),
 }
 
@@ -56,18 +56,25 @@ pub(crate) enum FieldSource {
 #[derive(Clone, Debug)]
 pub(crate) struct Arm {
     pub when: Option<Expr>,
-    pub then: String,
+    /// A constant or a field, never another case.
+    pub then: LabelValue,
 }
 
 impl Label {
     /// The label's value for an event, or `None` to leave it out.
     pub fn value<'a>(&self, ctx: &dyn Lookup<'a>, holds: &dyn Fn(&Expr) -> bool) -> Option<String> {
-        match &self.value {
+        self.value.eval(ctx, holds)
+    }
+}
+
+impl LabelValue {
+    fn eval<'a>(&self, ctx: &dyn Lookup<'a>, holds: &dyn Fn(&Expr) -> bool) -> Option<String> {
+        match self {
             LabelValue::Const(v) => Some(v.clone()),
             LabelValue::Case(arms) => {
-                arms.iter().find(|a| a.when.as_ref().is_none_or(holds)).map(|a| a.then.clone())
+                arms.iter().find(|a| a.when.as_ref().is_none_or(holds)).and_then(|a| a.then.eval(ctx, holds))
             }
-            LabelValue::Field { from, format } => {
+            LabelValue::Field { from, pattern, format } => {
                 let text = match from {
                     FieldSource::Value(v) => Some(v.clone()),
                     FieldSource::Slots(slots) => {
@@ -79,6 +86,10 @@ impl Label {
                     FieldSource::Derived { slot, pattern } => first_text(ctx.values(*slot))
                         .and_then(|raw| pattern.captures(&raw).and_then(|c| c.get(1)).map(|m| m.as_str().to_string())),
                 }?;
+                let text = match pattern {
+                    None => text,
+                    Some(p) => p.captures(&text)?.get(1)?.as_str().to_string(),
+                };
                 match format {
                     None => Some(text),
                     // A time the pattern cannot read is printed as it came,

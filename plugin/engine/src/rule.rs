@@ -304,7 +304,9 @@ fn extension(
         let score_of = |t: &str| t.parse::<u8>().ok().filter(|n| *n <= 100);
         let ok = match &labels[index].value {
             LabelValue::Const(c) => score_of(c).is_some(),
-            LabelValue::Case(arms) => arms.iter().all(|a| score_of(&a.then).is_some()),
+            LabelValue::Case(arms) => {
+                arms.iter().all(|a| matches!(&a.then, LabelValue::Const(c) if score_of(c).is_some()))
+            }
             LabelValue::Field { .. } => false,
         };
         if !ok {
@@ -318,7 +320,7 @@ fn extension(
     Ok(())
 }
 
-/// One value of `sigil.labels`: a scalar, `{field, format}` or `{case}`.
+/// One value of `sigil.labels`: a scalar, `{field, pattern, format}` or `{case}`.
 fn label_value(
     v: &Node,
     searches: &[(String, Expr)],
@@ -333,17 +335,37 @@ fn label_value(
     };
     for (k, _) in entries {
         let key = k.text().unwrap_or("");
-        if !matches!(key, "field" | "format" | "case") {
-            return Err(at(k, format!("unknown key `{key}`; a label value has `field` (and `format`) or `case`")));
+        if !matches!(key, "field" | "pattern" | "format" | "case") {
+            return Err(at(k, format!("unknown key `{key}`; a label value has `field` (with `pattern`, `format`) or `case`")));
         }
     }
     if let Some(arms) = v.get("case") {
-        if v.get("field").is_some() || v.get("format").is_some() {
+        if entries.len() > 1 {
             return Err(at(v, "a label has either `case` or `field`, not both"));
         }
         return case(arms, searches, cx, slots).map(LabelValue::Case);
     }
-    let field = v.get("field").and_then(Node::as_str).ok_or_else(|| at(v, "`field` must be a field path"))?;
+    field_label(v, cx, slots)
+}
+
+/// `{field: PATH or [PATHS], pattern: REGEX, format: DATE}`.
+fn field_label(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<LabelValue, At> {
+    let node = v.get("field").ok_or_else(|| at(v, "a label value needs `field` (or `case`)"))?;
+    let paths = string_list(node).map_err(|_| at(node, "`field` must be a field path or a list of paths"))?;
+    if paths.is_empty() {
+        return Err(at(node, "`field` must name at least one path"));
+    }
+    let pattern = match v.get("pattern") {
+        None => None,
+        Some(p) => {
+            let text = p.as_str().ok_or_else(|| at(p, "`pattern` must be a regex"))?;
+            let re = regex_lite::Regex::new(text).map_err(|e| at(p, format!("bad pattern: {e}")))?;
+            if re.captures_len() < 2 {
+                return Err(at(p, "`pattern` needs a capture group: the label is its first group"));
+            }
+            Some(re)
+        }
+    };
     let format = match v.get("format") {
         None => None,
         Some(f) => {
@@ -351,16 +373,30 @@ fn label_value(
             Some(timepart::parse_date_pattern(text).map_err(|e| at(f, e))?)
         }
     };
-    let from = match cx.mapping.and_then(|m| m.column(field)) {
-        None => FieldSource::Slots(vec![slots.json_slot(field)]),
-        Some(Column::Paths(paths)) => FieldSource::Slots(paths.iter().map(|p| slots.json_slot(p)).collect()),
-        Some(Column::Value(c)) => FieldSource::Value(c.clone()),
-        Some(Column::Renamed { path, values }) => FieldSource::Renamed { slot: slots.json_slot(path), values: values.clone() },
-        Some(Column::Derived { path, pattern }) => {
+    let column = |p: &str| cx.mapping.and_then(|m| m.column(p));
+    let from = match (paths.as_slice(), column(&paths[0])) {
+        ([_], Some(Column::Value(c))) => FieldSource::Value(c.clone()),
+        ([_], Some(Column::Renamed { path, values })) => {
+            FieldSource::Renamed { slot: slots.json_slot(path), values: values.clone() }
+        }
+        ([_], Some(Column::Derived { path, pattern })) => {
             FieldSource::Derived { slot: slots.json_slot(path), pattern: pattern.clone() }
         }
+        _ => {
+            let mut list = Vec::new();
+            for p in &paths {
+                match column(p) {
+                    None => list.push(slots.json_slot(p)),
+                    Some(Column::Paths(alts)) => list.extend(alts.iter().map(|a| slots.json_slot(a))),
+                    Some(_) => {
+                        return Err(at(node, format!("`{p}` is a constant, renamed or derived column for this source; name it alone, not in a list")));
+                    }
+                }
+            }
+            FieldSource::Slots(list)
+        }
     };
-    Ok(LabelValue::Field { from, format })
+    Ok(LabelValue::Field { from, pattern, format })
 }
 
 /// The arms of a `case`: ordered, first match wins, an optional final `else`.
@@ -378,7 +414,13 @@ fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &m
                 return Err(at(k, format!("unknown key `{key}` in a case arm; expected when/then or else")));
             }
         }
-        let scalar = |n: &Node, what: &str| n.text().map(str::to_string).ok_or_else(|| at(n, format!("`{what}` must be a scalar")));
+        let value = |n: &Node, slots: &mut dyn Slots| -> Result<LabelValue, At> {
+            match n.text() {
+                Some(t) => Ok(LabelValue::Const(t.to_string())),
+                None if n.get("field").is_some() => field_label(n, cx, slots),
+                None => Err(at(n, "`then` and `else` take a scalar or a `{field: ...}`")),
+            }
+        };
         if let Some(e) = arm.get("else") {
             if arm.get("when").is_some() || arm.get("then").is_some() {
                 return Err(at(arm, "an `else` arm has no `when` or `then`"));
@@ -386,7 +428,7 @@ fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &m
             if i + 1 != items.len() {
                 return Err(at(arm, "`else` must be the last arm of a case: arms after it could never apply"));
             }
-            out.push(Arm { when: None, then: scalar(e, "else")? });
+            out.push(Arm { when: None, then: value(e, slots)? });
             continue;
         }
         let when = arm.get("when").ok_or_else(|| at(arm, "a case arm needs `when` (or is the final `else`)"))?;
@@ -398,7 +440,7 @@ fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &m
             }
             None => search(when, cx, slots)?,
         };
-        out.push(Arm { when: Some(expr), then: scalar(then, "then")? });
+        out.push(Arm { when: Some(expr), then: value(then, slots)? });
     }
     Ok(out)
 }

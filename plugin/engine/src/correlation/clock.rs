@@ -73,6 +73,10 @@ impl Clock {
 
 fn timestamp(v: &Val<'_>) -> Option<i64> {
     match v {
+        // Falcon writes epoch milliseconds as a string of digits.
+        Val::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<f64>().ok().and_then(|n| timestamp(&Val::Num(n)))
+        }
         Val::Str(s) => parse_rfc3339_ms(s),
         Val::Num(n) if n.is_finite() && *n >= 0.0 && *n < 1e17 => {
             Some(if *n > 1e12 { *n as i64 } else { (*n * 1000.0) as i64 })

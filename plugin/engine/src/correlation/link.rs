@@ -50,6 +50,9 @@ pub(crate) struct Corr {
     /// The names alerts give the group-by values (alias names or paths).
     pub group_names: Vec<String>,
     pub positions: Vec<Position>,
+    /// Aggregate columns (see `sigil.aggregate`) and, for each argument,
+    /// the slot of the event field it falls back to.
+    pub aggregate: Vec<(super::parse::AggColumn, Option<u32>)>,
 }
 
 /// The correlation network of a pack.
@@ -277,6 +280,11 @@ fn build(rules: &[RuleName<'_>], defs: &[Def], kept: &[usize], slots: &mut dyn S
             condition: def.condition.clone(),
             group_names: def.group_by.clone(),
             positions,
+            aggregate: def
+                .aggregate
+                .iter()
+                .map(|c| (c.clone(), c.arg.as_deref().map(|a| slots.slot(a))))
+                .collect(),
         });
     }
     for (e, (r, g)) in plan.emits.iter_mut().zip(referenced.iter().zip(&generated)) {

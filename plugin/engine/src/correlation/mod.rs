@@ -172,6 +172,9 @@ pub struct Alert {
     /// The value that met the condition: a count, a sum, a mean, a
     /// percentile, or for temporal types the number of rules matched.
     pub value: f64,
+    /// The columns of an aggregate record (`sigil.aggregate`), in the
+    /// rule's order; empty for other correlations.
+    pub labels: Vec<(String, String)>,
 }
 
 /// An alert produced while evaluating one event of a batch.
@@ -226,6 +229,8 @@ struct Hit {
     key: Box<[u8]>,
     pos: u16,
     sample: Sample,
+    /// The arguments of an aggregate correlation's columns.
+    cols: Box<[Option<Box<str>>]>,
 }
 
 impl Hit {
@@ -236,6 +241,8 @@ impl Hit {
             _ => 0,
         };
         std::mem::size_of::<Hit>()
+            + state::alloc_bytes(self.cols.len() * std::mem::size_of::<Option<Box<str>>>())
+            + self.cols.iter().flatten().map(|c| state::alloc_bytes(c.len())).sum::<usize>()
             + state::alloc_bytes(self.key.len())
             + self.id.as_ref().map_or(0, |i| state::alloc_bytes(i.len()))
             + text
@@ -272,6 +279,7 @@ struct Work {
     ts: i64,
     ids: Vec<Box<str>>,
     sample: Sample,
+    cols: Box<[Option<Box<str>>]>,
 }
 
 /// Limits of the correlation state, from `Options`.
@@ -363,7 +371,7 @@ impl Correlator {
                     for f in matched {
                         for i in 0..self.plan.rule_feeds.get(f.rule as usize).map_or(0, Vec::len) {
                             let (c, pos) = self.plan.rule_feeds[f.rule as usize][i];
-                            self.hits(c, pos, ts, &id, values, out);
+                            self.hits(c, pos, ts, &id, f, values, out);
                         }
                     }
                 }
@@ -377,16 +385,18 @@ impl Correlator {
     }
 
     /// The waiting matches of one event for position `pos` of correlation `c`.
+    #[allow(clippy::too_many_arguments)]
     fn hits(
         &mut self,
         c: u32,
         pos: u16,
         ts: i64,
         id: &Option<Box<str>>,
+        finding: &Finding,
         values: &dyn Lookup<'_>,
         out: &mut Vec<Alert>,
     ) {
-        let (hits, ungrouped, cut) = self.make_hits(c, pos, ts, id, values);
+        let (hits, ungrouped, cut) = self.make_hits(c, pos, ts, id, finding, values);
         self.stats.ungrouped_events += u64::from(ungrouped);
         self.stats.fanout_truncated += cut;
         for hit in hits {
@@ -402,14 +412,33 @@ impl Correlator {
         pos: u16,
         ts: i64,
         id: &Option<Box<str>>,
+        finding: &Finding,
         values: &dyn Lookup<'_>,
     ) -> (Vec<Hit>, bool, u64) {
         let corr = &self.plan.corrs[c as usize];
+        // An aggregate column reads a label of the finding, else the field.
+        let cols: Box<[Option<Box<str>>]> = corr
+            .aggregate
+            .iter()
+            .map(|(col, slot)| {
+                let arg = col.arg.as_deref()?;
+                if let Some((_, v)) = finding.labels.iter().find(|(n, _)| n == arg) {
+                    return Some(bounded(v));
+                }
+                slot.and_then(|s| values.values(s).iter().find_map(|(_, v)| group_text(v)))
+            })
+            .collect();
         let position = &corr.positions[pos as usize];
         let mut groups: Vec<Vec<Box<str>>> = Vec::with_capacity(position.group.len());
-        for loc in &position.group {
+        for (i, loc) in position.group.iter().enumerate() {
             let Locator::Slot(slot) = *loc else { return (Vec::new(), false, 0) };
-            let texts = distinct(values.values(slot).iter().filter_map(|(_, v)| group_text(v)));
+            // A label of the finding named like the group-by field wins: a
+            // schema rule's labels are already mapped to the event's source.
+            let label = corr.group_names.get(i).and_then(|g| finding.labels.iter().find(|(n, _)| n == g));
+            let texts = match label {
+                Some((_, v)) => vec![bounded(v)],
+                None => distinct(values.values(slot).iter().filter_map(|(_, v)| group_text(v))),
+            };
             if texts.is_empty() {
                 return (Vec::new(), true, 0);
             }
@@ -445,7 +474,14 @@ impl Correlator {
                     continue;
                 }
                 key::encode(c, combo, &mut key);
-                hits.push(Hit { ts, id: id.clone(), key: key.as_slice().into(), pos, sample: sample.clone() });
+                hits.push(Hit {
+                    ts,
+                    id: id.clone(),
+                    key: key.as_slice().into(),
+                    pos,
+                    sample: sample.clone(),
+                    cols: cols.clone(),
+                });
             }
         }
         (hits, false, cut)
@@ -490,12 +526,58 @@ impl Correlator {
                     ts: hit.ts,
                     ids: hit.id.into_iter().collect(),
                     sample: hit.sample,
+                    cols: hit.cols,
                 };
                 self.apply(work, out);
             }
         }
         self.frontier = upto;
-        self.store.expire(upto);
+        self.expire(upto, out);
+    }
+
+    /// Closes the windows the watermark has passed; aggregate windows emit
+    /// their record.
+    fn expire(&mut self, frontier: i64, out: &mut Vec<Alert>) {
+        let mut closed = Vec::new();
+        self.store.expire(frontier, &mut |key, window| {
+            if let Some(acc) = &window.agg {
+                closed.push((key.to_vec(), acc.clone()));
+            }
+        });
+        for (key, acc) in closed {
+            self.close_aggregate(&key, &acc, out);
+        }
+    }
+
+    /// Emits the record of an aggregate window if its condition holds.
+    fn close_aggregate(&mut self, key: &[u8], acc: &state::Accum, out: &mut Vec<Alert>) {
+        let c = key::corr_of(key);
+        let corr = &self.plan.corrs[c as usize];
+        let value = acc.count as f64;
+        if !corr.condition.holds(value) {
+            return;
+        }
+        let names: Vec<&str> = corr.aggregate.iter().map(|(col, _)| col.name.as_str()).collect();
+        let alert = Alert {
+            rule: corr.rule,
+            group: corr.group_names.iter().cloned().zip(key::values(key).into_iter().map(str::to_string)).collect(),
+            window_start_ms: acc.start,
+            window_end_ms: acc.last,
+            events: acc.ids.iter().map(|i| i.to_string()).collect(),
+            value,
+            labels: acc.render(&names),
+        };
+        let mut chained = VecDeque::new();
+        for &(p, ppos) in &self.plan.corr_feeds[c as usize] {
+            chained.push_back(self.chained(&alert, p, ppos));
+        }
+        if self.plan.emits[corr.rule as usize] {
+            self.stats.alerts += 1;
+            out.push(alert);
+        }
+        for w in chained {
+            self.apply(w, out);
+        }
     }
 
     /// Adds one match to its window, fires the correlation if its condition
@@ -518,6 +600,10 @@ impl Correlator {
                     self.store.insert(&w.key)
                 }
             };
+            if !corr.aggregate.is_empty() {
+                self.aggregate(slot, w, out);
+                continue;
+            }
             let window = self.store.window_mut(slot);
             window.evict_before(w.ts.saturating_sub(corr.timespan_ms));
             let entry = Entry { ts: w.ts, pos: w.pos, ids: w.ids, sample: w.sample };
@@ -546,6 +632,7 @@ impl Correlator {
                 window_end_ms: w.ts,
                 events: window.event_ids(self.limits.max_events_per_group),
                 value,
+                labels: Vec::new(),
             };
             self.store.remove(slot);
             for &(p, ppos) in &self.plan.corr_feeds[c as usize] {
@@ -555,6 +642,32 @@ impl Correlator {
                 self.stats.alerts += 1;
                 out.push(alert);
             }
+        }
+    }
+
+    /// Adds a match to an aggregate window: a match past the window's end
+    /// closes it (emitting its record) and opens the next.
+    fn aggregate(&mut self, slot: u32, w: Work, out: &mut Vec<Alert>) {
+        let c = key::corr_of(&w.key);
+        let corr = &self.plan.corrs[c as usize];
+        let timespan = corr.timespan_ms;
+        let funcs: Vec<parse::AggFn> = corr.aggregate.iter().map(|(col, _)| col.func).collect();
+        let cap = self.limits.max_events_per_group;
+        let window = self.store.window_mut(slot);
+        let ended = window.agg.as_ref().is_some_and(|a| w.ts > a.start.saturating_add(timespan));
+        let done = if ended { window.agg.take() } else { None };
+        let acc = window.agg.get_or_insert_with(|| Box::new(state::Accum::new(w.ts, &funcs)));
+        acc.add(w.ts, w.ids, &w.cols, cap);
+        self.store.update(slot, timespan);
+        if let Some(done) = done {
+            self.close_aggregate(&w.key, &done, out);
+        }
+        let budget = self.limits.max_bytes / 4 * 3;
+        while self.store.bytes() > budget {
+            if !self.store.evict_oldest(Some(slot)) {
+                break;
+            }
+            self.stats.evicted_groups += 1;
         }
     }
 
@@ -583,6 +696,7 @@ impl Correlator {
             ts: alert.window_end_ms,
             ids: alert.events.iter().map(|e| e.as_str().into()).collect(),
             sample,
+            cols: corr.aggregate.iter().map(|_| None).collect(),
         }
     }
 

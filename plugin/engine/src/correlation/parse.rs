@@ -129,7 +129,32 @@ pub(crate) struct Def {
     pub fields: Vec<String>,
     /// `generate`: whether the referenced rules also report on their own.
     pub generate: bool,
+    /// `sigil.aggregate`: the columns of an aggregate record; empty for a
+    /// correlation that alerts when its condition is met.
+    pub aggregate: Vec<AggColumn>,
     pub line: u32,
+}
+
+/// What an aggregate column computes over the matches of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AggFn {
+    /// How many matches (`count`).
+    Count,
+    /// The least value (`min(F)`): numerically when both are numbers.
+    Min,
+    /// The greatest value (`max(F)`).
+    Max,
+    /// The distinct values, sorted, as a JSON array (`values(F)`).
+    Values,
+}
+
+/// One column of `sigil.aggregate`: its name, function and argument (a
+/// label of the matching rule's finding, else an event field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AggColumn {
+    pub name: String,
+    pub func: AggFn,
+    pub arg: Option<String>,
 }
 
 const CORRELATION_KEYS: [&str; 8] =
@@ -153,7 +178,8 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
         doc.get("title").and_then(Node::as_str).ok_or_else(|| at(doc, "a correlation needs a `title`"))?.to_string();
     let level = rule::level(doc)?;
     let tags = rule::tags(doc)?;
-    let score = score(doc)?.unwrap_or(level.default_score());
+    let (score, aggregate) = extension(doc)?;
+    let score = score.unwrap_or(level.default_score());
 
     let type_node = corr.get("type").ok_or_else(|| at(corr, "a correlation needs a `type`"))?;
     let type_name = type_node.as_str().unwrap_or("");
@@ -246,27 +272,75 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
         condition,
         fields,
         generate,
+        aggregate,
         line: doc.line,
+    })
+    .and_then(|d| {
+        if !d.aggregate.is_empty() && d.kind != Kind::EventCount {
+            let node = doc.get("sigil").unwrap_or(doc);
+            return Err(at(node, "sigil.aggregate applies to `type: event_count` correlations: the record counts the matches of each group"));
+        }
+        Ok(d)
     })
 }
 
-/// `sigil.score` on a correlation (the only `sigil` attribute it takes).
-fn score(doc: &Node) -> Result<Option<u8>, At> {
-    let Some(ext) = doc.get("sigil") else { return Ok(None) };
+/// The `sigil` attribute of a correlation: `score`, and `aggregate`, which
+/// makes it emit one record per group and window when the window closes,
+/// with these columns (as LogScale's `groupBy` and Sumo's `stats ... by`
+/// do), instead of an alert when the condition is first met.
+fn extension(doc: &Node) -> Result<(Option<u8>, Vec<AggColumn>), At> {
+    let Some(ext) = doc.get("sigil") else { return Ok((None, Vec::new())) };
     let entries = ext.as_map().ok_or_else(|| at(ext, "`sigil` must be a map"))?;
     let mut score = None;
+    let mut aggregate = Vec::new();
     for (k, v) in entries {
         match k.text().unwrap_or("") {
             "score" => match v.scalar() {
                 Some(Scalar::Int(n)) if (0..=100).contains(&n) => score = Some(n as u8),
                 _ => return Err(at(v, "sigil.score must be a whole number from 0 to 100")),
             },
+            "aggregate" => {
+                let columns = v
+                    .as_map()
+                    .filter(|m| !m.is_empty())
+                    .ok_or_else(|| at(v, "sigil.aggregate must map column names to count, min(F), max(F) or values(F)"))?;
+                for (name, spec) in columns {
+                    let name = name.text().unwrap_or("").to_string();
+                    let text = spec.as_str().ok_or_else(|| at(spec, "an aggregate column is count, min(F), max(F) or values(F)"))?;
+                    let (func, arg) = agg_fn(text).map_err(|e| at(spec, format!("column `{name}`: {e}")))?;
+                    if aggregate.iter().any(|c: &AggColumn| c.name == name) {
+                        return Err(at(spec, format!("column `{name}` is given twice")));
+                    }
+                    aggregate.push(AggColumn { name, func, arg });
+                }
+            }
             other => {
-                return Err(at(k, format!("unknown sigil attribute `{other}` on a correlation; only score applies")));
+                return Err(at(
+                    k,
+                    format!("unknown sigil attribute `{other}` on a correlation; score and aggregate apply"),
+                ));
             }
         }
     }
-    Ok(score)
+    Ok((score, aggregate))
+}
+
+/// `count`, `min(F)`, `max(F)` or `values(F)`.
+fn agg_fn(text: &str) -> Result<(AggFn, Option<String>), String> {
+    let text = text.trim();
+    if text == "count" || text == "count()" {
+        return Ok((AggFn::Count, None));
+    }
+    let bad = || format!("`{text}` is not count, min(F), max(F) or values(F)");
+    let (func, rest) = text.split_once('(').ok_or_else(bad)?;
+    let arg = rest.strip_suffix(')').map(str::trim).filter(|a| !a.is_empty()).ok_or_else(bad)?;
+    let func = match func.trim() {
+        "min" => AggFn::Min,
+        "max" => AggFn::Max,
+        "values" => AggFn::Values,
+        _ => return Err(bad()),
+    };
+    Ok((func, Some(arg.to_string())))
 }
 
 fn number(n: &Node) -> Option<f64> {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use super::parse::Kind;
+use super::parse::{AggFn, Kind};
 
 /// What an entry contributes besides being counted.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,23 +74,144 @@ impl Entry {
     }
 }
 
-/// The entries of one group, oldest first.
+/// The entries of one group, oldest first; or, for an aggregate
+/// correlation, the running columns of its window.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Window {
     entries: VecDeque<Entry>,
     ids: usize,
     /// Heap bytes of the entries (not of the queue itself).
     heap: usize,
+    pub agg: Option<Box<Accum>>,
+}
+
+/// Most distinct values a `values(F)` column keeps.
+const MAX_VALUES: usize = 64;
+
+/// The running columns of an aggregate window (a tumbling window that opens
+/// at its first match and lasts `timespan`).
+#[derive(Clone, Debug)]
+pub(crate) struct Accum {
+    pub start: i64,
+    pub last: i64,
+    pub count: u64,
+    pub ids: Vec<Box<str>>,
+    pub cols: Vec<Col>,
+}
+
+/// One running column.
+#[derive(Clone, Debug)]
+pub(crate) enum Col {
+    Count,
+    Min(Option<Box<str>>),
+    Max(Option<Box<str>>),
+    Values(BTreeSet<Box<str>>),
+}
+
+impl Accum {
+    pub fn new(start: i64, funcs: &[AggFn]) -> Accum {
+        let cols = funcs
+            .iter()
+            .map(|f| match f {
+                AggFn::Count => Col::Count,
+                AggFn::Min => Col::Min(None),
+                AggFn::Max => Col::Max(None),
+                AggFn::Values => Col::Values(BTreeSet::new()),
+            })
+            .collect();
+        Accum { start, last: start, count: 0, ids: Vec::new(), cols }
+    }
+
+    /// Adds one match: its time, ids and the argument of each column.
+    pub fn add(&mut self, ts: i64, ids: Vec<Box<str>>, args: &[Option<Box<str>>], max_ids: usize) {
+        self.last = self.last.max(ts);
+        self.count += 1;
+        for id in ids {
+            if self.ids.len() < max_ids && !self.ids.contains(&id) {
+                self.ids.push(id);
+            }
+        }
+        for (col, arg) in self.cols.iter_mut().zip(args) {
+            let Some(v) = arg else { continue };
+            match col {
+                Col::Count => {}
+                Col::Min(m) => {
+                    if m.as_ref().is_none_or(|cur| compare(v, cur).is_lt()) {
+                        *m = Some(v.clone());
+                    }
+                }
+                Col::Max(m) => {
+                    if m.as_ref().is_none_or(|cur| compare(v, cur).is_gt()) {
+                        *m = Some(v.clone());
+                    }
+                }
+                Col::Values(set) => {
+                    if set.len() < MAX_VALUES {
+                        set.insert(v.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The columns as text: a count in decimal, min and max as they came,
+    /// values as a compact JSON array; a min or max with no value is left out.
+    pub fn render(&self, names: &[&str]) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(self.cols.len());
+        for (name, col) in names.iter().zip(&self.cols) {
+            let text = match col {
+                Col::Count => Some(self.count.to_string()),
+                Col::Min(v) | Col::Max(v) => v.as_ref().map(|v| v.to_string()),
+                Col::Values(set) => {
+                    let list: Vec<&str> = set.iter().map(|v| &**v).collect();
+                    Some(serde_json::to_string(&list).unwrap_or_default())
+                }
+            };
+            if let Some(t) = text {
+                out.push((name.to_string(), t));
+            }
+        }
+        out
+    }
+
+    /// Heap bytes it owns, for the memory budget.
+    pub fn heap(&self) -> usize {
+        let strings = |v: &Box<str>| alloc_bytes(v.len());
+        std::mem::size_of::<Accum>()
+            + alloc_bytes(self.ids.capacity() * std::mem::size_of::<Box<str>>())
+            + self.ids.iter().map(strings).sum::<usize>()
+            + alloc_bytes(self.cols.capacity() * std::mem::size_of::<Col>())
+            + self
+                .cols
+                .iter()
+                .map(|c| match c {
+                    Col::Count => 0,
+                    Col::Min(v) | Col::Max(v) => v.as_ref().map_or(0, strings),
+                    // A B-tree entry costs about 1.5 × its size in nodes.
+                    Col::Values(set) => set.iter().map(|v| strings(v) + 24).sum(),
+                })
+                .sum::<usize>()
+    }
+}
+
+/// Numbers compare as numbers, anything else as text.
+fn compare(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+        (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
 }
 
 impl Window {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.agg.is_none()
     }
 
     /// Heap bytes held: the queue and what its entries own.
     pub fn bytes(&self) -> usize {
-        alloc_bytes(self.entries.capacity() * std::mem::size_of::<Entry>()) + self.heap
+        alloc_bytes(self.entries.capacity() * std::mem::size_of::<Entry>())
+            + self.heap
+            + self.agg.as_ref().map_or(0, |a| a.heap())
     }
 
     pub fn first_ts(&self) -> Option<i64> {

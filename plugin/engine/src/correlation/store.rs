@@ -98,7 +98,11 @@ impl Store {
             self.remove(slot);
             return;
         }
-        let expires = g.window.last_ts().unwrap_or(i64::MIN).saturating_add(timespan_ms);
+        // An aggregate window is tumbling: it closes `timespan` after it opened.
+        let expires = match &g.window.agg {
+            Some(a) => a.start.saturating_add(timespan_ms),
+            None => g.window.last_ts().unwrap_or(i64::MIN).saturating_add(timespan_ms),
+        };
         let bytes = overhead(&g.key) + g.window.bytes();
         self.bytes = self.bytes - g.bytes + bytes;
         g.bytes = bytes;
@@ -134,19 +138,22 @@ impl Store {
         }
     }
 
-    /// Closes the groups whose window expired before `frontier`; returns how many.
-    pub fn expire(&mut self, frontier: i64) -> u64 {
-        let mut n = 0;
+    /// Closes the groups whose window expired before `frontier`, in expiry
+    /// order; hands each closing aggregate window to `closed` (with its key)
+    /// so that its record can be emitted.
+    pub fn expire(&mut self, frontier: i64, closed: &mut dyn FnMut(&[u8], &Window)) {
         while self.by_expiry.first().is_some_and(|&(filed, _)| filed < frontier) {
             match self.oldest(None) {
                 Some((expires, slot)) if expires < frontier => {
+                    let g = self.group(slot);
+                    if g.window.agg.is_some() {
+                        closed(&g.key, &g.window);
+                    }
                     self.remove(slot);
-                    n += 1;
                 }
                 _ => break,
             }
         }
-        n
     }
 
     /// Evicts the group closest to expiring, other than `keep`; false when
@@ -187,9 +194,9 @@ mod tests {
         assert!(s.evict_oldest(None));
         assert!(s.find(b"b").is_none() && s.find(b"a").is_some());
         touch(&mut s, b"c", 25);
-        assert_eq!(s.expire(31), 1, "a expires at 30, c at 35");
-        assert!(s.find(b"a").is_none() && s.find(b"c").is_some());
-        assert_eq!(s.expire(36), 1);
+        s.expire(31, &mut |_, _| panic!("no aggregate window here"));
+        assert!(s.find(b"a").is_none() && s.find(b"c").is_some(), "a expires at 30, c at 35");
+        s.expire(36, &mut |_, _| {});
         assert_eq!((s.len(), s.bytes()), (0, 0));
     }
 }
