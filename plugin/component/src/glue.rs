@@ -132,6 +132,7 @@ fn alert(a: sigil_engine::Alert) -> wit::Alert {
         window_end_ms: a.window_end_ms,
         events: a.events,
         value: a.value,
+        labels: a.labels,
     }
 }
 
