@@ -396,7 +396,9 @@ impl Engine {
         let verdict = match outcome {
             Err(e) => Err(e),
             Ok(()) => {
-                values.sort_unstable_by_key(|(s, _)| *s);
+                // Stable: within a slot, values keep document order, which labels
+                // (the first value) depend on.
+                values.sort_by_key(|(s, _)| *s);
                 let ctx = Ctx { values: &values };
                 let shape = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
                 let mut findings = Vec::new();

@@ -45,6 +45,18 @@ fn engine() -> Engine {
          ---\ntitle: cased\ndetection:\n  sel:\n    eventName|cased: StopInstances\n  condition: sel\n\
          ---\ntitle: dotted\ndetection:\n  sel:\n    userIdentity.arn|contains: 'arn:aws:i'\n  condition: sel\n",
     ));
+    // The repository's own packs: schema rules compiled once per mapped
+    // source (constants folded, first-present paths, renamed values), CASE
+    // searches, JSON-text columns the prefilter must not read literals from.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    for pack in ["cloud-compute", "seeds"] {
+        let mut files_of = Vec::new();
+        files(&repo.join(pack), "yml", &mut files_of);
+        files_of.sort();
+        sources.extend(
+            files_of.iter().map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).unwrap())),
+        );
+    }
     Engine::load(&sources, Options { skip_invalid: true, ..Options::default() }).unwrap()
 }
 
