@@ -22,11 +22,16 @@
 //!
 //! - every event id is unique and names its case (`t1578-004-1-…`, `fp-dr-…`);
 //! - every `fp_*` event that a filter spares is spared by that filter: the
-//!   rule with the filter taken out matches it, so a look-alike cannot pass
-//!   for the wrong reason;
+//!   pack loaded without that one filter document (`filters/`) finds it, so a
+//!   look-alike cannot pass for the wrong reason;
+//! - the tuning filters (`rules/tuning/`, shipped disabled), loaded over the
+//!   pack, spare every look-alike the pack still finds, each the ones that
+//!   name it in `expected.json`, and change nothing on the Atomic Red Team
+//!   tests;
 //! - the whole corpus as one stream in time order gives the same alerts as
 //!   the files one by one (no sequence crosses from one case to another);
-//! - every rule file's `name` is its file stem (how alerts are named here).
+//! - every rule, correlation and filter file's `name` is its file stem (how
+//!   alerts and filters are named here).
 //!
 //! With `SIGIL_BLESS=1` the test rewrites the `files` section (the `fp`
 //! section is kept as it is): review the diff before committing it.
@@ -44,6 +49,30 @@ use sigil_engine::{Alert, Engine, Options, RuleSource};
 /// file changes only with the curated pack.
 fn pack_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/cloud-compute")
+}
+
+/// The tuning filters: Sigma filter documents over the curated pack that are
+/// not embedded and not loaded unless a user adds them.
+fn tuning_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/tuning")
+}
+
+/// `rules/README.md`, which documents every filter document.
+fn rules_readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/README.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Whether a source is a Sigma filter document rather than a rule.
+fn is_filter(source: &RuleSource) -> bool {
+    source.text.contains("\nfilter:\n")
+}
+
+/// The source whose file stem is `stem`.
+fn source_named<'a>(sources: &'a [RuleSource], stem: &str) -> Option<&'a RuleSource> {
+    sources
+        .iter()
+        .find(|s| Path::new(&s.name).file_stem().is_some_and(|n| n == stem))
 }
 
 fn atomic_dir() -> PathBuf {
@@ -169,7 +198,8 @@ fn read_golden() -> Value {
 #[test]
 fn pack_rules_are_named_after_their_files() {
     let sources = common::rule_sources(&pack_dir());
-    for source in &sources {
+    let tuning = common::rule_sources(&tuning_dir());
+    for source in sources.iter().chain(&tuning) {
         let stem = Path::new(&source.name)
             .file_stem()
             .unwrap()
@@ -188,8 +218,55 @@ fn pack_rules_are_named_after_their_files() {
             source.name
         );
     }
+    // Filters sit in `filters/`, rules and correlations at the top.
+    for source in &sources {
+        assert_eq!(
+            is_filter(source),
+            source.name.starts_with("filters/"),
+            "{}: filter documents, and only they, go in filters/",
+            source.name
+        );
+    }
+    let rules = sources.iter().filter(|s| !is_filter(s)).count();
     let engine = load_pack(&sources);
-    assert_eq!(engine.rules().len(), sources.len(), "one rule per file");
+    assert_eq!(engine.rules().len(), rules, "one rule per file");
+    assert!(
+        tuning.iter().all(is_filter),
+        "rules/tuning/ holds only filters"
+    );
+}
+
+/// The tuning filters ship disabled: each loads over the pack (it names rules
+/// the pack has, under their logsource), says why it is not enabled and what
+/// to edit, and how to enable it; `rules/README.md` lists it.
+#[test]
+fn tuning_filters_load_over_the_pack_and_say_why_they_are_off() {
+    let pack = common::rule_sources(&pack_dir());
+    let readme = rules_readme();
+    for filter in common::rule_sources(&tuning_dir()) {
+        let stem = filter.name.trim_end_matches(".yml");
+        for needle in [
+            "Not enabled by default".to_string(),
+            "Edit:".to_string(),
+            format!("--rules rules/tuning/{}", filter.name),
+        ] {
+            assert!(
+                filter.text.contains(&needle),
+                "{}: the description must say `{needle}`",
+                filter.name
+            );
+        }
+        assert!(
+            readme.contains(&format!("`{stem}.yml`")),
+            "rules/README.md does not list {}",
+            filter.name
+        );
+        let mut sources = pack.clone();
+        sources.push(filter.clone());
+        let engine = Engine::load(&sources, Options::default())
+            .unwrap_or_else(|e| panic!("the pack with {} does not load: {e}", filter.name));
+        assert_eq!(engine.rules().len(), load_pack(&pack).rules().len());
+    }
 }
 
 #[test]
@@ -329,6 +406,17 @@ fn fp_look_alikes_are_spared_or_documented() {
                 .map(|r| r.as_str().unwrap())
                 .collect();
             let line = readme_line(&id);
+            if let Some(tuning) = entry["tuned_by"].as_str() {
+                assert!(
+                    entry["imitates"].is_string() && entry["spared_by"].is_null(),
+                    "{id}: only an event the pack still finds has a tuning filter"
+                );
+                assert!(
+                    line.contains(tuning),
+                    "{id}: the README line must name {tuning}"
+                );
+                assert_tuning_spares(&sources, tuning, raw, &id);
+            }
             match (entry["imitates"].as_str(), entry["spared_by"].as_str()) {
                 (None, None) => assert!(
                     rules.is_empty(),
@@ -366,36 +454,94 @@ fn fp_look_alikes_are_spared_or_documented() {
     );
 }
 
-/// `rule` alone, with `filter` taken out of its detection, matches `event`:
-/// the filter, not some other difference, is what spares it.
+/// The pack without the filter document `filter` finds `event` with `rule`,
+/// and `filter` names `rule`: the filter, not some other difference, is what
+/// spares it. `rules/README.md` names the filter's file.
 fn assert_filter_spares(sources: &[RuleSource], rule: &str, filter: &str, event: &[u8], id: &str) {
-    let source = sources
+    let source = source_named(sources, filter)
+        .unwrap_or_else(|| panic!("{id}: no filter document named {filter} in the pack"));
+    assert!(
+        is_filter(source) && source.name == format!("filters/{filter}.yml"),
+        "{id}: {} is not a filter document of filters/",
+        source.name
+    );
+    assert!(
+        source.text.contains(&format!("\n        - {rule}\n")),
+        "{id}: {filter} does not name {rule} under `rules`"
+    );
+    assert!(
+        rules_readme().contains(&format!("`{filter}.yml`")),
+        "{id}: rules/README.md does not list {filter}.yml"
+    );
+    let without: Vec<RuleSource> = sources
         .iter()
-        .find(|s| Path::new(&s.name).file_stem().is_some_and(|n| n == rule))
-        .unwrap_or_else(|| panic!("{id}: no rule file named {rule}"));
-    let key = format!("\n    {filter}:\n");
+        .filter(|s| s.name != source.name)
+        .cloned()
+        .collect();
+    let found = run_file(&without, &[event.to_vec()]);
+    let rules = &found["events"][id];
     assert!(
-        source.text.contains(&key),
-        "{id}: {rule} has no `{filter}` selection"
+        rules.as_array().unwrap().iter().any(|r| r == rule),
+        "{id}: the pack without {filter} still does not find it with {rule} ({rules}): \
+         the filter is not what spares it"
     );
-    let others = source.text.matches("\n    filter_").count() - 1;
-    let mut text = source.text.replace(
-        &key,
-        &format!("\n    unused_{}:\n", &filter["filter_".len()..]),
+}
+
+/// The pack with the tuning filter `tuning` (a file of `rules/tuning/`) gives
+/// `event` no finding at all, where the pack alone finds it (the golden file).
+fn assert_tuning_spares(pack: &[RuleSource], tuning: &str, event: &[u8], id: &str) {
+    let filter = source_named(&common::rule_sources(&tuning_dir()), tuning)
+        .unwrap_or_else(|| panic!("{id}: no tuning filter {tuning}.yml in rules/tuning/"))
+        .clone();
+    let mut sources = pack.to_vec();
+    sources.push(filter);
+    let found = run_file(&sources, &[event.to_vec()]);
+    assert_eq!(
+        found["events"][id],
+        json!([]),
+        "{id}: the pack with {tuning} still finds it"
     );
-    if others == 0 {
-        text = text.replace(" and not 1 of filter_*", "");
+}
+
+/// With every tuning filter loaded, every Atomic Red Team test gives what the
+/// golden file says (the filters name the look-alikes' identities, not the
+/// tests'), and no event of the false-positive cases gets a finding or an
+/// alert. Every tuning filter is some look-alike's `tuned_by`.
+#[test]
+fn tuning_filters_spare_the_look_alikes_and_keep_the_atomic_tests() {
+    let mut sources = common::rule_sources(&pack_dir());
+    let tuning = common::rule_sources(&tuning_dir());
+    sources.extend(tuning.iter().cloned());
+    let golden = read_golden();
+    for (file, events) in atomic_files() {
+        let actual = run_file(&sources, &events);
+        if file.starts_with("fp_") {
+            for (id, rules) in actual["events"].as_object().unwrap() {
+                assert_eq!(rules, &json!([]), "{file}: {id} with the tuning filters");
+            }
+            assert_eq!(
+                actual["alerts"],
+                json!([]),
+                "{file} with the tuning filters"
+            );
+        } else {
+            assert_eq!(
+                actual, golden["files"][&file],
+                "{file}: an Atomic Red Team test changes with the tuning filters"
+            );
+        }
     }
-    let mut engine = Engine::load(
-        &[RuleSource::new(source.name.clone(), text)],
-        Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("{id}: {rule} without {filter}: {e}"));
-    let verdict = engine.evaluate(event).unwrap();
-    assert!(
-        verdict.matched(),
-        "{id}: {rule} without {filter} still does not match: the filter is not what spares it"
-    );
+    let used: BTreeSet<&str> = golden["fp"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|e| e["tuned_by"].as_str())
+        .collect();
+    let files: BTreeSet<&str> = tuning
+        .iter()
+        .map(|s| s.name.trim_end_matches(".yml"))
+        .collect();
+    assert_eq!(used, files, "every tuning filter spares some look-alike");
 }
 
 /// The whole corpus as one stream in event-time order gives the alerts of the
