@@ -443,7 +443,7 @@ impl Prefilter {
 /// where a word-at-a-time scan beats the set-up of a vector search; long
 /// strings go to memchr.
 #[inline]
-fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
