@@ -3,16 +3,17 @@
 //!
 //! The rules' field paths form a trie. The walker descends only into keys
 //! the trie knows and validates everything else without keeping it. Strings
-//! without escapes are borrowed from the input.
+//! without escapes are borrowed from the input. Arrays are transparent:
+//! `a.b` reaches `b` in every element of an array under `a`, so a test on
+//! `a.b` holds when any element holds it. A key that itself contains dots
+//! (`"a.b": 1`, as flattened logs have) also answers the path `a.b`.
 //!
-//! Two walkers give the same values: a hand-written one for the events it
-//! can prove well-formed (printable UTF-8, strict grammar; the common case,
-//! about three times cheaper), and a serde_json walk, skipping with
-//! `IgnoredAny`, for everything else. Only the serde walk reports errors,
-//! so a malformed event gets serde_json's message whichever way it came. Arrays are transparent: `a.b` reaches `b` in every element of
-//! an array under `a`, so a test on `a.b` holds when any element holds it.
-//! A key that itself contains dots (`"a.b": 1`, as flattened logs have)
-//! also answers the path `a.b`.
+//! Two walkers give the same values in the same order: a hand-written one
+//! for the events it can prove well-formed (valid UTF-8 without control
+//! bytes, strict grammar: the common case, in a third fewer instructions on
+//! the benchmark corpus), and a serde_json walk, skipping with `IgnoredAny`,
+//! for everything else. Only the serde walk reports errors, so a malformed
+//! event gets serde_json's message whichever way it came.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -103,7 +104,7 @@ impl Trie {
         if let Some(c) = self.child(node, key) {
             return Some(c);
         }
-        if !key.contains('.') {
+        if !crate::prefilter::has_dot(key.as_bytes()) {
             return None;
         }
         let mut n = node;

@@ -486,7 +486,7 @@ pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
 /// Whether `b` holds a `.`, a word at a time (keys are short, and rarely
 /// dotted: this spares the byte loop that finds the last dot).
 #[inline]
-fn has_dot(b: &[u8]) -> bool {
+pub(crate) fn has_dot(b: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let dot = |w: u64| {
