@@ -37,8 +37,39 @@ struct TNode {
     children: Vec<(Box<str>, u32)>,
     /// The same children by key, once there are many of them (the root of a
     /// large pack has dozens).
-    index: Option<FxHashMap<Box<str>, u32>>,
+    index: Option<Box<Index>>,
     slot: Option<u32>,
+}
+
+/// A hash index of a node's children.
+#[derive(Clone, Debug)]
+struct Index {
+    map: FxHashMap<Box<str>, u32>,
+    /// For each first byte, bit `n` set when some child key starts with it
+    /// and has `n` bytes (63: 63 or more): most keys of an event are no
+    /// child, and this rules them out before any hashing.
+    shapes: [u64; 256],
+}
+
+impl Index {
+    fn new(children: &[(Box<str>, u32)]) -> Box<Index> {
+        let mut index = Box::new(Index { map: children.iter().cloned().collect(), shapes: [0; 256] });
+        for (key, _) in children {
+            if let Some(&b) = key.as_bytes().first() {
+                index.shapes[b as usize] |= 1 << key.len().min(63);
+            }
+        }
+        index
+    }
+
+    fn get(&self, key: &str) -> Option<u32> {
+        if let Some(&b) = key.as_bytes().first() {
+            if self.shapes[b as usize] & 1 << key.len().min(63) == 0 {
+                return None;
+            }
+        }
+        self.map.get(key).copied()
+    }
 }
 
 /// Children past which a node gets a hash index.
@@ -62,7 +93,7 @@ impl Trie {
                     let parent = &mut self.nodes[node as usize];
                     parent.children.push((seg.into(), id));
                     if parent.children.len() > INDEX_AT {
-                        parent.index = Some(parent.children.iter().cloned().collect());
+                        parent.index = Some(Index::new(&parent.children));
                     }
                     id
                 }
@@ -90,7 +121,7 @@ impl Trie {
     fn child(&self, node: u32, key: &str) -> Option<u32> {
         let n = &self.nodes[node as usize];
         if let Some(index) = &n.index {
-            return index.get(key).copied();
+            return index.get(key);
         }
         n.children
             .iter()
