@@ -368,6 +368,18 @@ impl Prefilter {
                         // Give the decode buffer back for the next string.
                         s.decoded = token.to_vec();
                     }
+                    // The separator after a string, taken here rather than
+                    // by another turn of the loop.
+                    match ev.get(i) {
+                        Some(b':') => i += 1,
+                        Some(b',') => {
+                            if let Some(f) = frames.last_mut() {
+                                f.expect_key = f.object;
+                            }
+                            i += 1;
+                        }
+                        _ => {}
+                    }
                 }
                 b'{' => {
                     if frames.len() >= MAX_NESTING {
