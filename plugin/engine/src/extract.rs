@@ -790,6 +790,20 @@ mod tests {
         assert!(both(deep.as_bytes(), &trie, false, 3).is_none());
     }
 
+    #[test]
+    fn has_control_finds_every_byte_below_0x20() {
+        for len in 0..24 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut text = vec![b'a'; len];
+                    text[at] = b;
+                    assert_eq!(has_control(&text), b < 0x20, "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(!has_control("é😀\u{7f} ~".as_bytes()));
+    }
+
     fn shared() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
     }
