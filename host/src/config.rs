@@ -12,13 +12,14 @@ use std::time::Duration;
 /// CPU is bounded by a *deadline* by default: each call may run for a time
 /// proportional to the bytes it is given ([`HostConfig::ms_per_mib`], at
 /// least [`HostConfig::min_call_ms`]). The deadline is enforced by epoch
-/// interruption (a timer thread ticks every [`HostConfig::EPOCH_TICK`]; the
-/// guest checks the tick count at loop headers and function entries), which
-/// costs the guest little. It is wall-clock time, so a loaded machine
-/// counts against it: the defaults are hundreds of times what the engine
-/// needs. Setting [`HostConfig::fuel`] selects deterministic fuel metering
-/// instead (the same call always completes or always fails), at about twice
-/// the cost per event.
+/// interruption: a timer thread ticks every [`HostConfig::EPOCH_TICK`], and
+/// the guest compares the tick count with its deadline at loop headers and
+/// function entries. It is wall-clock time, so a loaded machine counts
+/// against it: the defaults are hundreds of times what the engine needs.
+/// Setting [`HostConfig::fuel`] selects deterministic fuel metering instead
+/// (the same call always completes or always fails). Either check costs
+/// the guest about a fifth of its instructions; fuel about 3 % more than
+/// deadlines on the benchmark corpus (see `BENCHMARKS.md`).
 ///
 /// ```
 /// use sigil_host::{FuelLimits, HostConfig};
@@ -72,8 +73,8 @@ pub struct HostConfig {
     ///
     /// Default `None` (deadlines). Fuel counts roughly one unit per
     /// WebAssembly instruction, so a call that runs out does so on every
-    /// machine and under any load; counting costs the guest about half its
-    /// speed. The plugin's code is compiled differently for each mode.
+    /// machine and under any load, at a few percent more cost than
+    /// deadlines. The plugin's code is compiled differently for each mode.
     pub fuel: Option<FuelLimits>,
 }
 

@@ -56,7 +56,7 @@ pub struct Args {
     /// Time (ms) loading the rules into a plugin instance may take.
     #[arg(long, value_name = "MS", default_value_t = HostConfig::default().load_ms)]
     load_ms: u64,
-    /// Bound plugin calls by fuel instead of time: N per MiB of events (deterministic, slower).
+    /// Bound plugin calls by fuel instead of time: N per MiB of events (deterministic under any load).
     #[arg(long, value_name = "N", conflicts_with_all = ["ms_per_mib", "min_call_ms", "load_ms"])]
     fuel: Option<u64>,
     /// Memory cap of the plugin instance, in bytes.
