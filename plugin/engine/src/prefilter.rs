@@ -475,8 +475,9 @@ impl Prefilter {
 
 /// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
 /// where a word-at-a-time scan beats the set-up of a vector search; long
-/// strings go to memchr.
-#[inline]
+/// strings go to memchr. Always inlined: the WebAssembly build otherwise
+/// keeps it a call (with an epoch check) per string.
+#[inline(always)]
 pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
