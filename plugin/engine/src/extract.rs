@@ -118,6 +118,7 @@ impl Trie {
         self.paths.len()
     }
 
+    #[inline]
     fn child(&self, node: u32, key: &str) -> Option<u32> {
         let n = &self.nodes[node as usize];
         if let Some(index) = &n.index {
@@ -290,6 +291,7 @@ impl<'a> Fast<'a, '_, '_> {
         Some(())
     }
 
+    #[inline(always)]
     fn push(&mut self, node: Option<u32>, v: Val<'a>) {
         if let Some(s) = node.and_then(|n| self.trie.nodes[n as usize].slot) {
             self.out.push((s, v));
