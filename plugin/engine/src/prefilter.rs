@@ -431,10 +431,11 @@ impl Prefilter {
     }
 
     /// False when `token` is certainly not in `keys`: no key has its first
-    /// byte and length.
+    /// byte and length. (The empty key, which a path ending in `.` names,
+    /// has no first byte: it is always looked up.)
     #[inline]
     fn may_be_key(&self, token: &[u8]) -> bool {
-        token.first().is_some_and(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
+        token.first().is_none_or(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
@@ -854,6 +855,22 @@ mod tests {
             }
             assert_eq!(quote_or_backslash(&vec![0xFFu8; len]), None);
         }
+    }
+
+    #[test]
+    fn the_key_filter_passes_every_key_of_the_table() {
+        let mut pf = Prefilter::build(std::iter::empty(), &[], &|_| None);
+        for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
+            pf.key_atoms(key);
+        }
+        for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
+            assert!(pf.may_be_key(key.as_bytes()), "{key:?}");
+            assert_ne!(pf.lookup_key(key.as_bytes()), NO_KEY, "{key:?}");
+            assert_ne!(pf.lookup_key(format!("p.q.{key}").as_bytes()), NO_KEY, "{key:?}");
+        }
+        assert!(!pf.may_be_key(b"eventTim"));
+        assert_eq!(pf.lookup_key(b"b"), NO_KEY);
+        assert_eq!(pf.lookup_key(b"a.b"), NO_KEY);
     }
 
     #[test]
