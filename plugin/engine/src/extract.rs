@@ -63,10 +63,10 @@ impl Index {
     }
 
     fn get(&self, key: &str) -> Option<u32> {
-        if let Some(&b) = key.as_bytes().first() {
-            if self.shapes[b as usize] & 1 << key.len().min(63) == 0 {
-                return None;
-            }
+        if let Some(&b) = key.as_bytes().first()
+            && self.shapes[b as usize] & 1 << key.len().min(63) == 0
+        {
+            return None;
         }
         self.map.get(key).copied()
     }
@@ -241,15 +241,15 @@ pub(crate) fn extract_fast<'a>(
 fn has_control(b: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = b.chunks_exact(8);
+    let (words, rest) = b.as_chunks::<8>();
     // Bytes below 0x20 borrow in `w - 0x20` (a borrow only spreads upward
     // from such a byte); `!w` keeps bytes of 0x80 and more out.
     let mut acc = 0u64;
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+    for &c in words {
+        let w = u64::from_le_bytes(c);
         acc |= w.wrapping_sub(LO * 0x20) & !w;
     }
-    acc & HI != 0 || chunks.remainder().iter().any(|&c| c < 0x20)
+    acc & HI != 0 || rest.iter().any(|&c| c < 0x20)
 }
 
 /// The fast path's cursor. Every method returns `None` on anything it does

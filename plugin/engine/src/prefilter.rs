@@ -413,10 +413,10 @@ impl Prefilter {
     }
 
     fn lookup_key(&self, token: &[u8]) -> u32 {
-        if self.may_be_key(token) {
-            if let Some(&k) = self.keys.get(token) {
-                return k;
-            }
+        if self.may_be_key(token)
+            && let Some(&k) = self.keys.get(token)
+        {
+            return k;
         }
         // A flattened key (`"a.b.c"`) answers for its last segment.
         if !has_dot(token) {
