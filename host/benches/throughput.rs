@@ -23,7 +23,9 @@
 //!   only (like for like: every event is CloudTrail, and sigil's logsource
 //!   gate lets a CloudTrail event meet only those rules), once with all.
 //! - `sigil/native`, `sigil/component`: `Detector::evaluate_batch` (what the
-//!   CLI's `Runner` calls) over 1 MiB blocks cut at a newline.
+//!   CLI's `Runner` calls) over 1 MiB blocks cut at a newline; the
+//!   component under the default limits (epoch deadlines).
+//! - `sigil/component-fuel`: the same under fuel metering (`--fuel`).
 //! - `sigil-output/native`, `sigil-output/component`: `run_to_vec`, i.e.
 //!   evaluate and write the annotated NDJSON into a fresh `Vec`: what a
 //!   user of the CLI gets, minus the pipe (plus the page faults of a new
@@ -52,7 +54,7 @@ use criterion::{
 };
 use serde_json::Value;
 use sigil_engine::{Engine, Options, RuleSource};
-use sigil_host::{Detector, HostConfig, Plugin, Runner, run_to_vec};
+use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Runner, run_to_vec};
 
 const MIB: usize = 1 << 20;
 
@@ -350,6 +352,7 @@ fn print_summary(corpus: &Corpus, rows: &[Row]) {
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     for (native, component) in [
         ("sigil/native", "sigil/component"),
+        ("sigil/native", "sigil/component-fuel"),
         ("sigil-output/native", "sigil-output/component"),
         (
             "sigil-output/native-runner",
@@ -407,20 +410,26 @@ fn throughput(c: &mut Criterion) {
     let mut native = Detector::Native(
         Engine::load(&corpus.rules, options.clone()).expect("sigil loads the SigmaHQ cloud pack"),
     );
-    let plugin = match std::env::var_os("SIGIL_BENCH_PLUGIN") {
+    let wasm = match std::env::var_os("SIGIL_BENCH_PLUGIN") {
         Some(path) => {
             eprintln!("component: {}", Path::new(&path).display());
-            let wasm = std::fs::read(&path).expect("reading SIGIL_BENCH_PLUGIN");
-            Plugin::new(&wasm, HostConfig::default())
+            std::fs::read(&path).expect("reading SIGIL_BENCH_PLUGIN")
         }
-        None => Plugin::builtin(HostConfig::default()),
-    }
-    .expect("the component compiles");
-    let mut component = Detector::Component(
-        plugin
-            .session(&corpus.rules, &options)
-            .expect("the component loads the SigmaHQ cloud pack"),
-    );
+        None => sigil_host::BUILTIN_COMPONENT.to_vec(),
+    };
+    let component_with = |config: HostConfig| {
+        let plugin = Plugin::new(&wasm, config).expect("the component compiles");
+        Detector::Component(
+            plugin
+                .session(&corpus.rules, &options)
+                .expect("the component loads the SigmaHQ cloud pack"),
+        )
+    };
+    let mut component = component_with(HostConfig::default());
+    let mut component_fuel = component_with(HostConfig {
+        fuel: Some(FuelLimits::default()),
+        ..HostConfig::default()
+    });
     for (name, d) in [("native", &native), ("component", &component)] {
         eprintln!(
             "sigil {name}: {} rules, {} skipped",
@@ -432,6 +441,9 @@ fn throughput(c: &mut Criterion) {
     let mut g = Group::new(c, "sigil", bytes, &mut rows);
     g.measure("native", || Some(detector_pass(&mut native, &corpus)));
     g.measure("component", || Some(detector_pass(&mut component, &corpus)));
+    g.measure("component-fuel", || {
+        Some(detector_pass(&mut component_fuel, &corpus))
+    });
     g.finish();
 
     let mut g = Group::new(c, "sigil-output", bytes, &mut rows);
@@ -446,11 +458,9 @@ fn throughput(c: &mut Criterion) {
     });
     g.finish();
 
-    assert_eq!(
-        component.restarts(),
-        0,
-        "the component failed during the run"
-    );
+    for d in [&component, &component_fuel] {
+        assert_eq!(d.restarts(), 0, "the component failed during the run");
+    }
     print_summary(&corpus, &rows);
 }
 

@@ -1,5 +1,7 @@
 //! Limits the host puts on a plugin.
 
+use std::time::Duration;
+
 /// Resource limits for plugin instances. Every field has a safe default.
 ///
 /// The limits stop a hostile or buggy plugin, or a hostile rule pack or
@@ -7,11 +9,31 @@
 /// exhausting the host. A call that hits a limit fails alone: see the crate
 /// docs for how the host recovers.
 ///
+/// CPU is bounded by a *deadline* by default: each call may run for a time
+/// proportional to the bytes it is given ([`HostConfig::ms_per_mib`], at
+/// least [`HostConfig::min_call_ms`]). The deadline is enforced by epoch
+/// interruption: a timer thread ticks every [`HostConfig::EPOCH_TICK`], and
+/// the guest compares the tick count with its deadline at loop headers and
+/// function entries. It is wall-clock time, so a loaded machine counts
+/// against it: the defaults are hundreds of times what the engine needs.
+/// Setting [`HostConfig::fuel`] selects deterministic fuel metering instead
+/// (the same call always completes or always fails). Either check costs
+/// the guest about a fifth of its instructions; fuel about 3 % more than
+/// deadlines on the benchmark corpus (see `BENCHMARKS.md`).
+///
 /// ```
-/// use sigil_host::HostConfig;
+/// use sigil_host::{FuelLimits, HostConfig};
 ///
 /// let config = HostConfig { max_memory: 64 << 20, ..HostConfig::default() };
-/// assert_eq!(config.fuel_per_mib, 5_000_000_000);
+/// assert_eq!(config.ms_per_mib, 2_000);
+/// assert_eq!(config.fuel, None);
+/// // A call over 4 MiB may run for 8 s; one small event for 500 ms.
+/// assert_eq!(config.call_deadline(4 << 20).as_millis(), 8_000);
+/// assert_eq!(config.call_deadline(300).as_millis(), 500);
+///
+/// // Deterministic limits instead of deadlines.
+/// let fuel = HostConfig { fuel: Some(FuelLimits::default()), ..HostConfig::default() };
+/// assert_eq!(fuel.fuel.unwrap().per_mib, 5_000_000_000);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostConfig {
@@ -22,24 +44,61 @@ pub struct HostConfig {
     /// makes it allocate without bound) from exhausting host memory; growing
     /// past it traps the call.
     pub max_memory: usize,
+    /// Milliseconds (wall clock) one evaluation call may run per MiB of
+    /// events it is given; a call gets at least [`HostConfig::min_call_ms`].
+    ///
+    /// Default 2 000 (the engine needs a few milliseconds per MiB). Stops
+    /// an infinite loop or a catastrophic pattern from stalling the stream:
+    /// the call traps ("ran out of time") and its events are retried one by
+    /// one. 0, with `min_call_ms` 0, fails every call. Unused when
+    /// [`HostConfig::fuel`] is set.
+    pub ms_per_mib: u64,
+    /// The shortest deadline of an evaluation call, in milliseconds, so that
+    /// one small event has room for the fixed cost of every rule and for
+    /// the coarseness of the timer.
+    ///
+    /// Default 500. Each event of a failed batch is retried alone with at
+    /// least this deadline, so a plugin that loops on every event costs this
+    /// much per event. Unused when [`HostConfig::fuel`] is set.
+    pub min_call_ms: u64,
+    /// Milliseconds loading the rule pack may take (once per instance); the
+    /// correlation calls `advance` and `flush`, whose work is bounded by
+    /// the correlation limits rather than by an input, get the same.
+    ///
+    /// Default 30 000: loading is bounded by the engine's own `max_rules`
+    /// and `max_regex_bytes`; this stops a plugin that never returns from
+    /// `load`. Unused when [`HostConfig::fuel`] is set.
+    pub load_ms: u64,
+    /// Deterministic fuel metering instead of deadlines.
+    ///
+    /// Default `None` (deadlines). Fuel counts roughly one unit per
+    /// WebAssembly instruction, so a call that runs out does so on every
+    /// machine and under any load, at a few percent more cost than
+    /// deadlines. The plugin's code is compiled differently for each mode.
+    pub fuel: Option<FuelLimits>,
+}
+
+/// Fuel budgets, for [`HostConfig::fuel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuelLimits {
     /// Fuel (roughly, WebAssembly instructions) granted to one evaluation
     /// call per MiB of events it is given; a call is granted at least the
-    /// budget of [`HostConfig::MIN_CALL_BYTES`].
+    /// budget of [`FuelLimits::MIN_CALL_BYTES`].
     ///
     /// Default 5 000 000 000 (a few seconds of CPU per MiB, a hundred times
-    /// what the engine needs for a large pack). Stops an infinite loop or a
-    /// catastrophic pattern from stalling the stream: the call traps with
-    /// "all fuel consumed" and its events are retried one by one.
-    pub fuel_per_mib: u64,
-    /// Fuel granted to loading the rule pack (once per instance).
+    /// what the engine needs for a large pack). A call over budget traps
+    /// with "all fuel consumed" and its events are retried one by one.
+    pub per_mib: u64,
+    /// Fuel granted to loading the rule pack (once per instance), and to
+    /// each `advance` and `flush` call.
     ///
     /// Default 100 000 000 000: loading is bounded by the engine's own
     /// `max_rules` and `max_regex_bytes`; this stops a plugin that never
     /// returns from `load`.
-    pub fuel_per_load: u64,
+    pub per_load: u64,
 }
 
-impl HostConfig {
+impl FuelLimits {
     /// The smallest input size a call's fuel is computed for (64 KiB), so
     /// that one small event gets room for the fixed cost of every rule.
     pub const MIN_CALL_BYTES: u64 = 64 << 10;
@@ -47,7 +106,30 @@ impl HostConfig {
     /// The fuel granted to a call over `bytes` of events.
     pub fn call_fuel(&self, bytes: usize) -> u64 {
         let bytes = (bytes as u64).max(Self::MIN_CALL_BYTES);
-        ((self.fuel_per_mib as u128 * bytes as u128) >> 20).min(u64::MAX as u128) as u64
+        ((self.per_mib as u128 * bytes as u128) >> 20).min(u64::MAX as u128) as u64
+    }
+}
+
+impl Default for FuelLimits {
+    fn default() -> Self {
+        FuelLimits {
+            per_mib: 5_000_000_000,
+            per_load: 100_000_000_000,
+        }
+    }
+}
+
+impl HostConfig {
+    /// How often the deadline timer ticks: deadlines are rounded up to it,
+    /// and a call may overrun its deadline by up to one tick.
+    pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+    /// The deadline of an evaluation call over `bytes` of events (when
+    /// [`HostConfig::fuel`] is `None`).
+    pub fn call_deadline(&self, bytes: usize) -> Duration {
+        let ms = (self.ms_per_mib as u128 * bytes as u128) >> 20;
+        let ms = ms.min(u64::MAX as u128) as u64;
+        Duration::from_millis(ms.max(self.min_call_ms))
     }
 }
 
@@ -55,8 +137,10 @@ impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
             max_memory: 256 << 20,
-            fuel_per_mib: 5_000_000_000,
-            fuel_per_load: 100_000_000_000,
+            ms_per_mib: 2_000,
+            min_call_ms: 500,
+            load_ms: 30_000,
+            fuel: None,
         }
     }
 }

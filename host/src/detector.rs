@@ -15,7 +15,7 @@ use crate::plugin::Session;
 pub enum Failure {
     /// The engine refused the event (invalid JSON, too large, too deep...).
     Event(EventError),
-    /// The plugin trapped, ran out of fuel or memory, or answered out of
+    /// The plugin trapped, ran out of time, fuel or memory, or answered out of
     /// protocol while evaluating this event; the text says which.
     Plugin(String),
 }
@@ -59,7 +59,7 @@ pub struct Batch {
 pub enum Detector {
     /// The engine linked into the host: fastest, no isolation.
     Native(sigil_engine::Engine),
-    /// The engine in a component instance with fuel and memory limits.
+    /// The engine in a component instance with time (or fuel) and memory limits.
     Component(Session),
 }
 

@@ -22,12 +22,15 @@ pub enum Error {
     /// imports something, or it does not export `sigil:engine/detector`.
     #[error("invalid plugin: {0} (build one with scripts/build-component)")]
     InvalidPlugin(String),
-    /// The plugin trapped, ran out of fuel or memory while loading the rule
-    /// pack, or could not be instantiated.
+    /// The plugin trapped, ran out of time, fuel or memory while loading the
+    /// rule pack, or could not be instantiated.
     #[error(
-        "the plugin failed while loading the rule pack: {0} (a large pack may need more fuel or memory)"
+        "the plugin failed while loading the rule pack: {0} (a large pack may need more time, fuel or memory)"
     )]
     PluginFailed(String),
+    /// The thread that enforces call deadlines could not be started.
+    #[error("cannot start the plugin's deadline timer: {0} (or use fuel: HostConfig::fuel, --fuel)")]
+    Timer(io::Error),
     /// A rule file or input could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {

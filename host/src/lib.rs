@@ -43,9 +43,11 @@
 //! # Untrusted input
 //!
 //! A plugin component is treated as untrusted code: it is linked with no
-//! import at all (no WASI, no host function), so it can only compute. Its
-//! CPU time is bounded by fuel and its memory by a cap (see [`HostConfig`]);
-//! a call that traps, runs out of fuel or memory, or returns a malformed
+//! import at all (no WASI, no host function), so it can only compute. Each
+//! call runs under a deadline proportional to its input (epoch
+//! interruption; deterministic fuel metering on request) and its memory
+//! under a cap (see [`HostConfig`]); a call that traps, runs out of time,
+//! fuel or memory, or returns a malformed
 //! answer costs only the events it was evaluating: the instance is thrown
 //! away, a fresh one is loaded with the same rules, and the batch is retried
 //! event by event so that only the culprit events are marked with an error.
@@ -63,8 +65,9 @@
 //!
 //! # Limits
 //!
-//! See [`HostConfig`]: memory per plugin instance, fuel per MiB of events
-//! and fuel per rule-pack load.
+//! See [`HostConfig`]: memory per plugin instance, time per MiB of events
+//! (at least a floor per call) and time per rule-pack load, or fuel for
+//! both when deterministic limits are wanted.
 //!
 //! Validation is as lazy as the engine's: an event its prefilter rules out
 //! is not parsed. The host flags every line that cannot be a JSON object
@@ -86,7 +89,7 @@ mod output;
 mod plugin;
 mod rules;
 
-pub use config::HostConfig;
+pub use config::{FuelLimits, HostConfig};
 pub use detector::{Batch, BatchEntry, Detector, Failure};
 pub use error::Error;
 pub use output::{Counters, Runner, run_to_vec};

@@ -33,7 +33,7 @@ pub struct Counters {
 
 /// The size of the blocks handed to one `evaluate-batch` call (1 MiB, cut
 /// at a newline): large enough that the call overhead vanishes, small
-/// enough to keep memory flat and fuel budgets meaningful.
+/// enough to keep memory flat and per-call deadlines meaningful.
 const BLOCK_BYTES: usize = 1 << 20;
 
 /// The pre-rendered JSON of one rule's findings and alerts.

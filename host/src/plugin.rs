@@ -1,5 +1,9 @@
 //! The wasmtime side: compiling a plugin component and running instances of it.
 
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{
     Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Options, RuleError,
@@ -8,7 +12,7 @@ use sigil_engine::{
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-use crate::config::HostConfig;
+use crate::config::{FuelLimits, HostConfig};
 use crate::detector::{Batch, BatchEntry, Failure};
 use crate::error::Error;
 
@@ -31,12 +35,18 @@ struct State {
 ///
 /// Compiling is the slow step (tens to hundreds of milliseconds); a
 /// [`Session`] is cheap. Cloning a `Plugin` shares the compiled code.
+///
+/// Under deadlines (the default, see [`HostConfig`]) a plugin owns a timer
+/// thread that ticks its engine's epoch; the thread stops when the last
+/// clone of the plugin, and every [`Session`] made from it, is dropped.
 #[derive(Clone)]
 pub struct Plugin {
     engine: wasmtime::Engine,
     component: Component,
     pre: bindings::PluginPre<State>,
     config: HostConfig,
+    /// The epoch timer; `None` under fuel metering.
+    _ticker: Option<Arc<Ticker>>,
 }
 
 impl Plugin {
@@ -47,10 +57,16 @@ impl Plugin {
     ///
     /// [`Error::InvalidPlugin`] when the bytes are not a component, when it
     /// imports anything (the host links no capability at all), or when it
-    /// does not export the `sigil:engine/detector` interface.
+    /// does not export the `sigil:engine/detector` interface;
+    /// [`Error::Timer`] when the deadline timer thread cannot be started.
     pub fn new(wasm: &[u8], config: HostConfig) -> Result<Plugin, Error> {
         let mut wasm_config = Config::new();
-        wasm_config.consume_fuel(true);
+        // Either counter is compiled into the guest's code, so the choice
+        // is made per engine.
+        match config.fuel {
+            Some(_) => wasm_config.consume_fuel(true),
+            None => wasm_config.epoch_interruption(true),
+        };
         let engine = wasmtime::Engine::new(&wasm_config)
             .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
         let component =
@@ -73,12 +89,45 @@ impl Plugin {
             .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
         let pre =
             bindings::PluginPre::new(pre).map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        let ticker = match config.fuel {
+            Some(_) => None,
+            None => {
+                let engine = engine.clone();
+                let ticker = Ticker::spawn(HostConfig::EPOCH_TICK, move || engine.increment_epoch())
+                    .map_err(Error::Timer)?;
+                Some(Arc::new(ticker))
+            }
+        };
         Ok(Plugin {
             engine,
             component,
             pre,
             config,
+            _ticker: ticker,
         })
+    }
+
+    /// Grants the next call on `store` the budget of a call over `bytes`
+    /// of events.
+    fn arm_call(&self, store: &mut Store<State>, bytes: usize) -> wasmtime::Result<()> {
+        match &self.config.fuel {
+            Some(fuel) => store.set_fuel(fuel.call_fuel(bytes)),
+            None => {
+                store.set_epoch_deadline(ticks(self.config.call_deadline(bytes)));
+                Ok(())
+            }
+        }
+    }
+
+    /// Grants the next call on `store` the budget of a rule-pack load.
+    fn arm_load(&self, store: &mut Store<State>) -> wasmtime::Result<()> {
+        match &self.config.fuel {
+            Some(FuelLimits { per_load, .. }) => store.set_fuel(*per_load),
+            None => {
+                store.set_epoch_deadline(ticks(Duration::from_millis(self.config.load_ms)));
+                Ok(())
+            }
+        }
     }
 
     /// Compiles the embedded default plugin, [`crate::BUILTIN_COMPONENT`].
@@ -112,7 +161,7 @@ impl Plugin {
     /// [`Error::Load`] when the pack is refused (as the native engine would
     /// refuse it), [`Error::PluginLoad`] for a refusal the engine type cannot
     /// express, [`Error::PluginFailed`] when instantiation or `load` traps or
-    /// exhausts its fuel ([`HostConfig::fuel_per_load`]) or memory.
+    /// exceeds its time ([`HostConfig::load_ms`]), fuel or memory.
     pub fn session(&self, rules: &[RuleSource], options: &Options) -> Result<Session, Error> {
         let sources: Vec<wit::RuleSource> = rules
             .iter()
@@ -157,9 +206,7 @@ impl Instance {
         let mut store = Store::new(&plugin.engine, State { limits });
         store.limiter(|s| &mut s.limits);
         let failed = |e: wasmtime::Error| Error::PluginFailed(describe(&e));
-        store
-            .set_fuel(plugin.config.fuel_per_load)
-            .map_err(failed)?;
+        plugin.arm_load(&mut store).map_err(failed)?;
         let bindings = plugin.pre.instantiate(&mut store).map_err(failed)?;
         let guest = bindings.sigil_engine_detector().engine();
         let engine = match guest
@@ -235,11 +282,12 @@ impl Session {
     /// entry per event that matched or failed, and the correlation alerts
     /// that came out, each in index order.
     ///
-    /// The call gets [`HostConfig::call_fuel`] for the block's size. If it
-    /// traps, runs out of fuel or memory, or answers out of protocol, the
+    /// The call gets [`HostConfig::call_deadline`] (or, under fuel,
+    /// [`FuelLimits::call_fuel`]) for the block's size. If it traps, runs
+    /// out of time, fuel or memory, or answers out of protocol, the
     /// instance is replaced by a fresh one (same rules, empty correlation
     /// windows) and the block is evaluated again event by event, each event
-    /// with its own fuel: only the events that fail alone get a
+    /// with its own budget: only the events that fail alone get a
     /// [`Failure::Plugin`] entry.
     ///
     /// # Errors
@@ -313,7 +361,7 @@ impl Session {
     /// call fails).
     pub fn correlation_stats(&mut self) -> CorrelationStats {
         let inst = &mut self.instance;
-        if inst.store.set_fuel(self.plugin.config.fuel_per_load).is_err() {
+        if self.plugin.arm_load(&mut inst.store).is_err() {
             return CorrelationStats::default();
         }
         let guest = inst.bindings.sigil_engine_detector().engine();
@@ -347,7 +395,7 @@ impl Session {
         }
     }
 
-    /// A call that returns alerts: `advance` and `flush` get the fuel of a
+    /// A call that returns alerts: `advance` and `flush` get the budget of a
     /// rule-pack load, since they may apply every waiting match at once
     /// (work bounded by the correlation limits, not by any input size).
     fn call_alerts(
@@ -359,8 +407,8 @@ impl Session {
         ) -> wasmtime::Result<Vec<wit::Alert>>,
     ) -> Result<Vec<Alert>, String> {
         let inst = &mut self.instance;
-        inst.store
-            .set_fuel(self.plugin.config.fuel_per_load)
+        self.plugin
+            .arm_load(&mut inst.store)
             .map_err(|e| describe(&e))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
         let alerts = call(guest, &mut inst.store, inst.engine).map_err(|e| describe(&e))?;
@@ -392,9 +440,10 @@ impl Session {
 
     /// One `evaluate-batch` call, its answer checked against the protocol.
     fn call_batch(&mut self, block: &[u8], expected: u32) -> Result<Batch, String> {
-        let fuel = self.plugin.config.call_fuel(block.len());
         let inst = &mut self.instance;
-        inst.store.set_fuel(fuel).map_err(|e| describe(&e))?;
+        self.plugin
+            .arm_call(&mut inst.store, block.len())
+            .map_err(|e| describe(&e))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
         let result = guest
             .call_evaluate_batch(&mut inst.store, inst.engine, block)
@@ -446,9 +495,10 @@ impl Session {
 
     /// One `evaluate` call: `Err` when the call itself failed.
     fn call_one(&mut self, event: &[u8]) -> Result<Result<Verdict, Failure>, String> {
-        let fuel = self.plugin.config.call_fuel(event.len());
         let inst = &mut self.instance;
-        inst.store.set_fuel(fuel).map_err(|e| describe(&e))?;
+        self.plugin
+            .arm_call(&mut inst.store, event.len())
+            .map_err(|e| describe(&e))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
         match guest
             .call_evaluate(&mut inst.store, inst.engine, event)
@@ -487,8 +537,57 @@ fn describe(e: &wasmtime::Error) -> String {
         Some(Trap::OutOfFuel) => {
             "plugin ran out of fuel (raise --fuel if the events are legitimate)".into()
         }
+        Some(Trap::Interrupt) => {
+            "plugin ran out of time (raise --ms-per-mib if the events are legitimate)".into()
+        }
         Some(trap) => format!("plugin trapped: {trap}"),
         None => format!("plugin failed: {}", e.root_cause()),
+    }
+}
+
+/// Epoch ticks that cover `deadline`: one more than it spans, since the
+/// first tick may come at once. A zero deadline has expired already.
+fn ticks(deadline: Duration) -> u64 {
+    if deadline.is_zero() {
+        return 0;
+    }
+    let tick = HostConfig::EPOCH_TICK.as_nanos();
+    let n = deadline.as_nanos().div_ceil(tick) + 1;
+    n.min(u64::MAX as u128) as u64
+}
+
+/// A thread that calls `tick` every period until it is dropped.
+struct Ticker {
+    /// Dropping the sender wakes the thread and ends it.
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn spawn(period: Duration, tick: impl Fn() + Send + 'static) -> std::io::Result<Ticker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sigil-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    tick();
+                }
+            })?;
+        Ok(Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread only ticks: it cannot panic, and waiting for it
+            // makes sure it is gone when the plugin is.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -593,5 +692,52 @@ fn source(s: wit::Source) -> sigil_engine::Source {
         wit::Source::Qradar => sigil_engine::Source::QRadar,
         wit::Source::Falcon => sigil_engine::Source::Falcon,
         wit::Source::Sumo => sigil_engine::Source::Sumo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn the_ticker_ticks_and_stops_when_dropped() {
+        let count = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&count);
+        let ticker = Ticker::spawn(Duration::from_millis(1), move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        while count.load(Ordering::Relaxed) < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(ticker);
+        // The thread held the other reference: once joined, it is gone.
+        assert_eq!(Arc::strong_count(&count), 1);
+        let after = count.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(count.load(Ordering::Relaxed), after);
+    }
+
+    #[test]
+    fn dropping_the_last_plugin_stops_its_ticker() {
+        let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+        let weak = Arc::downgrade(plugin._ticker.as_ref().unwrap());
+        let clone = plugin.clone();
+        drop(plugin);
+        assert!(weak.upgrade().is_some(), "a clone keeps the timer");
+        drop(clone);
+        assert!(weak.upgrade().is_none());
+        let fuel = HostConfig { fuel: Some(FuelLimits::default()), ..HostConfig::default() };
+        assert!(Plugin::builtin(fuel).unwrap()._ticker.is_none(), "fuel needs no timer");
+    }
+
+    #[test]
+    fn deadlines_round_up_to_ticks() {
+        assert_eq!(ticks(Duration::ZERO), 0);
+        assert_eq!(ticks(Duration::from_millis(1)), 2);
+        assert_eq!(ticks(Duration::from_millis(10)), 2);
+        assert_eq!(ticks(Duration::from_millis(11)), 3);
+        assert_eq!(ticks(Duration::MAX), u64::MAX);
     }
 }

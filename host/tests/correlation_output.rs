@@ -135,7 +135,8 @@ fn advance_releases_alerts_and_flush_ends_the_stream() {
 fn a_restart_loses_correlation_state_and_says_so() {
     let rules = [RuleSource::new("corr.yml", RULES)];
     let config = HostConfig {
-        fuel_per_mib: 0,
+        ms_per_mib: 0,
+        min_call_ms: 0,
         ..HostConfig::default()
     };
     let plugin = Plugin::builtin(config).unwrap();

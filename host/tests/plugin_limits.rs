@@ -1,8 +1,8 @@
-//! A plugin call that traps, runs out of fuel or memory costs only its
-//! events: every event still reaches the output, marked and counted.
+//! A plugin call that traps, runs out of time, fuel or memory costs only
+//! its events: every event still reaches the output, marked and counted.
 
 use sigil_engine::{Options, RuleSource};
-use sigil_host::{Detector, Error, HostConfig, Plugin, run_to_vec};
+use sigil_host::{Detector, Error, FuelLimits, HostConfig, Plugin, run_to_vec};
 
 fn rule() -> RuleSource {
     RuleSource::new(
@@ -31,14 +31,9 @@ const EVENTS: &str = concat!(
     "\n",
 );
 
-#[test]
-fn out_of_fuel_marks_every_event_and_the_run_goes_on() {
-    // No fuel at all for evaluation calls: the batch call fails, and so does
-    // each per-event retry. Loading keeps its own budget.
-    let config = HostConfig {
-        fuel_per_mib: 0,
-        ..HostConfig::default()
-    };
+/// Runs [`EVENTS`] through a plugin whose evaluation calls all fail and
+/// checks that every event is still written, marked with `reason`.
+fn every_call_fails(config: HostConfig, reason: &str) {
     let plugin = Plugin::builtin(config).unwrap();
     let mut detector = Detector::Component(plugin.session(&[rule()], &Options::default()).unwrap());
     let (out, counters) = run_to_vec(&mut detector, EVENTS.as_bytes()).unwrap();
@@ -50,7 +45,7 @@ fn out_of_fuel_marks_every_event_and_the_run_goes_on() {
         let error = v["sigil"]["error"]
             .as_str()
             .unwrap_or_else(|| panic!("not marked: {line}"));
-        assert!(error.contains("fuel"), "{error}");
+        assert!(error.contains(reason), "{error}");
     }
     // Events are written in input order, the bad line wrapped with its text.
     assert!(lines[0].contains("StopInstances") && lines[1].contains("StartInstances"));
@@ -67,8 +62,45 @@ fn out_of_fuel_marks_every_event_and_the_run_goes_on() {
 }
 
 #[test]
+fn out_of_time_marks_every_event_and_the_run_goes_on() {
+    // A zero deadline for evaluation calls: the batch call fails, and so
+    // does each per-event retry. Loading keeps its own deadline.
+    let config = HostConfig {
+        ms_per_mib: 0,
+        min_call_ms: 0,
+        ..HostConfig::default()
+    };
+    every_call_fails(config, "ran out of time");
+}
+
+#[test]
+fn out_of_fuel_marks_every_event_and_the_run_goes_on() {
+    // Fuel metering instead of deadlines, with no fuel for evaluation calls.
+    let config = HostConfig {
+        fuel: Some(FuelLimits {
+            per_mib: 0,
+            ..FuelLimits::default()
+        }),
+        ..HostConfig::default()
+    };
+    every_call_fails(config, "fuel");
+}
+
+#[test]
+fn enough_time_gives_the_native_output() {
+    gives_the_native_output(HostConfig::default());
+}
+
+#[test]
 fn enough_fuel_gives_the_native_output() {
-    let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+    gives_the_native_output(HostConfig {
+        fuel: Some(FuelLimits::default()),
+        ..HostConfig::default()
+    });
+}
+
+fn gives_the_native_output(config: HostConfig) {
+    let plugin = Plugin::builtin(config).unwrap();
     let mut component =
         Detector::Component(plugin.session(&[rule()], &Options::default()).unwrap());
     let mut native =
@@ -103,12 +135,73 @@ fn memory_cap_below_the_plugin_needs_fails_the_load() {
 #[test]
 fn load_fuel_exhaustion_fails_the_load() {
     let config = HostConfig {
-        fuel_per_load: 0,
+        fuel: Some(FuelLimits {
+            per_load: 0,
+            ..FuelLimits::default()
+        }),
         ..HostConfig::default()
     };
     let plugin = Plugin::builtin(config).unwrap();
-    assert!(matches!(
-        plugin.session(&[rule()], &Options::default()),
-        Err(Error::PluginFailed(_))
-    ));
+    match plugin.session(&[rule()], &Options::default()) {
+        Err(Error::PluginFailed(reason)) => assert!(reason.contains("fuel"), "{reason}"),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("no fuel, no load"),
+    }
+}
+
+#[test]
+fn load_deadline_fails_the_load() {
+    let config = HostConfig {
+        load_ms: 0,
+        ..HostConfig::default()
+    };
+    let plugin = Plugin::builtin(config).unwrap();
+    match plugin.session(&[rule()], &Options::default()) {
+        Err(Error::PluginFailed(reason)) => assert!(reason.contains("time"), "{reason}"),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("no time, no load"),
+    }
+}
+
+#[test]
+fn the_deadline_timer_stops_a_long_call() {
+    // A regular expression the engine must run over every event (no
+    // literal to prefilter on), over long values: far more work in one
+    // call than a 1 ms deadline (two ticks of the timer) allows, while
+    // each event alone fits in it.
+    let slow = RuleSource::new(
+        "slow.yml",
+        r#"
+title: slow pattern
+id: 6a3a7d0e-0000-4000-8000-000000000002
+logsource: {product: aws}
+detection:
+    selection:
+        eventName|re: '(a|b)*c'
+    condition: selection
+"#,
+    );
+    let event = format!("{{\"eventName\":\"{}\"}}\n", "a".repeat(32 << 10));
+    let block = event.repeat(512);
+    let config = HostConfig {
+        ms_per_mib: 0,
+        min_call_ms: 1,
+        ..HostConfig::default()
+    };
+    let plugin = Plugin::builtin(config).unwrap();
+    let mut session = plugin.session(&[slow], &Options::default()).unwrap();
+    let started = std::time::Instant::now();
+    let batch = session.evaluate_batch(block.as_bytes()).unwrap();
+    assert!(session.restarts() >= 1, "the long call was not stopped");
+    assert_eq!(session.restarts(), 1 + batch.entries.len() as u64);
+    assert_eq!(batch.events, 512);
+    for entry in &batch.entries {
+        match &entry.outcome {
+            Err(sigil_host::Failure::Plugin(reason)) => assert!(reason.contains("ran out of time"), "{reason}"),
+            other => panic!("event {} should not match: {other:?}", entry.index),
+        }
+    }
+    // The retries mostly fit: a loaded machine may fail a few of them.
+    assert!(batch.entries.len() < 512, "every retry timed out");
+    assert!(started.elapsed().as_secs() < 60);
 }

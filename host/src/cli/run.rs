@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sigil_engine::Options;
-use sigil_host::{Detector, HostConfig, Plugin, Runner};
+use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Runner};
 
 /// Flags of `sigil run`; each maps onto one field of `sigil_engine::Options`
 /// or `sigil_host::HostConfig`.
@@ -17,7 +17,7 @@ pub struct Args {
     /// Run this plugin component instead of the built-in one.
     #[arg(long, value_name = "FILE.wasm", conflicts_with = "native")]
     plugin: Option<PathBuf>,
-    /// Run the engine natively (no sandbox): fastest, no fuel or memory limit.
+    /// Run the engine natively (no sandbox): fastest, no time or memory limit.
     #[arg(long)]
     native: bool,
     /// Rule file or directory (recursive, *.yml/*.yaml); repeatable. Default: the built-in pack.
@@ -47,9 +47,18 @@ pub struct Args {
     /// Bytes of correlation state; past it the oldest groups are evicted.
     #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_correlation_bytes)]
     max_correlation_bytes: u32,
-    /// Fuel per MiB of events for each plugin call; a call over budget fails alone.
-    #[arg(long, value_name = "N", default_value_t = HostConfig::default().fuel_per_mib)]
-    fuel: u64,
+    /// Time (wall-clock ms) a plugin call may take per MiB of events; a call over it fails alone.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().ms_per_mib)]
+    ms_per_mib: u64,
+    /// Shortest time (ms) a plugin call may take, however few its events.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().min_call_ms)]
+    min_call_ms: u64,
+    /// Time (ms) loading the rules into a plugin instance may take.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().load_ms)]
+    load_ms: u64,
+    /// Bound plugin calls by fuel instead of time: N per MiB of events (deterministic under any load).
+    #[arg(long, value_name = "N", conflicts_with_all = ["ms_per_mib", "min_call_ms", "load_ms"])]
+    fuel: Option<u64>,
     /// Memory cap of the plugin instance, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_memory)]
     max_memory: usize,
@@ -82,8 +91,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let config = HostConfig {
         max_memory: args.max_memory,
-        fuel_per_mib: args.fuel,
-        ..HostConfig::default()
+        ms_per_mib: args.ms_per_mib,
+        min_call_ms: args.min_call_ms,
+        load_ms: args.load_ms,
+        fuel: args.fuel.map(|per_mib| FuelLimits {
+            per_mib,
+            ..FuelLimits::default()
+        }),
     };
     let mut detector = if args.native {
         Detector::Native(sigil_engine::Engine::load(&sources, options)?)

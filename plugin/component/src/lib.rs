@@ -16,7 +16,7 @@
 //!
 //! The component imports nothing: no WASI, no clock, no randomness, no
 //! host function. Whatever rules or events it is given, it can only compute
-//! and return values; a host bounds its CPU time (fuel) and memory.
+//! and return values; a host bounds its CPU time (a deadline or fuel) and memory.
 //!
 //! # Panics
 //!

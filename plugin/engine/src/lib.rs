@@ -58,8 +58,9 @@
 //!
 //! Events are untrusted: size and nesting depth are bounded
 //! ([`Options::max_event_bytes`], [`Options::max_depth`] on the fields the
-//! rules read, and serde_json's recursion limit of 128 elsewhere, so the
-//! stack stays bounded), and regular expressions run in linear time
+//! rules read, and serde_json's recursion limit of 128 elsewhere; the fast
+//! extraction path hands anything nested deeper than 100 to serde_json, so
+//! the stack stays bounded), and regular expressions run in linear time
 //! (`regex-lite`). A malformed event gets an
 //! [`EventError`], never a panic.
 //!

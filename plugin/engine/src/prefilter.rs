@@ -87,6 +87,10 @@ fn len_bit(n: usize) -> u64 {
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
     keys: FxHashMap<Box<[u8]>, u32>,
+    /// For each first byte, bit `n` set when some key of `keys` starts with
+    /// it and has `n` bytes (63: 63 or more): most keys of an event are in
+    /// no rule, and this rules them out before any hashing.
+    key_shapes: Box<[u64; 256]>,
     per_key: Vec<KeyAtoms>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
     /// keyword only if the text does.
@@ -174,6 +178,7 @@ impl Prefilter {
         }
         let mut pf = Prefilter {
             keys: FxHashMap::default(),
+            key_shapes: Box::new([0; 256]),
             per_key: Vec::new(),
             keywords: None,
             users,
@@ -223,6 +228,9 @@ impl Prefilter {
     }
 
     fn key_atoms(&mut self, key: &str) -> &mut KeyAtoms {
+        if let Some(&first) = key.as_bytes().first() {
+            self.key_shapes[first as usize] |= len_bit(key.len());
+        }
         let n = self.per_key.len() as u32;
         let i = *self.keys.entry(key.as_bytes().into()).or_insert(n);
         if i == n {
@@ -360,6 +368,18 @@ impl Prefilter {
                         // Give the decode buffer back for the next string.
                         s.decoded = token.to_vec();
                     }
+                    // The separator after a string, taken here rather than
+                    // by another turn of the loop.
+                    match ev.get(i) {
+                        Some(b':') => i += 1,
+                        Some(b',') => {
+                            if let Some(f) = frames.last_mut() {
+                                f.expect_key = f.object;
+                            }
+                            i += 1;
+                        }
+                        _ => {}
+                    }
                 }
                 b'{' => {
                     if frames.len() >= MAX_NESTING {
@@ -393,14 +413,29 @@ impl Prefilter {
     }
 
     fn lookup_key(&self, token: &[u8]) -> u32 {
-        if let Some(&k) = self.keys.get(token) {
+        if self.may_be_key(token)
+            && let Some(&k) = self.keys.get(token)
+        {
             return k;
         }
         // A flattened key (`"a.b.c"`) answers for its last segment.
-        match token.iter().rposition(|&b| b == b'.') {
-            Some(dot) => self.keys.get(&token[dot + 1..]).copied().unwrap_or(NO_KEY),
-            None => NO_KEY,
+        if !has_dot(token) {
+            return NO_KEY;
         }
+        match token.iter().rposition(|&b| b == b'.') {
+            Some(dot) if self.may_be_key(&token[dot + 1..]) => {
+                self.keys.get(&token[dot + 1..]).copied().unwrap_or(NO_KEY)
+            }
+            _ => NO_KEY,
+        }
+    }
+
+    /// False when `token` is certainly not in `keys`: no key has its first
+    /// byte and length. (The empty key, which a path ending in `.` names,
+    /// has no first byte: it is always looked up.)
+    #[inline]
+    fn may_be_key(&self, token: &[u8]) -> bool {
+        token.first().is_none_or(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
@@ -441,9 +476,10 @@ impl Prefilter {
 
 /// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
 /// where a word-at-a-time scan beats the set-up of a vector search; long
-/// strings go to memchr.
-#[inline]
-fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+/// strings go to memchr. Always inlined: the WebAssembly build otherwise
+/// keeps it a call (with an epoch check) per string.
+#[inline(always)]
+pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
@@ -459,6 +495,31 @@ fn quote_or_backslash(b: &[u8]) -> Option<usize> {
         i += 8;
     }
     memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
+}
+
+/// Whether `b` holds a `.`, a word at a time (keys are short, and rarely
+/// dotted: this spares the byte loop that finds the last dot).
+#[inline]
+pub(crate) fn has_dot(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let dot = |w: u64| {
+        let x = w ^ (LO * b'.' as u64);
+        x.wrapping_sub(LO) & !x & HI != 0
+    };
+    if b.len() < 8 {
+        return b.contains(&b'.');
+    }
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    // Whole words, then the last 8 bytes (overlapping the previous word).
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        if dot(word(i)) {
+            return true;
+        }
+        i += 8;
+    }
+    i < b.len() && dot(word(b.len() - 8))
 }
 
 /// Decodes a JSON string's escapes as the parser would. False when the
@@ -794,6 +855,36 @@ mod tests {
                 }
             }
             assert_eq!(quote_or_backslash(&vec![0xFFu8; len]), None);
+        }
+    }
+
+    #[test]
+    fn the_key_filter_passes_every_key_of_the_table() {
+        let mut pf = Prefilter::build(std::iter::empty(), &[], &|_| None);
+        for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
+            pf.key_atoms(key);
+        }
+        for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
+            assert!(pf.may_be_key(key.as_bytes()), "{key:?}");
+            assert_ne!(pf.lookup_key(key.as_bytes()), NO_KEY, "{key:?}");
+            assert_ne!(pf.lookup_key(format!("p.q.{key}").as_bytes()), NO_KEY, "{key:?}");
+        }
+        assert!(!pf.may_be_key(b"eventTim"));
+        assert_eq!(pf.lookup_key(b"b"), NO_KEY);
+        assert_eq!(pf.lookup_key(b"a.b"), NO_KEY);
+    }
+
+    #[test]
+    fn has_dot_finds_any_dot() {
+        for len in 0..40 {
+            assert!(!has_dot(&vec![b'a'; len]));
+            for at in 0..len {
+                let mut b = vec![b'a'; len];
+                b[at] = b'.';
+                assert!(has_dot(&b), "len {len} at {at}");
+                b[at] = b'.' ^ 0x80;
+                assert!(!has_dot(&b), "len {len} at {at}");
+            }
         }
     }
 
