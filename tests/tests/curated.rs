@@ -248,7 +248,7 @@ fn tuning_filters_load_over_the_pack_and_say_why_they_are_off() {
         for needle in [
             "Not enabled by default".to_string(),
             "Edit:".to_string(),
-            format!("--rules rules/tuning/{}", filter.name),
+            format!("--add-rules rules/tuning/{}", filter.name),
         ] {
             assert!(
                 filter.text.contains(&needle),

@@ -23,6 +23,11 @@ pub struct Args {
     /// Rule file or directory (recursive, *.yml/*.yaml); repeatable. Default: the built-in pack.
     #[arg(long, value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// Rule or filter file or directory to load on top of the rules (the
+    /// built-in pack when --rules is not given), e.g. a tuning filter from
+    /// rules/tuning/; repeatable.
+    #[arg(long, value_name = "PATH")]
+    add_rules: Vec<PathBuf>,
     /// Leave invalid rules out (listed on stderr) instead of failing.
     #[arg(long)]
     skip_invalid: bool,
@@ -73,11 +78,12 @@ pub struct Args {
 /// Runs `sigil run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let sources = if args.rules.is_empty() {
+    let mut sources = if args.rules.is_empty() {
         sigil_host::builtin_rules()
     } else {
         sigil_host::rule_sources(&args.rules)?
     };
+    sources.extend(sigil_host::rule_sources(&args.add_rules)?);
     let options = Options {
         min_score: args.min_score,
         matched_only: args.matched_only,
