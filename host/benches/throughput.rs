@@ -45,7 +45,7 @@
 //! `-- sigil/` runs a subset).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -56,7 +56,10 @@ use serde_json::Value;
 use sigil_engine::{Engine, Options, RuleSource};
 use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Runner, run_to_vec};
 
-const MIB: usize = 1 << 20;
+#[path = "../../plugin/engine/benches/common/mod.rs"]
+mod common;
+
+use common::MIB;
 
 /// The benchmark input and the rules, built once.
 struct Corpus {
@@ -71,50 +74,17 @@ struct Corpus {
 
 impl Corpus {
     fn build() -> Corpus {
-        let shared = shared_dir();
-        let target_mib: usize = match std::env::var("SIGIL_BENCH_MB") {
-            Ok(v) => v
-                .parse()
-                .expect("SIGIL_BENCH_MB must be a whole number of MiB"),
-            Err(_) => 100,
-        };
+        let shared = common::shared_dir();
 
-        let dir = shared.join("corpora/stratus-detonation-logs");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
-            .collect();
-        files.sort();
-        let mut unit = Vec::new();
-        let mut per_copy = 0usize;
-        for file in &files {
-            let bytes = std::fs::read(file).unwrap();
-            for event in sigil_engine::input::document_events(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-            {
-                sigil_engine::input::minify_into(event, &mut unit);
-                unit.push(b'\n');
-                per_copy += 1;
-            }
-        }
+        let files = common::stratus_files();
+        let (unit, per_copy) = common::stratus_ndjson(&files);
         if let Some(path) = std::env::var_os("SIGIL_BENCH_DUMP") {
             std::fs::write(&path, &unit).expect("writing SIGIL_BENCH_DUMP");
         }
 
-        let copies = (target_mib * MIB).div_ceil(unit.len()).max(1);
+        let copies = common::target_bytes(100).div_ceil(unit.len()).max(1);
         let ndjson = unit.repeat(copies);
-        let mut blocks = Vec::new();
-        let mut start = 0;
-        while start < ndjson.len() {
-            let want = (start + MIB).min(ndjson.len());
-            let end = match memchr::memrchr(b'\n', &ndjson[start..want]) {
-                Some(i) if want < ndjson.len() => start + i + 1,
-                _ => want,
-            };
-            blocks.push((start, end));
-            start = end;
-        }
+        let blocks = common::blocks(&ndjson);
 
         let rules = sigil_host::rule_sources(&[shared.join("rules/sigmahq-cloud")])
             .expect("reading the SigmaHQ cloud rules");
@@ -123,7 +93,7 @@ impl Corpus {
              {copies} copies = {} events, {:.1} MiB in {} blocks; {} rule files",
             files.len(),
             unit.len(),
-            fnv1a(&unit),
+            common::fnv1a(&unit),
             per_copy * copies,
             ndjson.len() as f64 / MIB as f64,
             blocks.len(),
@@ -144,21 +114,6 @@ impl Corpus {
     fn blocks(&self) -> impl Iterator<Item = &[u8]> {
         self.blocks.iter().map(|&(s, e)| &self.ndjson[s..e])
     }
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("SIGIL_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    }
-}
-
-/// A 64-bit FNV-1a hash, the same the engine's bench prints, so that the two
-/// benches can be seen to read the same input.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// The options both sigil detectors load with: the CLI's `--skip-invalid`.

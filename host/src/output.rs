@@ -330,16 +330,9 @@ impl<'d> Runner<'d> {
         };
         self.counters.alerts += 1;
         buf.extend_from_slice(&rule.alert);
-        buf.extend_from_slice(b"\"group\":{");
-        for (i, (name, value)) in a.group.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            json_string(buf, name);
-            buf.push(b':');
-            json_string(buf, value);
-        }
-        buf.extend_from_slice(b"},\"window\":{\"start\":");
+        buf.extend_from_slice(b"\"group\":");
+        json_object(buf, &a.group);
+        buf.extend_from_slice(b",\"window\":{\"start\":");
         json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_start_ms));
         buf.extend_from_slice(b",\"end\":");
         json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_end_ms));
@@ -360,16 +353,8 @@ impl<'d> Runner<'d> {
         }
         // Aggregate records (`sigil.aggregate`) carry their columns.
         if !a.labels.is_empty() {
-            buf.extend_from_slice(b",\"labels\":{");
-            for (i, (name, value)) in a.labels.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                json_string(buf, name);
-                buf.push(b':');
-                json_string(buf, value);
-            }
-            buf.push(b'}');
+            buf.extend_from_slice(b",\"labels\":");
+            json_object(buf, &a.labels);
         }
         buf.extend_from_slice(b"}}\n");
     }
@@ -398,16 +383,8 @@ impl<'d> Runner<'d> {
             out.extend_from_slice(&rule.head);
             push_u64(out, f.score.into());
             out.extend_from_slice(&rule.tail);
-            out.push(b'{');
-            for (i, (name, value)) in f.labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json_string(out, name);
-                out.push(b':');
-                json_string(out, value);
-            }
-            out.extend_from_slice(b"}}");
+            json_object(out, &f.labels);
+            out.push(b'}');
         }
         out.push(b']');
         if let Some(source) = v.source {
@@ -457,6 +434,20 @@ fn looks_like_object(event: &[u8]) -> bool {
 /// Full check for events that failed: only a valid JSON object is spliced.
 fn is_json_object(event: &[u8]) -> bool {
     looks_like_object(event) && serde_json::from_slice::<&RawValue>(event).is_ok()
+}
+
+/// `{"name":"value",...}`, in the pairs' order.
+fn json_object(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+    out.push(b'{');
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(out, name);
+        out.push(b':');
+        json_string(out, value);
+    }
+    out.push(b'}');
 }
 
 fn json_string(out: &mut Vec<u8>, s: &str) {

@@ -32,14 +32,16 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use sigil_engine::{Engine, Options, RuleSource};
 
-const MIB: usize = 1 << 20;
+mod common;
+
+use common::MIB;
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;
@@ -84,48 +86,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("SIGIL_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-/// Every `*.yml` / `*.yaml` under `dir`, recursively, sorted by path.
-fn yaml_files(dir: &Path) -> Vec<RuleSource> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    files.into_iter().map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(&p).unwrap())).collect()
-}
-
-fn target_bytes() -> usize {
-    let mib: usize = match std::env::var("SIGIL_BENCH_MB") {
-        Ok(v) => v.parse().expect("SIGIL_BENCH_MB must be a whole number of MiB"),
-        Err(_) => 50,
-    };
-    mib * MIB
-}
-
 /// The Stratus captures in event-time order, one year later per copy.
 fn stratus_stream() -> Vec<u8> {
-    let dir = shared_dir().join("corpora/stratus-detonation-logs");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
-        .collect();
-    files.sort();
+    let files = common::stratus_files();
     let mut events: Vec<(String, Vec<u8>)> = Vec::new();
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
@@ -139,7 +102,7 @@ fn stratus_stream() -> Vec<u8> {
     events.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();
     let mut year = 2024;
-    while out.len() < target_bytes() {
+    while out.len() < common::target_bytes(50) {
         let from = b"\"eventTime\":\"2024-";
         let to = format!("\"eventTime\":\"{year}-");
         for (_, line) in &events {
@@ -177,7 +140,7 @@ fn ec2_stream() -> Vec<u8> {
     let mut rng = Rng(0x5eed_cafe_f00d_0001);
     let mut out = Vec::new();
     let mut i = 0u64;
-    while out.len() < target_bytes() {
+    while out.len() < common::target_bytes(50) {
         let who = rng.below(50);
         let inst = rng.below(500);
         let (vol, snap, ami) = (rng.below(2000), rng.below(2000), rng.below(200));
@@ -235,22 +198,6 @@ fn ec2_stream() -> Vec<u8> {
     out
 }
 
-/// `ndjson` cut into blocks of about 1 MiB at newlines.
-fn blocks(ndjson: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < ndjson.len() {
-        let want = (start + MIB).min(ndjson.len());
-        let end = match memchr::memrchr(b'\n', &ndjson[start..want]) {
-            Some(i) if want < ndjson.len() => start + i + 1,
-            _ => want,
-        };
-        out.push((start, end));
-        start = end;
-    }
-    out
-}
-
 /// One pass: every block, then a flush. Returns (events, matched, alerts).
 fn pass(engine: &mut Engine, ndjson: &[u8], blocks: &[(usize, usize)]) -> (u64, u64, u64) {
     let (mut out, mut alerts) = (Vec::new(), Vec::new());
@@ -267,8 +214,8 @@ fn pass(engine: &mut Engine, ndjson: &[u8], blocks: &[(usize, usize)]) -> (u64, 
 }
 
 fn throughput(c: &mut Criterion) {
-    let sigmahq = yaml_files(&shared_dir().join("rules/sigmahq-cloud"));
-    let corr = yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/correlation"));
+    let sigmahq = common::rule_sources(&common::shared_dir().join("rules/sigmahq-cloud"));
+    let corr = common::rule_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/correlation"));
     let with: Vec<RuleSource> = sigmahq.iter().chain(&corr).cloned().collect();
     // The same detection rules as plain rules, without the correlation
     // documents: what the correlations themselves cost, apart from their rules.
@@ -284,7 +231,7 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("correlation");
     group.sampling_mode(SamplingMode::Flat).sample_size(10).measurement_time(Duration::from_secs(20));
     for (input, ndjson) in [("stratus", stratus_stream()), ("ec2", ec2_stream())] {
-        let cuts = blocks(&ndjson);
+        let cuts = common::blocks(&ndjson);
         group.throughput(Throughput::Bytes(ndjson.len() as u64));
         for (pack, rules) in [("without", &sigmahq), ("rules", &plain), ("with", &with)] {
             let mut engine = Engine::load(rules, options.clone()).unwrap();
@@ -339,7 +286,7 @@ fn distinct_keys() -> Vec<u8> {
 
 fn memory(c: &mut Criterion) {
     let ndjson = distinct_keys();
-    let cuts = blocks(&ndjson);
+    let cuts = common::blocks(&ndjson);
     let rules = [RuleSource::new("keys.yml", KEYS_RULES)];
     let options = Options::default();
 

@@ -25,14 +25,15 @@
 //! (`SIGIL_BENCH_MB=10` for a quick look).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use sigil_engine::{Engine, Options, RuleSource};
 
-const MIB: usize = 1 << 20;
+mod common;
+
+use common::MIB;
 
 /// The benchmark input and the rules, built once.
 struct Corpus {
@@ -46,53 +47,21 @@ struct Corpus {
 
 impl Corpus {
     fn build() -> Corpus {
-        let shared = shared_dir();
-        let target_mib: usize = match std::env::var("SIGIL_BENCH_MB") {
-            Ok(v) => v
-                .parse()
-                .expect("SIGIL_BENCH_MB must be a whole number of MiB"),
-            Err(_) => 100,
-        };
+        let shared = common::shared_dir();
 
-        let mut one_copy = Vec::new();
-        let mut per_copy = 0usize;
-        let dir = shared.join("corpora/stratus-detonation-logs");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
-            .collect();
-        files.sort();
-        for file in &files {
-            let bytes = std::fs::read(file).unwrap();
-            for event in sigil_engine::input::document_events(&bytes).unwrap() {
-                sigil_engine::input::minify_into(event, &mut one_copy);
-                one_copy.push(b'\n');
-                per_copy += 1;
-            }
-        }
-
-        let copies = (target_mib * MIB).div_ceil(one_copy.len()).max(1);
+        let files = common::stratus_files();
+        let (one_copy, per_copy) = common::stratus_ndjson(&files);
+        let copies = common::target_bytes(100).div_ceil(one_copy.len()).max(1);
         let ndjson = one_copy.repeat(copies);
-        let mut blocks = Vec::new();
-        let mut start = 0;
-        while start < ndjson.len() {
-            let want = (start + MIB).min(ndjson.len());
-            let end = match memchr::memrchr(b'\n', &ndjson[start..want]) {
-                Some(i) if want < ndjson.len() => start + i + 1,
-                _ => want,
-            };
-            blocks.push((start, end));
-            start = end;
-        }
+        let blocks = common::blocks(&ndjson);
 
-        let rules = rule_sources(&shared.join("rules/sigmahq-cloud"));
+        let rules = common::rule_sources(&shared.join("rules/sigmahq-cloud"));
         eprintln!(
             "input: {} files, {per_copy} events, {} bytes per copy (FNV-1a {:016x}); \
              {copies} copies = {} events, {:.1} MiB in {} blocks; {} rule files",
             files.len(),
             one_copy.len(),
-            fnv1a(&one_copy),
+            common::fnv1a(&one_copy),
             per_copy * copies,
             ndjson.len() as f64 / MIB as f64,
             blocks.len(),
@@ -109,51 +78,6 @@ impl Corpus {
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
         sigil_engine::input::ndjson_events(&self.ndjson)
     }
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("SIGIL_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-fn rule_sources(dir: &Path) -> Vec<RuleSource> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in
-            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
-        {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yml" | "yaml")
-            ) {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            RuleSource::new(
-                p.display().to_string(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// A 64-bit FNV-1a hash: names the input in `BENCHMARKS.md` without a
-/// hashing dependency.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// rsigma-eval with the same rule files; `aws_only` keeps the rules whose

@@ -22,7 +22,7 @@
 use crate::matcher::Lookup;
 use crate::rule::Expr;
 use crate::timepart::{self, DatePiece};
-use crate::value::{Val, format_number};
+use crate::value::Val;
 
 /// One label of a rule.
 #[derive(Clone, Debug)]
@@ -95,8 +95,7 @@ impl LabelValue {
                     // A time the pattern cannot read is printed as it came,
                     // rather than lost.
                     Some(pattern) => Some(
-                        timepart::epoch_ms(&Val::Str(text.as_str().into()))
-                            .map_or(text, |ms| timepart::format_date(ms, pattern)),
+                        timepart::epoch_ms(&text).map_or(text, |ms| timepart::format_date(ms, pattern)),
                     ),
                 }
             }
@@ -104,14 +103,8 @@ impl LabelValue {
     }
 }
 
-/// The text of the first value that has one: strings as they are, numbers in
-/// their shortest form, booleans as `true`/`false`, JSON text for the
-/// columns a schema declares `dynamic`. Null has none.
+/// The text of the first value that has one (see [`Val::text`]; a
+/// dynamic column's object or array already is its JSON text). Null has none.
 fn first_text(values: &[(u32, Val<'_>)]) -> Option<String> {
-    values.iter().find_map(|(_, v)| match v {
-        Val::Str(s) => Some(s.to_string()),
-        Val::Num(n) => Some(format_number(*n)),
-        Val::Bool(b) => Some(b.to_string()),
-        Val::Null | Val::Compound => None,
-    })
+    values.iter().find_map(|(_, v)| v.text().map(|t| t.into_owned()))
 }

@@ -79,20 +79,18 @@ pub(crate) struct Schema {
 }
 
 /// The built-in schema named `name` (a [`Source`] name such as
-/// `sentinel.AzureActivity`).
+/// `sentinel.AzureActivity`). Read when a rule names it, at load time.
 pub(crate) fn find(name: &str) -> Result<Schema, String> {
+    let mut known = Vec::new();
     for (file, text) in TABLES {
         let docs = yaml::load(text).map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
-        let Some(doc) = docs.first() else { continue };
-        if doc.get("schema").and_then(Node::as_str) == Some(name) {
-            return parse(doc).map_err(|e| format!("built-in schema {file}: {e}"));
+        let Some(table) = docs.first().and_then(|d| d.get("schema")).and_then(Node::as_str) else { continue };
+        if table == name {
+            return parse(&docs[0]).map_err(|e| format!("built-in schema {file}: {e}"));
         }
+        known.push(table.to_string());
     }
-    let names: Vec<&str> = TABLES
-        .iter()
-        .filter_map(|(_, t)| t.lines().find_map(|l| l.strip_prefix("schema: ")))
-        .collect();
-    Err(format!("unknown schema `{name}`; sigil knows {}", names.join(", ")))
+    Err(format!("unknown schema `{name}`; sigil knows {}", known.join(", ")))
 }
 
 fn parse(doc: &Node) -> Result<Schema, String> {

@@ -172,22 +172,12 @@ pub(crate) fn format_date(ms: i64, pattern: &[DatePiece]) -> String {
     out
 }
 
-/// An event's time as milliseconds since the epoch: a JSON number or a
-/// string of digits is taken as epoch milliseconds (QRadar `devicetime`,
-/// Falcon `timestamp`), any other string as RFC 3339.
-pub(crate) fn epoch_ms(v: &Val<'_>) -> Option<i64> {
-    match v {
-        Val::Num(n) if n.is_finite() => Some(*n as i64),
-        Val::Str(s) => {
-            let t = s.trim();
-            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-                t.parse().ok()
-            } else {
-                parse_rfc3339_ms(t)
-            }
-        }
-        _ => None,
-    }
+/// A time as milliseconds since the epoch: a string of digits is epoch
+/// milliseconds (QRadar `devicetime`, Falcon `timestamp`), anything else
+/// RFC 3339.
+pub(crate) fn epoch_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) { t.parse().ok() } else { parse_rfc3339_ms(t) }
 }
 
 // Howard Hinnant's days-from-civil algorithms (public domain).
