@@ -29,7 +29,9 @@ pub enum Error {
     )]
     PluginFailed(String),
     /// The thread that enforces call deadlines could not be started.
-    #[error("cannot start the plugin's deadline timer: {0} (or use fuel: HostConfig::fuel, --fuel)")]
+    #[error(
+        "cannot start the plugin's deadline timer: {0} (or use fuel: HostConfig::fuel, --fuel)"
+    )]
     Timer(io::Error),
     /// A rule file or input could not be read.
     #[error("cannot read {}: {source}", path.display())]

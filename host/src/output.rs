@@ -251,9 +251,16 @@ impl<'d> Runner<'d> {
                 let reason = format!("event not evaluated: {e}");
                 let entries: Vec<BatchEntry> = ndjson_events(block)
                     .enumerate()
-                    .map(|(i, _)| BatchEntry { index: i as u32, outcome: Err(Failure::Plugin(reason.clone())) })
+                    .map(|(i, _)| BatchEntry {
+                        index: i as u32,
+                        outcome: Err(Failure::Plugin(reason.clone())),
+                    })
                     .collect();
-                Batch { events: entries.len() as u32, entries, alerts: Vec::new() }
+                Batch {
+                    events: entries.len() as u32,
+                    entries,
+                    alerts: Vec::new(),
+                }
             }
         };
         self.counters.plugin_restarts = self.detector.restarts();
@@ -497,11 +504,23 @@ mod tests {
 
     #[test]
     fn rfc3339_times() {
-        assert_eq!(sigil_engine::format_rfc3339_ms(1_722_513_810_000), "2024-08-01T12:03:30Z");
-        assert_eq!(sigil_engine::format_rfc3339_ms(1_722_513_810_250), "2024-08-01T12:03:30.250Z");
+        assert_eq!(
+            sigil_engine::format_rfc3339_ms(1_722_513_810_000),
+            "2024-08-01T12:03:30Z"
+        );
+        assert_eq!(
+            sigil_engine::format_rfc3339_ms(1_722_513_810_250),
+            "2024-08-01T12:03:30.250Z"
+        );
         assert_eq!(sigil_engine::format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
-        assert_eq!(sigil_engine::format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(sigil_engine::format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            sigil_engine::format_rfc3339_ms(-1),
+            "1969-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            sigil_engine::format_rfc3339_ms(951_782_400_000),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]

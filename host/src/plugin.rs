@@ -93,8 +93,9 @@ impl Plugin {
             Some(_) => None,
             None => {
                 let engine = engine.clone();
-                let ticker = Ticker::spawn(HostConfig::EPOCH_TICK, move || engine.increment_epoch())
-                    .map_err(Error::Timer)?;
+                let ticker =
+                    Ticker::spawn(HostConfig::EPOCH_TICK, move || engine.increment_epoch())
+                        .map_err(Error::Timer)?;
                 Some(Arc::new(ticker))
             }
         };
@@ -314,9 +315,9 @@ impl Session {
                             if !matches!(&outcome, Ok(v) if !v.matched()) {
                                 batch.entries.push(BatchEntry { index, outcome });
                             }
-                            batch
-                                .alerts
-                                .extend(alerts.into_iter().map(|alert| BatchAlert { index, alert }));
+                            batch.alerts.extend(
+                                alerts.into_iter().map(|alert| BatchAlert { index, alert }),
+                            );
                         }
                         Err(reason) => {
                             batch.entries.push(BatchEntry {
@@ -340,9 +341,8 @@ impl Session {
     ///
     /// [`Error::PluginFailed`] only when a fresh instance cannot be made.
     pub fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, Error> {
-        let result = self.call_alerts(|guest, store, engine| {
-            guest.call_advance(store, engine, watermark_ms)
-        });
+        let result = self
+            .call_alerts(|guest, store, engine| guest.call_advance(store, engine, watermark_ms));
         self.alerts_or_restart(result)
     }
 
@@ -385,7 +385,10 @@ impl Session {
         }
     }
 
-    fn alerts_or_restart(&mut self, result: Result<Vec<Alert>, String>) -> Result<Vec<Alert>, Error> {
+    fn alerts_or_restart(
+        &mut self,
+        result: Result<Vec<Alert>, String>,
+    ) -> Result<Vec<Alert>, Error> {
         match result {
             Ok(alerts) => Ok(alerts),
             Err(_) => {
@@ -728,8 +731,14 @@ mod tests {
         assert!(weak.upgrade().is_some(), "a clone keeps the timer");
         drop(clone);
         assert!(weak.upgrade().is_none());
-        let fuel = HostConfig { fuel: Some(FuelLimits::default()), ..HostConfig::default() };
-        assert!(Plugin::builtin(fuel).unwrap()._ticker.is_none(), "fuel needs no timer");
+        let fuel = HostConfig {
+            fuel: Some(FuelLimits::default()),
+            ..HostConfig::default()
+        };
+        assert!(
+            Plugin::builtin(fuel).unwrap()._ticker.is_none(),
+            "fuel needs no timer"
+        );
     }
 
     #[test]

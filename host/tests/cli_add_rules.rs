@@ -17,7 +17,11 @@ fn matched(extra: &[&str], input: &str) -> u64 {
         .arg(input)
         .output()
         .expect("sigil runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     let counters = err.lines().last().unwrap_or_default();
     counters
@@ -31,21 +35,46 @@ fn matched(extra: &[&str], input: &str) -> u64 {
 fn a_tuning_filter_adds_to_the_built_in_pack() {
     let input = "tests/data/atomic/fp_automation.ndjson";
     let pack = matched(&[], input);
-    let tuned = matched(&["--add-rules", "rules/tuning/filter_azure_automation_runbook.yml"], input);
-    assert!(pack > tuned, "the runbook's look-alike is spared: {pack} -> {tuned}");
+    let tuned = matched(
+        &[
+            "--add-rules",
+            "rules/tuning/filter_azure_automation_runbook.yml",
+        ],
+        input,
+    );
+    assert!(
+        pack > tuned,
+        "the runbook's look-alike is spared: {pack} -> {tuned}"
+    );
     // The same with the pack named explicitly.
     let named = matched(
-        &["--rules", "rules/cloud-compute", "--add-rules", "rules/tuning/filter_azure_automation_runbook.yml"],
+        &[
+            "--rules",
+            "rules/cloud-compute",
+            "--add-rules",
+            "rules/tuning/filter_azure_automation_runbook.yml",
+        ],
         input,
     );
     assert_eq!(named, tuned);
     // A filter that names no loaded rule is an error, not silence.
     let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
         .current_dir(root())
-        .args(["run", "--native", "--rules", "rules/seeds", "--add-rules", "rules/tuning/filter_azure_automation_runbook.yml"])
+        .args([
+            "run",
+            "--native",
+            "--rules",
+            "rules/seeds",
+            "--add-rules",
+            "rules/tuning/filter_azure_automation_runbook.yml",
+        ])
         .arg(input)
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no loaded rule"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no loaded rule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -42,7 +42,10 @@ fn files_with(dir: &std::path::Path, ext: &[&str]) -> Vec<PathBuf> {
 fn component_output_is_byte_identical_to_native() {
     // `../shared` beside the repository, as CI lays it out.
     let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
-    let corpus = dir("SIGIL_CORPUS_DIR", &format!("{shared}/corpora/stratus-detonation-logs"));
+    let corpus = dir(
+        "SIGIL_CORPUS_DIR",
+        &format!("{shared}/corpora/stratus-detonation-logs"),
+    );
     let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
     let sources = sigil_host::rule_sources(&[rules]).unwrap();
     let files = files_with(&corpus, &["json", "ndjson"]);
@@ -54,7 +57,10 @@ fn component_output_is_byte_identical_to_native() {
 #[test]
 fn component_output_is_byte_identical_to_native_with_correlations() {
     let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
-    let corpus = dir("SIGIL_CORPUS_DIR", &format!("{shared}/corpora/stratus-detonation-logs"));
+    let corpus = dir(
+        "SIGIL_CORPUS_DIR",
+        &format!("{shared}/corpora/stratus-detonation-logs"),
+    );
     let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
     let sources = sigil_host::rule_sources(&[rules, correlation_dir()]).unwrap();
     let mut files = files_with(&corpus, &["json", "ndjson"]);
@@ -74,7 +80,10 @@ fn component_output_is_byte_identical_to_native_with_the_repository_packs() {
     let mut files = files_with(&root.join("tests/data/seeds/events"), &["ndjson"]);
     files.extend(files_with(&root.join("tests/data/atomic"), &["ndjson"]));
     let alerts = compare(&sources, &files);
-    assert!(alerts > 10, "{alerts} alerts: aggregate records and the curated sequences");
+    assert!(
+        alerts > 10,
+        "{alerts} alerts: aggregate records and the curated sequences"
+    );
 }
 
 /// Runs every file through both detectors and checks their output is the

@@ -197,7 +197,9 @@ detection:
     assert_eq!(batch.events, 512);
     for entry in &batch.entries {
         match &entry.outcome {
-            Err(sigil_host::Failure::Plugin(reason)) => assert!(reason.contains("ran out of time"), "{reason}"),
+            Err(sigil_host::Failure::Plugin(reason)) => {
+                assert!(reason.contains("ran out of time"), "{reason}")
+            }
             other => panic!("event {} should not match: {other:?}", entry.index),
         }
     }

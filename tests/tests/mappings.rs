@@ -33,12 +33,21 @@ fn raw_events() -> Vec<(String, Vec<u8>)> {
         }
     }
     let dir = common::data_dir().join("atomic");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    for path in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "ndjson")) {
+    for path in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+    {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            out.push((path.file_name().unwrap().to_string_lossy().into_owned(), line.as_bytes().to_vec()));
+            out.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                line.as_bytes().to_vec(),
+            ));
         }
     }
     out
@@ -103,7 +112,11 @@ fn azure_activity_row(e: &Value) -> Value {
     };
     if rest {
         put(&mut row, "TimeGenerated", s("/eventTimestamp").as_ref());
-        put(&mut row, "OperationNameValue", s("/operationName/value").as_ref());
+        put(
+            &mut row,
+            "OperationNameValue",
+            s("/operationName/value").as_ref(),
+        );
         let status = s("/status/value").map(|v| match v.as_str() {
             Some("Succeeded") => json!("Success"),
             Some("Failed") => json!("Failure"),
@@ -113,7 +126,11 @@ fn azure_activity_row(e: &Value) -> Value {
         });
         put(&mut row, "ActivityStatusValue", status.as_ref());
         put(&mut row, "Caller", s("/caller").as_ref());
-        put(&mut row, "CallerIpAddress", s("/httpRequest/clientIpAddress").as_ref());
+        put(
+            &mut row,
+            "CallerIpAddress",
+            s("/httpRequest/clientIpAddress").as_ref(),
+        );
         put(&mut row, "ResourceGroup", s("/resourceGroupName").as_ref());
         put(&mut row, "SubscriptionId", s("/subscriptionId").as_ref());
     } else {
@@ -121,11 +138,21 @@ fn azure_activity_row(e: &Value) -> Value {
         put(&mut row, "OperationNameValue", s("/operationName").as_ref());
         put(&mut row, "ActivityStatusValue", s("/resultType").as_ref());
         let claims = e.pointer("/identity/claims");
-        let caller = e.get("caller").or_else(|| claims.and_then(|c| c.get(UPN).or_else(|| c.get(OID))));
+        let caller = e
+            .get("caller")
+            .or_else(|| claims.and_then(|c| c.get(UPN).or_else(|| c.get(OID))));
         put(&mut row, "Caller", caller);
         put(&mut row, "CallerIpAddress", s("/callerIpAddress").as_ref());
-        put(&mut row, "ResourceGroup", segment("resourcegroups").as_ref());
-        put(&mut row, "SubscriptionId", segment("subscriptions").as_ref());
+        put(
+            &mut row,
+            "ResourceGroup",
+            segment("resourcegroups").as_ref(),
+        );
+        put(
+            &mut row,
+            "SubscriptionId",
+            segment("subscriptions").as_ref(),
+        );
     }
     put(&mut row, "_ResourceId", s("/resourceId").as_ref());
     put(&mut row, "Properties_d", s("/properties").as_ref());
@@ -139,9 +166,13 @@ fn qradar_row(e: &Value) -> Value {
     row.insert("logsourcetypename".into(), json!("Amazon AWS CloudTrail"));
     let ms = e["eventTime"].as_str().and_then(rfc3339_ms);
     put(&mut row, "devicetime", ms.map(|m| json!(m)).as_ref());
-    let user = ["/userIdentity/userName", "/userIdentity/sessionContext/sessionIssuer/userName", "/userIdentity/principalId"]
-        .iter()
-        .find_map(|p| e.pointer(p).filter(|v| !v.is_null()));
+    let user = [
+        "/userIdentity/userName",
+        "/userIdentity/sessionContext/sessionIssuer/userName",
+        "/userIdentity/principalId",
+    ]
+    .iter()
+    .find_map(|p| e.pointer(p).filter(|v| !v.is_null()));
     put(&mut row, "username", user);
     put(&mut row, "Operation", e.get("eventName"));
     put(&mut row, "ResourceType", e.get("eventSource"));
@@ -153,11 +184,21 @@ fn qradar_row(e: &Value) -> Value {
 /// CloudTrail writes nothing else).
 fn rfc3339_ms(s: &str) -> Option<i64> {
     let n = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0, 4)?, n(5, 7)?, n(8, 10)?, n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    let ms = s.get(19..).and_then(|f| f.strip_prefix('.')).map_or(0, |f| {
-        let digits: String = f.chars().take_while(char::is_ascii_digit).take(3).collect();
-        format!("{digits:0<3}").parse().unwrap_or(0)
-    });
+    let (y, mo, d, h, mi, se) = (
+        n(0, 4)?,
+        n(5, 7)?,
+        n(8, 10)?,
+        n(11, 13)?,
+        n(14, 16)?,
+        n(17, 19)?,
+    );
+    let ms = s
+        .get(19..)
+        .and_then(|f| f.strip_prefix('.'))
+        .map_or(0, |f| {
+            let digits: String = f.chars().take_while(char::is_ascii_digit).take(3).collect();
+            format!("{digits:0<3}").parse().unwrap_or(0)
+        });
     // Days from civil (Howard Hinnant).
     let y2 = if mo <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
@@ -169,7 +210,10 @@ fn rfc3339_ms(s: &str) -> Option<i64> {
 
 /// (rule id, labels) of every finding.
 fn findings(engine: &Engine, v: &Verdict) -> Vec<(String, Vec<(String, String)>)> {
-    v.findings.iter().map(|f| (engine.rules()[f.rule as usize].id.clone(), f.labels.clone())).collect()
+    v.findings
+        .iter()
+        .map(|f| (engine.rules()[f.rule as usize].id.clone(), f.labels.clone()))
+        .collect()
 }
 
 #[test]
@@ -179,7 +223,10 @@ fn parity_rules_say_the_same_of_a_raw_event_and_of_its_siem_row() {
     for (file, raw) in raw_events() {
         let event: Value = serde_json::from_slice(&raw).unwrap();
         let rows: Vec<(&str, Value)> = if event.get("eventSource").is_some() {
-            vec![("sentinel.AWSCloudTrail", aws_cloudtrail_row(&raw, &event)), ("qradar", qradar_row(&event))]
+            vec![
+                ("sentinel.AWSCloudTrail", aws_cloudtrail_row(&raw, &event)),
+                ("qradar", qradar_row(&event)),
+            ]
         } else if event.get("operationName").is_some() {
             vec![("sentinel.AzureActivity", azure_activity_row(&event))]
         } else {
@@ -189,7 +236,11 @@ fn parity_rules_say_the_same_of_a_raw_event_and_of_its_siem_row() {
         for (schema, row) in rows {
             let on_row = engine.evaluate(row.to_string().as_bytes()).unwrap();
             if on_row.matched() {
-                assert_eq!(on_row.source.map(|s| s.name()), Some(schema), "the verdict names the row's schema");
+                assert_eq!(
+                    on_row.source.map(|s| s.name()),
+                    Some(schema),
+                    "the verdict names the row's schema"
+                );
             }
             // The rules of this schema only: the QRadar rules also see a
             // Sentinel row's fields under other names, and vice versa.
@@ -201,9 +252,20 @@ fn parity_rules_say_the_same_of_a_raw_event_and_of_its_siem_row() {
                     _ => title.contains("AzureActivity"),
                 }
             };
-            let a: Vec<_> = findings(&engine, &on_raw).into_iter().filter(of_schema).collect();
-            let b: Vec<_> = findings(&engine, &on_row).into_iter().filter(of_schema).collect();
-            assert_eq!(a, b, "{file}: {schema} row {row}\nraw event {}", String::from_utf8_lossy(&raw));
+            let a: Vec<_> = findings(&engine, &on_raw)
+                .into_iter()
+                .filter(of_schema)
+                .collect();
+            let b: Vec<_> = findings(&engine, &on_row)
+                .into_iter()
+                .filter(of_schema)
+                .collect();
+            assert_eq!(
+                a,
+                b,
+                "{file}: {schema} row {row}\nraw event {}",
+                String::from_utf8_lossy(&raw)
+            );
             if !a.is_empty() {
                 *compared.entry(schema).or_default() += 1;
             }
@@ -211,7 +273,10 @@ fn parity_rules_say_the_same_of_a_raw_event_and_of_its_siem_row() {
     }
     // Not vacuous: each schema's rules matched raw events.
     for schema in ["sentinel.AWSCloudTrail", "sentinel.AzureActivity", "qradar"] {
-        assert!(compared.get(schema).copied().unwrap_or(0) > 0, "no raw event matched a {schema} rule: {compared:?}");
+        assert!(
+            compared.get(schema).copied().unwrap_or(0) > 0,
+            "no raw event matched a {schema} rule: {compared:?}"
+        );
     }
     eprintln!("raw events whose findings equal their rows': {compared:?}");
 }

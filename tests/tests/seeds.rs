@@ -38,7 +38,13 @@ fn events(file: &str) -> Vec<(String, Vec<u8>)> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["_test_id"].as_str().expect("every event has a _test_id").to_string(), l.as_bytes().to_vec())
+            (
+                v["_test_id"]
+                    .as_str()
+                    .expect("every event has a _test_id")
+                    .to_string(),
+                l.as_bytes().to_vec(),
+            )
         })
         .collect()
 }
@@ -50,7 +56,11 @@ fn expected(query: &str) -> Value {
 
 /// The index of the rule whose `id` is `id`.
 fn rule(engine: &Engine, id: &str) -> u32 {
-    engine.rules().iter().position(|r| r.id == id).unwrap_or_else(|| panic!("no rule {id}")) as u32
+    engine
+        .rules()
+        .iter()
+        .position(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no rule {id}")) as u32
 }
 
 /// `{_test_id, columns}` for every event of `file` that `rule_id` finds.
@@ -58,9 +68,15 @@ fn rows(engine: &mut Engine, file: &str, rule_id: &str) -> Vec<Value> {
     let index = rule(engine, rule_id);
     let mut out = Vec::new();
     for (id, event) in events(file) {
-        let verdict = engine.evaluate(&event).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let verdict = engine
+            .evaluate(&event)
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
         if let Some(f) = verdict.findings.iter().find(|f| f.rule == index) {
-            let columns: BTreeMap<&str, &str> = f.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let columns: BTreeMap<&str, &str> = f
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             out.push(serde_json::json!({"_test_id": id, "columns": columns}));
         }
     }
@@ -75,8 +91,12 @@ fn oracle_rows(query: &str) -> Vec<Value> {
         .unwrap()
         .iter()
         .map(|r| {
-            let columns: BTreeMap<String, Value> =
-                r["columns"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let columns: BTreeMap<String, Value> = r["columns"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             serde_json::json!({"_test_id": r["_test_id"], "columns": columns})
         })
         .collect()
@@ -90,11 +110,16 @@ fn groups(file: &str, corr_id: &str, oracle: &Value) -> Vec<Value> {
     // the lateness it allows covers the events' disorder (one event of
     // falcon.ndjson comes five minutes behind a later one). The default,
     // 60 s, would leave that event out of its group as late.
-    let mut engine = pack_with(Options { correlation_lateness_ms: 3_600_000, ..Options::default() });
+    let mut engine = pack_with(Options {
+        correlation_lateness_ms: 3_600_000,
+        ..Options::default()
+    });
     let index = rule(&engine, corr_id);
     let mut alerts: Vec<Alert> = Vec::new();
     for (id, event) in events(file) {
-        engine.evaluate(&event).unwrap_or_else(|e| panic!("{id}: {e}"));
+        engine
+            .evaluate(&event)
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
         alerts.extend(engine.take_alerts());
     }
     alerts.extend(engine.flush());
@@ -108,15 +133,22 @@ fn groups(file: &str, corr_id: &str, oracle: &Value) -> Vec<Value> {
         .iter()
         .filter(|a| a.rule == index)
         .map(|a| {
-            let key: serde_json::Map<String, Value> =
-                a.group.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+            let key: serde_json::Map<String, Value> = a
+                .group
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect();
             let mut columns: BTreeMap<String, Value> = a
                 .group
                 .iter()
                 .filter(|(k, _)| wanted.contains(k))
                 .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
                 .collect();
-            columns.extend(a.labels.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))));
+            columns.extend(
+                a.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str()))),
+            );
             serde_json::json!({"key": key, "columns": columns})
         })
         .collect();
@@ -131,8 +163,12 @@ fn oracle_groups(query: &str) -> (Value, Vec<Value>) {
         .unwrap()
         .iter()
         .map(|g| {
-            let columns: BTreeMap<String, Value> =
-                g["columns"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let columns: BTreeMap<String, Value> = g["columns"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             serde_json::json!({"key": g["key"], "columns": columns})
         })
         .collect();
@@ -142,14 +178,29 @@ fn oracle_groups(query: &str) -> (Value, Vec<Value>) {
 
 fn assert_same(query: &str, ours: &[Value], oracle: &[Value]) {
     if ours != oracle {
-        let show = |v: &[Value]| v.iter().map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n");
-        panic!("{query}: sigil differs from the oracle\n--- sigil ({}):\n{}\n--- oracle ({}):\n{}", ours.len(), show(ours), oracle.len(), show(oracle));
+        let show = |v: &[Value]| {
+            v.iter()
+                .map(|r| format!("  {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "{query}: sigil differs from the oracle\n--- sigil ({}):\n{}\n--- oracle ({}):\n{}",
+            ours.len(),
+            show(ours),
+            oracle.len(),
+            show(oracle)
+        );
     }
 }
 
 #[test]
 fn qradar_as_written_reproduces_the_query_rows() {
-    let ours = rows(&mut pack(), "qradar.ndjson", "4a8b9c9b-8b89-4bce-82cd-eef5e24c2a7f");
+    let ours = rows(
+        &mut pack(),
+        "qradar.ndjson",
+        "4a8b9c9b-8b89-4bce-82cd-eef5e24c2a7f",
+    );
     let oracle = oracle_rows("qradar_as_written");
     assert!(!oracle.is_empty());
     assert_same("qradar_as_written", &ours, &oracle);
@@ -157,7 +208,11 @@ fn qradar_as_written_reproduces_the_query_rows() {
 
 #[test]
 fn qradar_corrected_reproduces_the_corrected_rows() {
-    let ours = rows(&mut pack(), "qradar.ndjson", "8eaf75ce-3f61-4074-9e3f-88a1eb2dd652");
+    let ours = rows(
+        &mut pack(),
+        "qradar.ndjson",
+        "8eaf75ce-3f61-4074-9e3f-88a1eb2dd652",
+    );
     assert_same("qradar_corrected", &ours, &oracle_rows("qradar_corrected"));
 }
 
@@ -165,8 +220,16 @@ fn qradar_corrected_reproduces_the_corrected_rows() {
 fn sentinel_union_reproduces_the_query_rows() {
     let mut engine = pack();
     // The query's output is the Azure branch's rows, then the AWS branch's.
-    let mut ours = rows(&mut engine, "sentinel_azureactivity.ndjson", "45a76cc1-b817-43b3-9ec0-5c3d5aaa97f6");
-    ours.extend(rows(&mut engine, "sentinel_awscloudtrail.ndjson", "2008509c-7c74-4533-ab1c-10b107844b20"));
+    let mut ours = rows(
+        &mut engine,
+        "sentinel_azureactivity.ndjson",
+        "45a76cc1-b817-43b3-9ec0-5c3d5aaa97f6",
+    );
+    ours.extend(rows(
+        &mut engine,
+        "sentinel_awscloudtrail.ndjson",
+        "2008509c-7c74-4533-ab1c-10b107844b20",
+    ));
     let oracle = oracle_rows("sentinel_kql");
     assert!(!oracle.is_empty());
     assert_same("sentinel_kql", &ours, &oracle);
@@ -176,7 +239,11 @@ fn sentinel_union_reproduces_the_query_rows() {
 fn logscale_groups_reproduce_the_query_table() {
     let (exp, oracle) = oracle_groups("logscale_cql");
     assert!(!oracle.is_empty());
-    let ours = groups("falcon.ndjson", "d248f0a1-eeb6-4122-9a09-cf060f425741", &exp);
+    let ours = groups(
+        "falcon.ndjson",
+        "d248f0a1-eeb6-4122-9a09-cf060f425741",
+        &exp,
+    );
     assert_same("logscale_cql", &ours, &oracle);
 }
 
@@ -184,7 +251,10 @@ fn logscale_groups_reproduce_the_query_table() {
 fn sumo_groups_reproduce_each_reading_of_the_query() {
     for (query, corr) in [
         ("sumo_as_written", "ca005424-5168-4086-942f-a92c0e102027"),
-        ("sumo_as_written_regex", "d7a4876f-3757-4e5b-b088-880377bba788"),
+        (
+            "sumo_as_written_regex",
+            "d7a4876f-3757-4e5b-b088-880377bba788",
+        ),
         ("sumo_corrected", "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab"),
     ] {
         let (exp, oracle) = oracle_groups(query);

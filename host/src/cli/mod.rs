@@ -39,9 +39,9 @@ enum Rules {
 pub fn placeholders(flags: &[String]) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for flag in flags {
-        let (name, values) = flag
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--placeholder takes NAME=VALUE[,VALUE...], not `{flag}`"))?;
+        let (name, values) = flag.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--placeholder takes NAME=VALUE[,VALUE...], not `{flag}`")
+        })?;
         let values = values.split(',').map(str::to_string);
         match out.iter_mut().find(|(n, _)| n == name) {
             Some((_, v)) => v.extend(values),

@@ -60,7 +60,12 @@ impl detector::GuestEngine for Engine {
     }
 
     fn take_alerts(&self) -> Vec<wit::Alert> {
-        self.0.borrow_mut().take_alerts().into_iter().map(alert).collect()
+        self.0
+            .borrow_mut()
+            .take_alerts()
+            .into_iter()
+            .map(alert)
+            .collect()
     }
 
     fn evaluate_batch(&self, block: Vec<u8>) -> BatchResult {

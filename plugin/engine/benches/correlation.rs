@@ -132,7 +132,14 @@ impl Rng {
 fn time(ms: u64) -> String {
     let secs = ms / 1000;
     let (d, s) = (secs / 86_400, secs % 86_400);
-    format!("2024-08-{:02}T{:02}:{:02}:{:02}.{:03}Z", 1 + d, s / 3600, s / 60 % 60, s % 60, ms % 1000)
+    format!(
+        "2024-08-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        1 + d,
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 /// EC2 control-plane calls, 20 a second.
@@ -147,7 +154,9 @@ fn ec2_stream() -> Vec<u8> {
         let (name, req, resp) = match rng.below(7) {
             0 => (
                 "StopInstances",
-                format!(r#"{{"instancesSet":{{"items":[{{"instanceId":"i-{inst}"}}]}},"force":false}}"#),
+                format!(
+                    r#"{{"instancesSet":{{"items":[{{"instanceId":"i-{inst}"}}]}},"force":false}}"#
+                ),
                 "null".into(),
             ),
             1 => (
@@ -157,12 +166,17 @@ fn ec2_stream() -> Vec<u8> {
             ),
             2 => (
                 "CreateVolume",
-                format!(r#"{{"size":{},"snapshotId":"snap-{snap}","availabilityZone":"us-east-1a"}}"#, rng.below(100)),
+                format!(
+                    r#"{{"size":{},"snapshotId":"snap-{snap}","availabilityZone":"us-east-1a"}}"#,
+                    rng.below(100)
+                ),
                 format!(r#"{{"volumeId":"vol-{vol}","status":"creating"}}"#),
             ),
             3 => (
                 "AttachVolume",
-                format!(r#"{{"volumeId":"vol-{vol}","instanceId":"i-{inst}","device":"/dev/sdf"}}"#),
+                format!(
+                    r#"{{"volumeId":"vol-{vol}","instanceId":"i-{inst}","device":"/dev/sdf"}}"#
+                ),
                 "null".into(),
             ),
             4 => (
@@ -206,7 +220,10 @@ fn pass(engine: &mut Engine, ndjson: &[u8], blocks: &[(usize, usize)]) -> (u64, 
         out.clear();
         alerts.clear();
         events += u64::from(engine.evaluate_batch(&ndjson[s..e], &mut out, &mut alerts));
-        matched += out.iter().filter(|e| e.outcome.as_ref().is_ok_and(|v| v.matched())).count() as u64;
+        matched += out
+            .iter()
+            .filter(|e| e.outcome.as_ref().is_ok_and(|v| v.matched()))
+            .count() as u64;
         alerted += alerts.len() as u64;
     }
     alerted += engine.flush().len() as u64;
@@ -215,7 +232,9 @@ fn pass(engine: &mut Engine, ndjson: &[u8], blocks: &[(usize, usize)]) -> (u64, 
 
 fn throughput(c: &mut Criterion) {
     let sigmahq = common::rule_sources(&common::shared_dir().join("rules/sigmahq-cloud"));
-    let corr = common::rule_sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/correlation"));
+    let corr = common::rule_sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/correlation"),
+    );
     let with: Vec<RuleSource> = sigmahq.iter().chain(&corr).cloned().collect();
     // The same detection rules as plain rules, without the correlation
     // documents: what the correlations themselves cost, apart from their rules.
@@ -223,13 +242,23 @@ fn throughput(c: &mut Criterion) {
         .iter()
         .cloned()
         .chain(corr.iter().map(|r| {
-            let docs: Vec<&str> = r.text.split("\n---\n").filter(|d| !d.contains("\ncorrelation:")).collect();
+            let docs: Vec<&str> = r
+                .text
+                .split("\n---\n")
+                .filter(|d| !d.contains("\ncorrelation:"))
+                .collect();
             RuleSource::new(r.name.clone(), docs.join("\n---\n"))
         }))
         .collect();
-    let options = Options { skip_invalid: true, ..Options::default() };
+    let options = Options {
+        skip_invalid: true,
+        ..Options::default()
+    };
     let mut group = c.benchmark_group("correlation");
-    group.sampling_mode(SamplingMode::Flat).sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     for (input, ndjson) in [("stratus", stratus_stream()), ("ec2", ec2_stream())] {
         let cuts = common::blocks(&ndjson);
         group.throughput(Throughput::Bytes(ndjson.len() as u64));
@@ -248,8 +277,9 @@ fn throughput(c: &mut Criterion) {
                 ndjson.len() as f64 / MIB as f64 / secs,
                 engine.correlation_stats(),
             );
-            group
-                .bench_function(format!("{input}/{pack}"), |b| b.iter(|| black_box(pass(&mut engine, &ndjson, &cuts))));
+            group.bench_function(format!("{input}/{pack}"), |b| {
+                b.iter(|| black_box(pass(&mut engine, &ndjson, &cuts)))
+            });
         }
     }
     group.finish();
@@ -317,9 +347,14 @@ fn memory(c: &mut Criterion) {
     engine.flush();
 
     let mut group = c.benchmark_group("memory");
-    group.sampling_mode(SamplingMode::Flat).sample_size(10).measurement_time(Duration::from_secs(30));
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
     group.throughput(Throughput::Elements(1_000_000));
-    group.bench_function("1M-keys", |b| b.iter(|| black_box(pass(&mut engine, &ndjson, &cuts))));
+    group.bench_function("1M-keys", |b| {
+        b.iter(|| black_box(pass(&mut engine, &ndjson, &cuts)))
+    });
     group.finish();
 }
 

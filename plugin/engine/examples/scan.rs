@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use sigil_engine::{Engine, Options, RuleSource, input};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -30,16 +32,28 @@ fn main() {
     files.sort();
     let sources: Vec<RuleSource> = files
         .iter()
-        .map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).expect("readable rule")))
+        .map(|p| {
+            RuleSource::new(
+                p.display().to_string(),
+                std::fs::read_to_string(p).expect("readable rule"),
+            )
+        })
         .collect();
-    let options = Options { skip_invalid: true, ..Options::default() };
+    let options = Options {
+        skip_invalid: true,
+        ..Options::default()
+    };
     let mut engine = Engine::load(&sources, options).expect("rules load");
     for s in engine.skipped() {
         eprintln!("skipped: {s}");
     }
     eprintln!("{:?}", engine.stats());
     for &r in engine.unfiltered_rules() {
-        eprintln!("unfiltered: {} {}", engine.rules()[r as usize].source, engine.rules()[r as usize].title);
+        eprintln!(
+            "unfiltered: {} {}",
+            engine.rules()[r as usize].source,
+            engine.rules()[r as usize].title
+        );
     }
     for path in args {
         let doc = std::fs::read(&path).expect("readable events");

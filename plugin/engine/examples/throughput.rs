@@ -32,7 +32,14 @@ fn main() {
         .iter()
         .map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).unwrap()))
         .collect();
-    let mut engine = Engine::load(&sources, Options { skip_invalid: true, ..Options::default() }).unwrap();
+    let mut engine = Engine::load(
+        &sources,
+        Options {
+            skip_invalid: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let mut corpus = Vec::new();
     files(Path::new(&args[1]), &["json"], &mut corpus);
     corpus.sort();

@@ -20,7 +20,10 @@ pub(crate) enum Cond {
     And(Vec<Cond>),
     Or(Vec<Cond>),
     /// `N of pattern`: at least `min` of the matching searches (`None` = all).
-    Of { min: Option<usize>, pattern: OfTarget },
+    Of {
+        min: Option<usize>,
+        pattern: OfTarget,
+    },
 }
 
 /// What a quantifier ranges over.
@@ -73,11 +76,17 @@ pub(crate) fn parse(s: &str) -> Result<Cond, String> {
         return Err("the condition is empty".into());
     }
     if toks.contains(&Tok::Pipe) {
-        return Err("aggregations in conditions (`| count() ...`) were removed in Sigma 2.0; \
+        return Err(
+            "aggregations in conditions (`| count() ...`) were removed in Sigma 2.0; \
                     write a correlation rule instead"
-            .into());
+                .into(),
+        );
     }
-    let mut p = P { toks, pos: 0, depth: 0 };
+    let mut p = P {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let cond = p.expr()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected {} in condition `{s}`", p.describe()));
@@ -116,7 +125,11 @@ impl P {
             self.pos += 1;
             items.push(self.term()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Cond::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Cond::Or(items)
+        })
     }
 
     fn term(&mut self) -> Result<Cond, String> {
@@ -125,13 +138,19 @@ impl P {
             self.pos += 1;
             items.push(self.factor()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Cond::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Cond::And(items)
+        })
     }
 
     fn factor(&mut self) -> Result<Cond, String> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return Err(format!("the condition nests deeper than {MAX_NESTING} levels"));
+            return Err(format!(
+                "the condition nests deeper than {MAX_NESTING} levels"
+            ));
         }
         let result = self.factor_inner();
         self.depth -= 1;
@@ -168,7 +187,11 @@ impl P {
                     } else {
                         match w.parse::<usize>() {
                             Ok(n) if n > 0 => Some(n),
-                            _ => return Err(format!("`{w} of` needs `1`, a positive count or `all`")),
+                            _ => {
+                                return Err(format!(
+                                    "`{w} of` needs `1`, a positive count or `all`"
+                                ));
+                            }
                         }
                     };
                     let target = match self.toks.get(self.pos) {
@@ -177,13 +200,19 @@ impl P {
                         _ => return Err(format!("`{w} of` needs a name pattern or `them`")),
                     };
                     self.pos += 1;
-                    Ok(Cond::Of { min, pattern: target })
+                    Ok(Cond::Of {
+                        min,
+                        pattern: target,
+                    })
                 } else {
                     Ok(Cond::Ident(w))
                 }
             }
             Some(Tok::Close) => Err("unexpected `)` in condition".into()),
-            Some(Tok::Pipe) | None => Err(format!("expected a search identifier but found {}", self.describe())),
+            Some(Tok::Pipe) | None => Err(format!(
+                "expected a search identifier but found {}",
+                self.describe()
+            )),
         }
     }
 }
@@ -220,7 +249,10 @@ mod tests {
     fn precedence_not_and_or() {
         assert_eq!(
             parse("a or not b and c").unwrap(),
-            Cond::Or(vec![id("a"), Cond::And(vec![Cond::Not(Box::new(id("b"))), id("c")])])
+            Cond::Or(vec![
+                id("a"),
+                Cond::And(vec![Cond::Not(Box::new(id("b"))), id("c")])
+            ])
         );
         assert_eq!(
             parse("(a or b) and c").unwrap(),
@@ -234,10 +266,19 @@ mod tests {
             parse("selection and not 1 of filter_*").unwrap(),
             Cond::And(vec![
                 id("selection"),
-                Cond::Not(Box::new(Cond::Of { min: Some(1), pattern: OfTarget::Pattern("filter_*".into()) }))
+                Cond::Not(Box::new(Cond::Of {
+                    min: Some(1),
+                    pattern: OfTarget::Pattern("filter_*".into())
+                }))
             ])
         );
-        assert_eq!(parse("all of them").unwrap(), Cond::Of { min: None, pattern: OfTarget::Them });
+        assert_eq!(
+            parse("all of them").unwrap(),
+            Cond::Of {
+                min: None,
+                pattern: OfTarget::Them
+            }
+        );
     }
 
     #[test]
@@ -246,10 +287,18 @@ mod tests {
         assert!(parse("a and").is_err());
         assert!(parse("(a").is_err());
         assert!(parse("a b").is_err());
-        assert!(parse("selection | count() > 5").unwrap_err().contains("correlation"));
+        assert!(
+            parse("selection | count() > 5")
+                .unwrap_err()
+                .contains("correlation")
+        );
         let deep = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
         assert!(parse(&deep).unwrap_err().contains("deeper"));
-        assert!(parse(&"not ".repeat(100_000)).unwrap_err().contains("deeper"));
+        assert!(
+            parse(&"not ".repeat(100_000))
+                .unwrap_err()
+                .contains("deeper")
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The engine: a compiled rule pack and the evaluation of events against it.
 
-use crate::correlation::{self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName};
+use crate::correlation::{
+    self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName,
+};
 use crate::error::{EventError, LoadError, RuleError};
 use crate::extract::{self, Trie};
 use crate::label::Label;
@@ -25,7 +27,10 @@ pub struct RuleSource {
 impl RuleSource {
     /// A source from a name and its text.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> RuleSource {
-        RuleSource { name: name.into(), text: text.into() }
+        RuleSource {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 }
 
@@ -55,8 +60,12 @@ impl Compiled {
     /// The variant that applies to an event of shape `shape`, if any.
     fn variant(&self, shape: Shape) -> Option<&Variant> {
         match self.variants.as_slice() {
-            [only] if only.source.is_none() => gate(self.product.as_deref(), shape.product).then_some(only),
-            all => all.iter().find(|v| v.source.is_some() && v.source == shape.source),
+            [only] if only.source.is_none() => {
+                gate(self.product.as_deref(), shape.product).then_some(only)
+            }
+            all => all
+                .iter()
+                .find(|v| v.source.is_some() && v.source == shape.source),
         }
     }
 }
@@ -165,19 +174,28 @@ impl Engine {
                 match rule::compile(doc, &cx, &mut TrieSlots(&mut trie)) {
                     Ok(Doc::Rule(r)) => {
                         if rules.len() + defs.len() >= options.max_rules as usize {
-                            return Err(LoadError::TooManyRules { limit: options.max_rules });
+                            return Err(LoadError::TooManyRules {
+                                limit: options.max_rules,
+                            });
                         }
                         rules.push((r, src.name.clone()));
                     }
                     Ok(Doc::Correlation(d)) => {
                         if rules.len() + defs.len() >= options.max_rules as usize {
-                            return Err(LoadError::TooManyRules { limit: options.max_rules });
+                            return Err(LoadError::TooManyRules {
+                                limit: options.max_rules,
+                            });
                         }
                         defs.push((*d, src.name.clone()));
                     }
                     Ok(Doc::Filter(f)) => filters.push((f, src.name.clone())),
                     Err(e) => {
-                        let err = RuleError { source: src.name.clone(), line: e.line, rule_id: e.rule_id, reason: e.reason };
+                        let err = RuleError {
+                            source: src.name.clone(),
+                            line: e.line,
+                            rule_id: e.rule_id,
+                            reason: e.reason,
+                        };
                         fail(err, &mut skipped)?;
                     }
                 }
@@ -196,7 +214,10 @@ impl Engine {
                     source: source.clone(),
                     line: filter.line,
                     rule_id: None,
-                    reason: format!("this filter names {:?} but no loaded rule has that id or name and its logsource", filter.rules),
+                    reason: format!(
+                        "this filter names {:?} but no loaded rule has that id or name and its logsource",
+                        filter.rules
+                    ),
                 };
                 fail(err, &mut skipped)?;
             }
@@ -204,14 +225,20 @@ impl Engine {
         if rules.is_empty() {
             return Err(LoadError::EmptyPack { skipped });
         }
-        let names: Vec<(Option<String>, Option<String>)> =
-            rules.iter().map(|(r, _)| (r.id.clone(), r.name.clone())).collect();
+        let names: Vec<(Option<String>, Option<String>)> = rules
+            .iter()
+            .map(|(r, _)| (r.id.clone(), r.name.clone()))
+            .collect();
         let mut info = Vec::with_capacity(rules.len() + defs.len());
         let mut compiled = Vec::with_capacity(rules.len());
         let mut tests = Vec::new();
         for (i, (r, source)) in rules.into_iter().enumerate() {
             let r = *r;
-            tests.extend(r.tests.iter().map(|(m, e)| RuleTest { rule: i as u32, expect_match: *m, event: e.clone() }));
+            tests.extend(r.tests.iter().map(|(m, e)| RuleTest {
+                rule: i as u32,
+                expect_match: *m,
+                event: e.clone(),
+            }));
             info.push(RuleInfo {
                 id: r.id.clone().unwrap_or_else(|| r.title.clone()),
                 title: r.title,
@@ -237,13 +264,23 @@ impl Engine {
         let correlator = if defs.is_empty() {
             None
         } else {
-            let names: Vec<RuleName<'_>> =
-                names.iter().map(|(id, name)| RuleName { id: id.as_deref(), name: name.as_deref() }).collect();
+            let names: Vec<RuleName<'_>> = names
+                .iter()
+                .map(|(id, name)| RuleName {
+                    id: id.as_deref(),
+                    name: name.as_deref(),
+                })
+                .collect();
             let only: Vec<Def> = defs.iter().map(|(d, _)| d.clone()).collect();
             let (plan, kept, errors) = correlation::link(&names, &only, &mut TrieSlots(&mut trie));
             for e in errors {
                 let (def, source) = &defs[e.def];
-                let err = RuleError { source: source.clone(), line: def.line, rule_id: def.id.clone(), reason: e.reason };
+                let err = RuleError {
+                    source: source.clone(),
+                    line: def.line,
+                    rule_id: def.id.clone(),
+                    reason: e.reason,
+                };
                 fail(err, &mut skipped)?;
             }
             for &k in &kept {
@@ -264,7 +301,8 @@ impl Engine {
                 max_events_per_group: options.max_events_per_group.max(1) as usize,
                 max_bytes: options.max_correlation_bytes as usize,
             };
-            (!kept.is_empty()).then(|| Box::new(Correlator::new(plan, limits, &mut TrieSlots(&mut trie))))
+            (!kept.is_empty())
+                .then(|| Box::new(Correlator::new(plan, limits, &mut TrieSlots(&mut trie))))
         };
         let products: Vec<Option<&str>> = compiled.iter().map(|c| c.product.as_deref()).collect();
         let prefilter = Prefilter::build(compiled.iter().map(|c| &c.expr), &products, &|slot| {
@@ -328,7 +366,10 @@ impl Engine {
     /// The verdict for an event that matched nothing: what hosts write for
     /// events a batch did not return.
     pub fn no_match_verdict(&self) -> Verdict {
-        Verdict { keep: self.options.keeps(false, 0), ..Verdict::default() }
+        Verdict {
+            keep: self.options.keeps(false, 0),
+            ..Verdict::default()
+        }
     }
 
     /// Evaluates one event, a JSON object as UTF-8 bytes.
@@ -346,10 +387,13 @@ impl Engine {
     /// no-match verdict whatever its bytes (see the crate docs).
     pub fn evaluate(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
-            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+            return Err(EventError::TooLarge(
+                event.len().min(u32::MAX as usize) as u32
+            ));
         }
         let mut candidates = std::mem::take(&mut self.scratch.candidates);
-        self.prefilter.candidates(event, &mut self.scratch.prefilter, &mut candidates);
+        self.prefilter
+            .candidates(event, &mut self.scratch.prefilter, &mut candidates);
         let result = if candidates.is_empty() {
             Ok(self.no_match_verdict())
         } else {
@@ -367,7 +411,9 @@ impl Engine {
     #[doc(hidden)]
     pub fn evaluate_unfiltered(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
-            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+            return Err(EventError::TooLarge(
+                event.len().min(u32::MAX as usize) as u32
+            ));
         }
         let all: Vec<u32> = (0..self.rules.len() as u32).collect();
         self.evaluate_candidates(event, &all, Mode::Pure)
@@ -382,17 +428,30 @@ impl Engine {
     /// As [`Engine::evaluate`].
     pub fn matching_rules(&mut self, event: &[u8]) -> Result<Vec<u32>, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
-            return Err(EventError::TooLarge(event.len().min(u32::MAX as usize) as u32));
+            return Err(EventError::TooLarge(
+                event.len().min(u32::MAX as usize) as u32
+            ));
         }
         let all: Vec<u32> = (0..self.rules.len() as u32).collect();
         let verdict = self.evaluate_candidates(event, &all, Mode::Raw)?;
         Ok(verdict.findings.iter().map(|f| f.rule).collect())
     }
 
-    fn evaluate_candidates(&mut self, event: &[u8], candidates: &[u32], mode: Mode) -> Result<Verdict, EventError> {
+    fn evaluate_candidates(
+        &mut self,
+        event: &[u8],
+        candidates: &[u32],
+        mode: Mode,
+    ) -> Result<Verdict, EventError> {
         let keywords = candidates.iter().any(|&c| self.rules[c as usize].keywords);
         let mut values = recycle(std::mem::take(&mut self.scratch.values));
-        let outcome = extract::extract(event, &self.trie, keywords, self.options.max_depth, &mut values);
+        let outcome = extract::extract(
+            event,
+            &self.trie,
+            keywords,
+            self.options.max_depth,
+            &mut values,
+        );
         let verdict = match outcome {
             Err(e) => Err(e),
             Ok(()) => {
@@ -404,7 +463,9 @@ impl Engine {
                 let mut findings = Vec::new();
                 for &c in candidates {
                     let rule = &self.rules[c as usize];
-                    let Some(variant) = rule.variant(shape) else { continue };
+                    let Some(variant) = rule.variant(shape) else {
+                        continue;
+                    };
                     if !eval(&variant.expr, &ctx) {
                         continue;
                     }
@@ -414,7 +475,11 @@ impl Engine {
                         .and_then(|i| labels.iter().find(|(n, _)| *n == variant.labels[i].name))
                         .and_then(|(_, v)| v.parse().ok())
                         .unwrap_or(self.info[c as usize].score);
-                    findings.push(Finding { rule: c, score, labels });
+                    findings.push(Finding {
+                        rule: c,
+                        score,
+                        labels,
+                    });
                 }
                 if let Some(corr) = self.correlator.as_deref_mut() {
                     if mode == Mode::Stream {
@@ -444,8 +509,17 @@ impl Engine {
 
     fn verdict(&self, findings: Vec<Finding>) -> Verdict {
         let score = findings.iter().map(|f| f.score).max().unwrap_or(0);
-        let level = findings.iter().map(|f| self.info[f.rule as usize].level).max();
-        Verdict { keep: self.options.keeps(!findings.is_empty(), score), score, level, findings, source: None }
+        let level = findings
+            .iter()
+            .map(|f| self.info[f.rule as usize].level)
+            .max();
+        Verdict {
+            keep: self.options.keeps(!findings.is_empty(), score),
+            score,
+            level,
+            findings,
+            source: None,
+        }
     }
 
     /// Evaluates every event of an NDJSON block; appends an entry to `out` for
@@ -455,14 +529,23 @@ impl Engine {
     ///
     /// Alerts left by earlier [`Engine::evaluate`] calls and not taken come
     /// out after the block's first event.
-    pub fn evaluate_batch(&mut self, block: &[u8], out: &mut Vec<BatchEntry>, alerts: &mut Vec<BatchAlert>) -> u32 {
+    pub fn evaluate_batch(
+        &mut self,
+        block: &[u8],
+        out: &mut Vec<BatchEntry>,
+        alerts: &mut Vec<BatchAlert>,
+    ) -> u32 {
         let mut n = 0u32;
         for event in crate::input::ndjson_events(block) {
             match self.evaluate(event) {
                 Ok(v) if !v.matched() => {}
                 outcome => out.push(BatchEntry { index: n, outcome }),
             }
-            alerts.extend(self.alerts.drain(..).map(|alert| BatchAlert { index: n, alert }));
+            alerts.extend(
+                self.alerts
+                    .drain(..)
+                    .map(|alert| BatchAlert { index: n, alert }),
+            );
             n += 1;
         }
         n
@@ -504,7 +587,11 @@ impl Engine {
 
     /// Counters of the correlation state (all zero without correlation rules).
     pub fn correlation_stats(&self) -> CorrelationStats {
-        let mut stats = self.correlator.as_deref().map(Correlator::stats).unwrap_or_default();
+        let mut stats = self
+            .correlator
+            .as_deref()
+            .map(Correlator::stats)
+            .unwrap_or_default();
         stats.alerts_dropped = self.alerts_dropped;
         stats
     }
@@ -547,7 +634,9 @@ fn uses_keywords(e: &Expr) -> bool {
 /// collects in place when element layouts agree, as they do here.
 fn recycle<'b>(mut v: Vec<(u32, Val<'_>)>) -> Vec<(u32, Val<'b>)> {
     v.clear();
-    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 struct Ctx<'v, 'a> {
@@ -566,7 +655,10 @@ impl<'a> Lookup<'a> for Ctx<'_, 'a> {
 /// The labels of a finding, in the rule's order; labels without a value
 /// are left out.
 fn labels(labels: &[Label], ctx: &Ctx<'_, '_>) -> Vec<(String, String)> {
-    labels.iter().filter_map(|l| Some((l.name.clone(), l.value(ctx, &|e| eval(e, ctx))?))).collect()
+    labels
+        .iter()
+        .filter_map(|l| Some((l.name.clone(), l.value(ctx, &|e| eval(e, ctx))?)))
+        .collect()
 }
 
 fn eval(e: &Expr, ctx: &Ctx<'_, '_>) -> bool {

@@ -58,7 +58,10 @@ struct Index {
 
 impl Index {
     fn new(children: &[(Box<str>, u32)]) -> Box<Index> {
-        let mut index = Box::new(Index { map: children.iter().cloned().collect(), shapes: [0; 256] });
+        let mut index = Box::new(Index {
+            map: children.iter().cloned().collect(),
+            shapes: [0; 256],
+        });
         for (key, _) in children {
             if let Some(&b) = key.as_bytes().first() {
                 index.shapes[b as usize] |= 1 << key.len().min(63);
@@ -83,7 +86,11 @@ const INDEX_AT: usize = 8;
 impl Trie {
     pub fn new() -> Trie {
         // Node 0 is the root; slot 0 is reserved for keywords.
-        Trie { nodes: vec![TNode::default()], paths: vec![String::new()], json: Vec::new() }
+        Trie {
+            nodes: vec![TNode::default()],
+            paths: vec![String::new()],
+            json: Vec::new(),
+        }
     }
 
     /// The slot of `path`, adding it when new.
@@ -213,7 +220,15 @@ pub(crate) fn extract_serde<'a>(
     out: &mut Vec<(u32, Val<'a>)>,
 ) -> Result<(), EventError> {
     let mut de = serde_json::Deserializer::from_slice(event);
-    let walk = Walk { trie, node: Some(0), keywords, depth: 0, max_depth, out, top: true };
+    let walk = Walk {
+        trie,
+        node: Some(0),
+        keywords,
+        depth: 0,
+        max_depth,
+        out,
+        top: true,
+    };
     let mapped = |e: serde_json::Error| {
         let msg = e.to_string();
         if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
@@ -257,12 +272,23 @@ pub(crate) fn extract_fast<'a>(
     out: &mut Vec<(u32, Val<'a>)>,
 ) -> bool {
     // One check of the whole text is far cheaper than one per string.
-    let Ok(text) = std::str::from_utf8(event) else { return false };
+    let Ok(text) = std::str::from_utf8(event) else {
+        return false;
+    };
     if has_control(event) {
         return false;
     }
     let max_depth = max_depth.min(FAST_MAX_DEPTH);
-    let mut p = Fast { b: event, text, i: 0, trie, keywords, max_depth, out, buf: String::new() };
+    let mut p = Fast {
+        b: event,
+        text,
+        i: 0,
+        trie,
+        keywords,
+        max_depth,
+        out,
+        buf: String::new(),
+    };
     p.ws();
     if p.peek() != b'{' || p.value(Some(0), 0).is_none() {
         return false;
@@ -554,7 +580,8 @@ impl<'a> Fast<'a, '_, '_> {
 
 /// Four hex digits, strictly (no sign).
 fn hex4(d: &[u8]) -> Option<u32> {
-    d.iter().try_fold(0u32, |n, &c| Some(n << 4 | (c as char).to_digit(16)?))
+    d.iter()
+        .try_fold(0u32, |n, &c| Some(n << 4 | (c as char).to_digit(16)?))
 }
 
 const TOO_DEEP: &str = "sigil: nesting deeper than max-depth";
@@ -599,7 +626,11 @@ impl<'a> Walk<'_, '_, 'a> {
     }
 
     fn not_object<E: de::Error>(&self) -> Result<(), E> {
-        if self.top { Err(E::custom(NOT_OBJECT)) } else { Ok(()) }
+        if self.top {
+            Err(E::custom(NOT_OBJECT))
+        } else {
+            Ok(())
+        }
     }
 
     fn child(&mut self, node: Option<u32>) -> Walk<'_, '_, 'a> {
@@ -633,7 +664,10 @@ impl<'de: 'a, 'a> DeserializeSeed<'de> for Walk<'_, '_, 'a> {
             if text.starts_with(['{', '[']) {
                 // Compact, as KQL's `tostring` prints a dynamic value; most
                 // logs are compact already and cost no copy.
-                let compact = if text.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+                let compact = if text
+                    .bytes()
+                    .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+                {
                     let mut out = Vec::with_capacity(text.len());
                     crate::input::minify_into(text.as_bytes(), &mut out);
                     Cow::Owned(String::from_utf8(out).map_err(de::Error::custom)?)
@@ -756,7 +790,11 @@ impl<'de> Visitor<'de> for KeySeed {
 mod tests {
     use super::*;
 
-    fn run(event: &str, paths: &[&str], keywords: bool) -> Result<Vec<(String, Val<'static>)>, EventError> {
+    fn run(
+        event: &str,
+        paths: &[&str],
+        keywords: bool,
+    ) -> Result<Vec<(String, Val<'static>)>, EventError> {
         let mut trie = Trie::new();
         for p in paths {
             trie.slot(p);
@@ -764,7 +802,10 @@ mod tests {
         let owned: &'static [u8] = Box::leak(event.as_bytes().to_vec().into_boxed_slice());
         let mut out = Vec::new();
         extract(owned, &trie, keywords, 8, &mut out)?;
-        Ok(out.into_iter().map(|(s, v)| (trie.paths[s as usize].clone(), v)).collect())
+        Ok(out
+            .into_iter()
+            .map(|(s, v)| (trie.paths[s as usize].clone(), v))
+            .collect())
     }
 
     #[test]
@@ -775,7 +816,11 @@ mod tests {
             false,
         )
         .unwrap();
-        let ids: Vec<_> = got.iter().filter(|(p, _)| p == "a.items.id").map(|(_, v)| v.clone()).collect();
+        let ids: Vec<_> = got
+            .iter()
+            .filter(|(p, _)| p == "a.items.id")
+            .map(|(_, v)| v.clone())
+            .collect();
         assert_eq!(ids, vec![Val::Str("x".into()), Val::Str("y".into())]);
         assert!(got.contains(&("b.c".to_string(), Val::Num(1.0))));
     }
@@ -794,7 +839,12 @@ mod tests {
 
     /// Both paths over `event`: the fast one's values when it takes the
     /// event (checked against the serde walk's), else `None`.
-    fn both<'a>(event: &'a [u8], trie: &Trie, keywords: bool, max_depth: u32) -> Option<Vec<(u32, Val<'a>)>> {
+    fn both<'a>(
+        event: &'a [u8],
+        trie: &Trie,
+        keywords: bool,
+        max_depth: u32,
+    ) -> Option<Vec<(u32, Val<'a>)>> {
         let mut slow = Vec::new();
         let serde = extract_serde(event, trie, keywords, max_depth, &mut slow);
         let mut fast = Vec::new();
@@ -802,7 +852,11 @@ mod tests {
             return None;
         }
         let text = String::from_utf8_lossy(event);
-        assert_eq!(serde, Ok(()), "the fast path took an event serde refuses: {text}");
+        assert_eq!(
+            serde,
+            Ok(()),
+            "the fast path took an event serde refuses: {text}"
+        );
         assert_eq!(fast, slow, "values differ on {text}");
         Some(fast)
     }
@@ -819,11 +873,26 @@ mod tests {
     fn fast_path_takes_well_formed_events() {
         let trie = trie_of(&["a", "a.b", "a.b.c", "k", "n", "x.y", "d.e", "z"]);
         for (event, taken) in [
-            (r#"{"a":{"b":[{"c":"x"},{"c":"y"},"s",1,null,true,false,[],{}]},"k":"v"}"#, true),
-            (r#" { "a" : { "b" : [ 1 , -2 , 3.25 , -0 , 0.5 ] } , "n" : 12345678901234567890123 } "#, true),
-            (r#"{"n":-9223372036854775808,"n":18446744073709551615,"n":-0.0}"#, true),
-            (r#"{"k":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00\u0041","k\u0031":1,"\u006b":"by escaped key"}"#, true),
-            (r#"{"x.y":"flat","x":{"y":"nested"},"d.e":{"z":1},"d":{"e.z":2}}"#, true),
+            (
+                r#"{"a":{"b":[{"c":"x"},{"c":"y"},"s",1,null,true,false,[],{}]},"k":"v"}"#,
+                true,
+            ),
+            (
+                r#" { "a" : { "b" : [ 1 , -2 , 3.25 , -0 , 0.5 ] } , "n" : 12345678901234567890123 } "#,
+                true,
+            ),
+            (
+                r#"{"n":-9223372036854775808,"n":18446744073709551615,"n":-0.0}"#,
+                true,
+            ),
+            (
+                r#"{"k":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00\u0041","k\u0031":1,"\u006b":"by escaped key"}"#,
+                true,
+            ),
+            (
+                r#"{"x.y":"flat","x":{"y":"nested"},"d.e":{"z":1},"d":{"e.z":2}}"#,
+                true,
+            ),
             (r#"{"k":"dup","k":"licate","k":["in",["arrays"]]}"#, true),
             (r#"{"k":"é ü 😀","z":"\u212a"}"#, true),
             (r#"{}"#, true),
@@ -904,7 +973,11 @@ mod tests {
         match v {
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     paths(v, &p, out);
                     out.push(p);
                 }
@@ -927,20 +1000,44 @@ mod tests {
         let every: Vec<&str> = all.iter().map(String::as_str).collect();
         let tries = [
             trie_of(&every),
-            trie_of(&["eventName", "eventSource", "userIdentity.type", "requestParameters.instancesSet.items.instanceId"]),
+            trie_of(&[
+                "eventName",
+                "eventSource",
+                "userIdentity.type",
+                "requestParameters.instancesSet.items.instanceId",
+            ]),
         ];
         for ev in &events {
             for trie in &tries {
                 for keywords in [false, true] {
-                    assert!(both(ev, trie, keywords, 64).is_some(), "{}", String::from_utf8_lossy(ev));
+                    assert!(
+                        both(ev, trie, keywords, 64).is_some(),
+                        "{}",
+                        String::from_utf8_lossy(ev)
+                    );
                 }
             }
         }
         // Mutants: bytes replaced, inserted, deleted; snippets inserted.
         const BYTES: &[u8] = b"\"\\{}[],: \t\n0-.eEuatn/\x00\x7f\x80\xc3\xa9\xff";
         const SNIPPETS: &[&str] = &[
-            "\\u00e9", "\\ud83d\\ude00", "\\ud83d", "\\udc00", "\\u212a", "\\u+041", "1e5", "-0", "00", "1.",
-            "tru", "null", "\"a.b\":1,", "\"x\":[", "é", "\u{130}", "{\"a\":{\"a\":{\"a\":1}}}",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\\ud83d",
+            "\\udc00",
+            "\\u212a",
+            "\\u+041",
+            "1e5",
+            "-0",
+            "00",
+            "1.",
+            "tru",
+            "null",
+            "\"a.b\":1,",
+            "\"x\":[",
+            "é",
+            "\u{130}",
+            "{\"a\":{\"a\":{\"a\":1}}}",
         ];
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut rand = move |n: usize| {
@@ -977,15 +1074,30 @@ mod tests {
         }
         eprintln!("fast path took {taken} of {total} mutants");
         // Most single edits land in string text and leave the event valid.
-        assert!(taken * 4 > total, "the fast path took only {taken} of {total} mutants");
+        assert!(
+            taken * 4 > total,
+            "the fast path took only {taken} of {total} mutants"
+        );
     }
 
     #[test]
     fn bad_events_are_errors() {
-        assert!(matches!(run("[1]", &["a"], false), Err(EventError::InvalidJson(_))));
-        assert!(matches!(run(r#"{"a":1"#, &["a"], false), Err(EventError::InvalidJson(_))));
-        assert!(matches!(run(r#"{"a":1} x"#, &["a"], false), Err(EventError::InvalidJson(_))));
+        assert!(matches!(
+            run("[1]", &["a"], false),
+            Err(EventError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            run(r#"{"a":1"#, &["a"], false),
+            Err(EventError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            run(r#"{"a":1} x"#, &["a"], false),
+            Err(EventError::InvalidJson(_))
+        ));
         let deep = format!("{}1{}", r#"{"a":"#.repeat(20), "}".repeat(20));
-        assert_eq!(run(&deep, &["a.a.a.a.a.a.a.a.a.a.a.a"], false), Err(EventError::TooDeep));
+        assert_eq!(
+            run(&deep, &["a.a.a.a.a.a.a.a.a.a.a.a"], false),
+            Err(EventError::TooDeep)
+        );
     }
 }

@@ -123,7 +123,9 @@ fn push_value<'a>(value: &'a RawValue, out: &mut Vec<&'a [u8]>) -> Result<(), Fr
             out.extend(items.into_iter().map(|v| v.get().as_bytes()));
         }
         Some(b'{') => match serde_json::from_str::<Records<'a>>(text) {
-            Ok(Records { records: Some(items) }) => {
+            Ok(Records {
+                records: Some(items),
+            }) => {
                 out.extend(items.into_iter().map(|v| v.get().as_bytes()));
             }
             _ => out.push(text.as_bytes()),
@@ -174,14 +176,20 @@ mod tests {
         assert_eq!(detect_framing(b"{\"a\":1}\n{\"a\":2}\n"), Framing::Ndjson);
         assert_eq!(detect_framing(b"[\n {\"a\":1}\n]"), Framing::Document);
         assert_eq!(detect_framing(b"{\n  \"a\": 1\n}\n"), Framing::Document);
-        assert_eq!(detect_framing(b"{\"Records\":[{\"a\":1}]}"), Framing::Document);
+        assert_eq!(
+            detect_framing(b"{\"Records\":[{\"a\":1}]}"),
+            Framing::Document
+        );
         assert_eq!(detect_framing(b"not json\n{\"a\":1}"), Framing::Ndjson);
     }
 
     #[test]
     fn documents_split_into_events() {
         let arr = br#"[ {"a": 1}, {"b": [1, 2]} ]"#;
-        assert_eq!(document_events(arr).unwrap(), vec![&br#"{"a": 1}"#[..], &br#"{"b": [1, 2]}"#[..]]);
+        assert_eq!(
+            document_events(arr).unwrap(),
+            vec![&br#"{"a": 1}"#[..], &br#"{"b": [1, 2]}"#[..]]
+        );
         let records = br#"{"Records": [{"a": 1}]}"#;
         assert_eq!(document_events(records).unwrap(), vec![&br#"{"a": 1}"#[..]]);
         let pretty = b"{\n \"a\": 1\n}\n{\n \"b\": 2\n}";

@@ -35,7 +35,11 @@ pub(crate) struct Label {
 #[derive(Clone, Debug)]
 pub(crate) enum LabelValue {
     Const(String),
-    Field { from: FieldSource, pattern: Option<regex_lite::Regex>, format: Option<Vec<DatePiece>> },
+    Field {
+        from: FieldSource,
+        pattern: Option<regex_lite::Regex>,
+        format: Option<Vec<DatePiece>>,
+    },
     Case(Vec<Arm>),
 }
 
@@ -47,9 +51,15 @@ pub(crate) enum FieldSource {
     /// A constant of the schema mapping.
     Value(String),
     /// A slot whose raw values are renamed.
-    Renamed { slot: u32, values: Vec<(String, String)> },
+    Renamed {
+        slot: u32,
+        values: Vec<(String, String)>,
+    },
     /// The first capture group of a regex over a slot.
-    Derived { slot: u32, pattern: regex_lite::Regex },
+    Derived {
+        slot: u32,
+        pattern: regex_lite::Regex,
+    },
 }
 
 /// One arm of a CASE: `when` is `None` for the `else` arm.
@@ -71,20 +81,37 @@ impl LabelValue {
     fn eval<'a>(&self, ctx: &dyn Lookup<'a>, holds: &dyn Fn(&Expr) -> bool) -> Option<String> {
         match self {
             LabelValue::Const(v) => Some(v.clone()),
-            LabelValue::Case(arms) => {
-                arms.iter().find(|a| a.when.as_ref().is_none_or(holds)).and_then(|a| a.then.eval(ctx, holds))
-            }
-            LabelValue::Field { from, pattern, format } => {
+            LabelValue::Case(arms) => arms
+                .iter()
+                .find(|a| a.when.as_ref().is_none_or(holds))
+                .and_then(|a| a.then.eval(ctx, holds)),
+            LabelValue::Field {
+                from,
+                pattern,
+                format,
+            } => {
                 let text = match from {
                     FieldSource::Value(v) => Some(v.clone()),
-                    FieldSource::Slots(slots) => {
-                        slots.iter().map(|&s| ctx.values(s)).find(|v| !v.is_empty()).and_then(first_text)
+                    FieldSource::Slots(slots) => slots
+                        .iter()
+                        .map(|&s| ctx.values(s))
+                        .find(|v| !v.is_empty())
+                        .and_then(first_text),
+                    FieldSource::Renamed { slot, values } => {
+                        first_text(ctx.values(*slot)).map(|raw| {
+                            values
+                                .iter()
+                                .find(|(r, _)| *r == raw)
+                                .map_or(raw, |(_, col)| col.clone())
+                        })
                     }
-                    FieldSource::Renamed { slot, values } => first_text(ctx.values(*slot)).map(|raw| {
-                        values.iter().find(|(r, _)| *r == raw).map_or(raw, |(_, col)| col.clone())
-                    }),
                     FieldSource::Derived { slot, pattern } => first_text(ctx.values(*slot))
-                        .and_then(|raw| pattern.captures(&raw).and_then(|c| c.get(1)).map(|m| m.as_str().to_string())),
+                        .and_then(|raw| {
+                            pattern
+                                .captures(&raw)
+                                .and_then(|c| c.get(1))
+                                .map(|m| m.as_str().to_string())
+                        }),
                 }?;
                 let text = match pattern {
                     None => text,
@@ -95,7 +122,8 @@ impl LabelValue {
                     // A time the pattern cannot read is printed as it came,
                     // rather than lost.
                     Some(pattern) => Some(
-                        timepart::epoch_ms(&text).map_or(text, |ms| timepart::format_date(ms, pattern)),
+                        timepart::epoch_ms(&text)
+                            .map_or(text, |ms| timepart::format_date(ms, pattern)),
                     ),
                 }
             }
@@ -106,5 +134,7 @@ impl LabelValue {
 /// The text of the first value that has one (see [`Val::text`]; a
 /// dynamic column's object or array already is its JSON text). Null has none.
 fn first_text(values: &[(u32, Val<'_>)]) -> Option<String> {
-    values.iter().find_map(|(_, v)| v.text().map(|t| t.into_owned()))
+    values
+        .iter()
+        .find_map(|(_, v)| v.text().map(|t| t.into_owned()))
 }

@@ -131,8 +131,16 @@ pub(crate) const FIELDS: [&str; 12] = [
 
 /// The categories of the Azure Activity Log (its diagnostic export carries
 /// one in `category`; other Azure logs use other names).
-const ACTIVITY_CATEGORIES: [&str; 8] =
-    ["administrative", "security", "servicehealth", "alert", "recommendation", "policy", "autoscale", "resourcehealth"];
+const ACTIVITY_CATEGORIES: [&str; 8] = [
+    "administrative",
+    "security",
+    "servicehealth",
+    "alert",
+    "recommendation",
+    "policy",
+    "autoscale",
+    "resourcehealth",
+];
 
 /// What shape detection found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,9 +151,23 @@ pub(crate) struct Shape {
 
 /// Recognises product and source from the values of [`FIELDS`], in order.
 pub(crate) fn detect(values: [&[(u32, Val<'_>)]; 12]) -> Shape {
-    let [event_source, method, service, workload, operation, operation_name, operation_value, category, ty, qradar, falcon, sumo] =
-        values;
-    let str_is = |v: &[(u32, Val<'_>)], f: &dyn Fn(&str) -> bool| v.iter().any(|(_, x)| matches!(x, Val::Str(s) if f(s)));
+    let [
+        event_source,
+        method,
+        service,
+        workload,
+        operation,
+        operation_name,
+        operation_value,
+        category,
+        ty,
+        qradar,
+        falcon,
+        sumo,
+    ] = values;
+    let str_is = |v: &[(u32, Val<'_>)], f: &dyn Fn(&str) -> bool| {
+        v.iter().any(|(_, x)| matches!(x, Val::Str(s) if f(s)))
+    };
     let product = if str_is(event_source, &|s| s.ends_with(".amazonaws.com")) {
         Some(Product::Aws)
     } else if !method.is_empty() || !service.is_empty() {
@@ -176,7 +198,11 @@ pub(crate) fn detect(values: [&[(u32, Val<'_>)]; 12]) -> Shape {
             Some(Product::M365) => Some(Source::M365),
             Some(Product::Azure) if !operation_value.is_empty() => Some(Source::AzureActivityRest),
             Some(Product::Azure)
-                if str_is(category, &|s| ACTIVITY_CATEGORIES.iter().any(|c| s.eq_ignore_ascii_case(c))) =>
+                if str_is(category, &|s| {
+                    ACTIVITY_CATEGORIES
+                        .iter()
+                        .any(|c| s.eq_ignore_ascii_case(c))
+                }) =>
             {
                 Some(Source::AzureActivity)
             }

@@ -40,20 +40,39 @@ pub(crate) enum StrPat {
 /// One test on one value of a field.
 #[derive(Clone, Debug)]
 pub(crate) enum Test {
-    Str { pat: StrPat, cased: bool },
+    Str {
+        pat: StrPat,
+        cased: bool,
+    },
     /// A plain YAML number: a JSON number equal to it, or a string equal to
     /// its text. The specification treats values as strings, so `42` does
     /// not match the string `"042"`; a JSON number has no text of its own
     /// once parsed, so it is compared by value (`42.0` matches).
-    Num { value: f64, text: String },
+    Num {
+        value: f64,
+        text: String,
+    },
     Bool(bool),
     Null,
     Exists(bool),
-    Cmp { op: Cmp, value: f64 },
-    TimePart { part: TimePart, op: Cmp, value: f64 },
+    Cmp {
+        op: Cmp,
+        value: f64,
+    },
+    TimePart {
+        part: TimePart,
+        op: Cmp,
+        value: f64,
+    },
     Re(regex_lite::Regex),
-    Cidr { net: IpAddr, prefix: u8 },
-    FieldRef { slot: u32, cased: bool },
+    Cidr {
+        net: IpAddr,
+        prefix: u8,
+    },
+    FieldRef {
+        slot: u32,
+        cased: bool,
+    },
 }
 
 /// Every test of one `field|modifiers: values` entry.
@@ -94,7 +113,11 @@ impl FieldCond {
         if self.neq {
             return !values.is_empty() && !self.tests.iter().any(one);
         }
-        if self.all { self.tests.iter().all(one) } else { self.tests.iter().any(one) }
+        if self.all {
+            self.tests.iter().all(one)
+        } else {
+            self.tests.iter().any(one)
+        }
     }
 }
 
@@ -108,7 +131,11 @@ fn test_field<'a>(t: &Test, values: &[(u32, Val<'a>)], ctx: &dyn Lookup<'a>) -> 
                 let Some(a) = v.text() else { return false };
                 others.iter().any(|(_, o)| {
                     o.text().is_some_and(|b| {
-                        if *cased { a == b } else { value::lower(&a) == value::lower(&b) }
+                        if *cased {
+                            a == b
+                        } else {
+                            value::lower(&a) == value::lower(&b)
+                        }
                     })
                 })
             })
@@ -123,7 +150,9 @@ pub(crate) fn test_value(t: &Test, v: &Val<'_>) -> bool {
         Test::Str { pat, cased } => {
             let Some(text) = v.text() else { return false };
             match pat {
-                StrPat::Anchored(anchor, needle) => value::str_match(&text, needle, *anchor, *cased),
+                StrPat::Anchored(anchor, needle) => {
+                    value::str_match(&text, needle, *anchor, *cased)
+                }
                 StrPat::Glob(pieces) => value::glob_match(&text, pieces, *cased),
             }
         }
@@ -153,11 +182,19 @@ pub(crate) fn test_value(t: &Test, v: &Val<'_>) -> bool {
 fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix as u32)
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix as u32) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix as u32)
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -192,11 +229,16 @@ pub(crate) fn compile(
         (false, false, true) => Anchor::Suffix,
         _ => return Err("use only one of contains, startswith and endswith".into()),
     };
-    let cmp = [(Lt, Cmp::Lt), (Lte, Cmp::Lte), (Gt, Cmp::Gt), (Gte, Cmp::Gte)]
-        .into_iter()
-        .filter(|(m, _)| has(*m))
-        .map(|(_, c)| c)
-        .collect::<Vec<_>>();
+    let cmp = [
+        (Lt, Cmp::Lt),
+        (Lte, Cmp::Lte),
+        (Gt, Cmp::Gt),
+        (Gte, Cmp::Gte),
+    ]
+    .into_iter()
+    .filter(|(m, _)| has(*m))
+    .map(|(_, c)| c)
+    .collect::<Vec<_>>();
     if cmp.len() > 1 {
         return Err("use only one of lt, lte, gt and gte".into());
     }
@@ -219,7 +261,12 @@ pub(crate) fn compile(
     let transforms: Vec<Modifier> = modifiers
         .iter()
         .copied()
-        .filter(|m| matches!(m, Base64 | Base64Offset | Utf16Le | Utf16Be | Utf16 | WinDash))
+        .filter(|m| {
+            matches!(
+                m,
+                Base64 | Base64Offset | Utf16Le | Utf16Be | Utf16 | WinDash
+            )
+        })
         .collect();
 
     let items: Vec<&Node> = match values.as_seq() {
@@ -242,12 +289,19 @@ pub(crate) fn compile(
         }
         if has(FieldRef) {
             let other = item.as_str().ok_or("fieldref takes a field name")?;
-            tests.push(Test::FieldRef { slot: slots.slot(other), cased: has(Cased) });
+            tests.push(Test::FieldRef {
+                slot: slots.slot(other),
+                cased: has(Cased),
+            });
             continue;
         }
         if let Some(part) = time_part {
             let n = number(&scalar).ok_or("time-part modifiers take a number")?;
-            tests.push(Test::TimePart { part, op: cmp.first().copied().unwrap_or(Cmp::Eq), value: n });
+            tests.push(Test::TimePart {
+                part,
+                op: cmp.first().copied().unwrap_or(Cmp::Eq),
+                value: n,
+            });
             continue;
         }
         if let Some(op) = cmp.first() {
@@ -280,18 +334,30 @@ pub(crate) fn compile(
                 continue;
             }
             Scalar::Int(_) | Scalar::Float(_) if modifiers.is_empty() || modifiers == [Neq] => {
-                tests.push(Test::Num { value: number(&scalar).unwrap_or(f64::NAN), text: text.to_string() });
+                tests.push(Test::Num {
+                    value: number(&scalar).unwrap_or(f64::NAN),
+                    text: text.to_string(),
+                });
                 continue;
             }
             Scalar::Null => return Err("null cannot take modifiers other than none".into()),
             _ => {}
         }
-        let texts = if has(Expand) { expand(text, cx.placeholders)? } else { vec![text.to_string()] };
+        let texts = if has(Expand) {
+            expand(text, cx.placeholders)?
+        } else {
+            vec![text.to_string()]
+        };
         for t in texts {
             push_strings(&t, &transforms, anchor, has(Cased), &mut tests)?;
         }
     }
-    Ok(FieldCond { slot, tests, all: has(All), neq: has(Neq) })
+    Ok(FieldCond {
+        slot,
+        tests,
+        all: has(All),
+        neq: has(Neq),
+    })
 }
 
 fn number(s: &Scalar<'_>) -> Option<f64> {
@@ -320,7 +386,9 @@ fn expand(text: &str, placeholders: &[(String, Vec<String>)]) -> Result<Vec<Stri
     let mut out = vec![String::new()];
     let mut rest = text;
     while let Some(start) = rest.find('%') {
-        let Some(len) = rest[start + 1..].find('%') else { break };
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
         let name = &rest[start + 1..start + 1 + len];
         let values = placeholders
             .iter()
@@ -359,7 +427,8 @@ fn push_strings(
             Modifier::WinDash => {
                 let mut out = Vec::new();
                 for v in &variants {
-                    let s = String::from_utf8(v.clone()).map_err(|_| "windash must come before encodings")?;
+                    let s = String::from_utf8(v.clone())
+                        .map_err(|_| "windash must come before encodings")?;
                     out.extend(modifier::windash(&s)?.into_iter().map(String::into_bytes));
                 }
                 out
@@ -374,11 +443,18 @@ fn push_strings(
             }
             Modifier::Base64 => {
                 encoded = true;
-                variants.iter().map(|v| modifier::base64(v).into_bytes()).collect()
+                variants
+                    .iter()
+                    .map(|v| modifier::base64(v).into_bytes())
+                    .collect()
             }
             Modifier::Base64Offset => {
                 encoded = true;
-                variants.iter().flat_map(|v| modifier::base64_offsets(v)).map(String::into_bytes).collect()
+                variants
+                    .iter()
+                    .flat_map(|v| modifier::base64_offsets(v))
+                    .map(String::into_bytes)
+                    .collect()
             }
             _ => unreachable!("only transformations are passed here"),
         };
@@ -439,8 +515,18 @@ pub(crate) fn pieces(text: &str) -> Vec<Piece> {
 }
 
 fn string_test(text: &str, anchor: Anchor, cased: bool, wildcards: bool) -> Test {
-    let fold = |s: &str| if cased { s.to_string() } else { value::lower(s).into_owned() };
-    let mut ps = if wildcards { pieces(text) } else { vec![Piece::Lit(text.to_string())] };
+    let fold = |s: &str| {
+        if cased {
+            s.to_string()
+        } else {
+            value::lower(s).into_owned()
+        }
+    };
+    let mut ps = if wildcards {
+        pieces(text)
+    } else {
+        vec![Piece::Lit(text.to_string())]
+    };
     if matches!(anchor, Anchor::Contains | Anchor::Suffix) && ps.first() != Some(&Piece::Star) {
         ps.insert(0, Piece::Star);
     }
@@ -473,17 +559,33 @@ mod tests {
     fn escapes_and_wildcards() {
         assert_eq!(
             pieces(r"a\*b*c\\d\x?"),
-            vec![Piece::Lit(r"a*b".into()), Piece::Star, Piece::Lit(r"c\d\x".into()), Piece::One]
+            vec![
+                Piece::Lit(r"a*b".into()),
+                Piece::Star,
+                Piece::Lit(r"c\d\x".into()),
+                Piece::One
+            ]
         );
-        assert_eq!(pieces("a**b"), vec![Piece::Lit("a".into()), Piece::Star, Piece::Lit("b".into())]);
+        assert_eq!(
+            pieces("a**b"),
+            vec![Piece::Lit("a".into()), Piece::Star, Piece::Lit("b".into())]
+        );
     }
 
     #[test]
     fn string_tests_pick_fast_shapes() {
         let t = string_test("Foo", Anchor::Contains, false, true);
-        assert!(matches!(t, Test::Str { pat: StrPat::Anchored(Anchor::Contains, ref s), .. } if s == "foo"));
+        assert!(
+            matches!(t, Test::Str { pat: StrPat::Anchored(Anchor::Contains, ref s), .. } if s == "foo")
+        );
         let t = string_test("a*b", Anchor::Exact, false, true);
-        assert!(matches!(t, Test::Str { pat: StrPat::Glob(_), .. }));
+        assert!(matches!(
+            t,
+            Test::Str {
+                pat: StrPat::Glob(_),
+                ..
+            }
+        ));
         assert!(test_value(&t, &Val::Str("AxxB".into())));
     }
 
@@ -499,8 +601,14 @@ mod tests {
 
     #[test]
     fn placeholders_expand_or_fail() {
-        let ph = vec![("admins".to_string(), vec!["alice".to_string(), "bob".to_string()])];
-        assert_eq!(expand("x-%admins%-y", &ph).unwrap(), vec!["x-alice-y", "x-bob-y"]);
+        let ph = vec![(
+            "admins".to_string(),
+            vec!["alice".to_string(), "bob".to_string()],
+        )];
+        assert_eq!(
+            expand("x-%admins%-y", &ph).unwrap(),
+            vec!["x-alice-y", "x-bob-y"]
+        );
         assert!(expand("%nobody%", &ph).unwrap_err().contains("no values"));
     }
 }

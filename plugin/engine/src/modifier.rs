@@ -115,7 +115,11 @@ pub(crate) fn utf16(s: &str, m: Modifier) -> Vec<u8> {
         out.extend_from_slice(&[0xFF, 0xFE]);
     }
     for unit in s.encode_utf16() {
-        let bytes = if m == Modifier::Utf16Be { unit.to_be_bytes() } else { unit.to_le_bytes() };
+        let bytes = if m == Modifier::Utf16Be {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        };
         out.extend_from_slice(&bytes);
     }
     out
@@ -156,7 +160,10 @@ mod tests {
     #[test]
     fn base64offset_matches_reference_values() {
         // pySigma's documented example: "/bin/bash" in three alignments.
-        assert_eq!(base64_offsets(b"/bin/bash"), vec!["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]);
+        assert_eq!(
+            base64_offsets(b"/bin/bash"),
+            vec!["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]
+        );
     }
 
     #[test]

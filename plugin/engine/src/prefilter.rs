@@ -14,8 +14,11 @@
 //!
 //! One pass over the raw bytes tokenises the JSON just enough to see keys
 //! and string values and which key governs each value (inside arrays, the
-//! array's key). Keys are looked up in a hash table of the keys rules name;
-//! values only under those keys are compared, exact values by hash. A rule
+//! array's key); texts without backslashes are tokenised from a bit index
+//! of their quotes and brackets built 64 bytes at a time (`structural`),
+//! the rest byte by byte. Keys are looked up in a table of the keys rules
+//! name (`wordtable`); values only under those keys are compared, exact
+//! values by table too. A rule
 //! is a candidate when each of its clauses has an atom that held; events
 //! with no candidate are never parsed, and nothing is allocated for them.
 //!
@@ -51,7 +54,9 @@ use rustc_hash::FxHashMap;
 
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
+use crate::structural;
 use crate::value::{Anchor, Piece};
+use crate::wordtable::WordTable;
 
 /// A fact about the raw text that a matching event must show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,11 +70,12 @@ type Clause = Vec<Atom>;
 
 type AtomId = u32;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct KeyAtoms {
     present: Option<AtomId>,
-    /// Exact values, lower-cased.
-    exact: FxHashMap<Box<[u8]>, Vec<AtomId>>,
+    /// Exact values, lower-cased; the table's ids index `exact_atoms`.
+    exact: WordTable,
+    exact_atoms: Vec<Vec<AtomId>>,
     /// Bit `n` set when some exact literal has `n` bytes (63: 63 or more):
     /// most values are ruled out by their length before any hashing.
     exact_lens: u64,
@@ -86,10 +92,11 @@ fn len_bit(n: usize) -> u64 {
 /// The compiled prefilter of a rule pack.
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
-    keys: FxHashMap<Box<[u8]>, u32>,
+    /// The keys rules name; the ids index `per_key`.
+    keys: WordTable,
     /// For each first byte, bit `n` set when some key of `keys` starts with
     /// it and has `n` bytes (63: 63 or more): most keys of an event are in
-    /// no rule, and this rules them out before any hashing.
+    /// no rule, and this rules them out before any lookup.
     key_shapes: Box<[u64; 256]>,
     per_key: Vec<KeyAtoms>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
@@ -147,7 +154,10 @@ impl Prefilter {
         products: &[Option<&str>],
         keys: &dyn Fn(u32) -> Option<String>,
     ) -> Prefilter {
-        let aws: Vec<bool> = products.iter().map(|p| p.is_none_or(|p| p == "aws")).collect();
+        let aws: Vec<bool> = products
+            .iter()
+            .map(|p| p.is_none_or(|p| p == "aws"))
+            .collect();
         let mut atoms: Vec<Atom> = Vec::new();
         let mut atom_ids: FxHashMap<Atom, AtomId> = FxHashMap::default();
         let mut users: Vec<Vec<(u32, u8)>> = Vec::new();
@@ -162,7 +172,11 @@ impl Prefilter {
                 full.push(0);
                 continue;
             }
-            full.push(if clauses.len() == 64 { u64::MAX } else { (1u64 << clauses.len()) - 1 });
+            full.push(if clauses.len() == 64 {
+                u64::MAX
+            } else {
+                (1u64 << clauses.len()) - 1
+            });
             for (ci, clause) in clauses.into_iter().enumerate() {
                 for atom in clause {
                     let id = *atom_ids.entry(atom.clone()).or_insert_with(|| {
@@ -177,7 +191,7 @@ impl Prefilter {
             }
         }
         let mut pf = Prefilter {
-            keys: FxHashMap::default(),
+            keys: WordTable::new(false),
             key_shapes: Box::new([0; 256]),
             per_key: Vec::new(),
             keywords: None,
@@ -196,14 +210,25 @@ impl Prefilter {
                 Atom::Value(k, Anchor::Exact, lit) => {
                     let atoms = pf.key_atoms(&k);
                     atoms.exact_lens |= len_bit(lit.len());
-                    atoms.exact.entry(lit.into_bytes().into()).or_default().push(id)
+                    let i = atoms.exact.insert(lit.as_bytes()) as usize;
+                    if i == atoms.exact_atoms.len() {
+                        atoms.exact_atoms.push(Vec::new());
+                    }
+                    atoms.exact_atoms[i].push(id)
                 }
-                Atom::Value(k, Anchor::Contains, lit) => {
-                    pf.key_atoms(&k).contains.push((memchr::memmem::Finder::new(lit.as_bytes()).into_owned(), id))
+                Atom::Value(k, Anchor::Contains, lit) => pf
+                    .key_atoms(&k)
+                    .contains
+                    .push((memchr::memmem::Finder::new(lit.as_bytes()).into_owned(), id)),
+                Atom::Value(k, anchor, lit) => {
+                    pf.key_atoms(&k)
+                        .anchored
+                        .push((anchor, lit.into_bytes().into(), id))
                 }
-                Atom::Value(k, anchor, lit) => pf.key_atoms(&k).anchored.push((anchor, lit.into_bytes().into(), id)),
                 Atom::Keyword(lit) => {
-                    pf.aws_keywords |= pf.users[id as usize].iter().any(|&(r, _)| pf.aws[r as usize]);
+                    pf.aws_keywords |= pf.users[id as usize]
+                        .iter()
+                        .any(|&(r, _)| pf.aws[r as usize]);
                     keyword_lits.push(lit);
                     keyword_ids.push(id);
                 }
@@ -231,10 +256,16 @@ impl Prefilter {
         if let Some(&first) = key.as_bytes().first() {
             self.key_shapes[first as usize] |= len_bit(key.len());
         }
-        let n = self.per_key.len() as u32;
-        let i = *self.keys.entry(key.as_bytes().into()).or_insert(n);
-        if i == n {
-            self.per_key.push(KeyAtoms::default());
+        let i = self.keys.insert(key.as_bytes());
+        if i as usize == self.per_key.len() {
+            self.per_key.push(KeyAtoms {
+                present: None,
+                exact: WordTable::new(true),
+                exact_atoms: Vec::new(),
+                exact_lens: 0,
+                anchored: Vec::new(),
+                contains: Vec::new(),
+            });
         }
         &mut self.per_key[i as usize]
     }
@@ -274,7 +305,9 @@ impl Prefilter {
                 }
             }
             for &rule in &s.touched {
-                if s.masks[rule as usize] == self.full[rule as usize] && (!ct || self.aws[rule as usize]) {
+                if s.masks[rule as usize] == self.full[rule as usize]
+                    && (!ct || self.aws[rule as usize])
+                {
                     out.push(rule);
                 }
             }
@@ -312,9 +345,68 @@ impl Prefilter {
     fn scan(&self, ev: &[u8], s: &mut Scratch) -> bool {
         let mut frames = std::mem::take(&mut s.frames);
         frames.clear();
-        let ok = self.scan_with(ev, s, &mut frames);
+        let ok = match self.scan_blocks(ev, s, &mut frames) {
+            Some(ok) => ok,
+            None => {
+                // Escapes: the byte-wise scanner decodes them. The atoms
+                // recorded so far came from text before the first
+                // backslash, tokenised as that scanner does, and hold.
+                frames.clear();
+                self.scan_with(ev, s, &mut frames)
+            }
+        };
         s.frames = frames;
         ok
+    }
+
+    /// The scan of a text without backslashes, from its structural index
+    /// (see [`structural`]): the same tokens in the same order as
+    /// [`Prefilter::scan_with`] sees them, so the same atoms hold. `None`
+    /// when the text has a backslash (or this build has no vector code).
+    #[inline(always)]
+    fn scan_blocks(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> Option<bool> {
+        if !structural::ENABLED {
+            return None;
+        }
+        let mut carry = 0;
+        // The start of the string being read, or `usize::MAX` between strings.
+        let mut open = usize::MAX;
+        let mut base = 0;
+        while base < ev.len() {
+            let m = match ev.get(base..base + 64) {
+                Some(block) => structural::classify(block.try_into().expect("64 bytes")),
+                None => {
+                    // Spaces are in no class.
+                    let mut last = [b' '; 64];
+                    last[..ev.len() - base].copy_from_slice(&ev[base..]);
+                    structural::classify(&last)
+                }
+            };
+            if m.backslash != 0 {
+                return None;
+            }
+            let inside = structural::inside_strings(m.quote, &mut carry);
+            let mut tokens = m.quote | m.structural & !inside;
+            while tokens != 0 {
+                let at = base + tokens.trailing_zeros() as usize;
+                tokens &= tokens - 1;
+                match ev[at] {
+                    b'"' if open == usize::MAX => open = at + 1,
+                    b'"' => {
+                        self.string(&ev[open..at], s, frames);
+                        open = usize::MAX;
+                    }
+                    c => {
+                        if !structure(c, frames) {
+                            return Some(false);
+                        }
+                    }
+                }
+            }
+            base += 64;
+        }
+        // An unterminated string ends the scan, as in `scan_with`.
+        Some(true)
     }
 
     fn scan_with(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> bool {
@@ -326,7 +418,9 @@ impl Prefilter {
                     let mut j = start;
                     let mut escaped = false;
                     let end = loop {
-                        let Some(k) = quote_or_backslash(&ev[j..]) else { return true };
+                        let Some(k) = quote_or_backslash(&ev[j..]) else {
+                            return true;
+                        };
                         let at = j + k;
                         if ev[at] == b'"' {
                             break at;
@@ -344,26 +438,7 @@ impl Prefilter {
                     } else {
                         raw
                     };
-                    let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
-                    if is_key {
-                        let key = self.lookup_key(token);
-                        let top = frames.len() == 1;
-                        let f = frames.last_mut().expect("checked above");
-                        f.event_source = top && token == b"eventSource";
-                        f.key = key;
-                        f.expect_key = false;
-                        if key != NO_KEY {
-                            if let Some(a) = self.per_key[key as usize].present {
-                                self.hit(a, s);
-                            }
-                        }
-                    } else {
-                        let key = frames.last().map_or(NO_KEY, |f| f.key);
-                        if frames.len() == 1 && frames[0].event_source && token.ends_with(b".amazonaws.com") {
-                            s.cloudtrail = true;
-                        }
-                        self.value(token, key, s);
-                    }
+                    self.string(token, s, frames);
                     if escaped {
                         // Give the decode buffer back for the next string.
                         s.decoded = token.to_vec();
@@ -381,28 +456,9 @@ impl Prefilter {
                         _ => {}
                     }
                 }
-                b'{' => {
-                    if frames.len() >= MAX_NESTING {
+                c @ (b'{' | b'[' | b'}' | b']' | b',') => {
+                    if !structure(c, frames) {
                         return false;
-                    }
-                    frames.push(Frame { object: true, expect_key: true, event_source: false, key: NO_KEY });
-                    i += 1;
-                }
-                b'[' => {
-                    if frames.len() >= MAX_NESTING {
-                        return false;
-                    }
-                    let key = frames.last().map_or(NO_KEY, |f| f.key);
-                    frames.push(Frame { object: false, expect_key: false, event_source: false, key });
-                    i += 1;
-                }
-                b'}' | b']' => {
-                    frames.pop();
-                    i += 1;
-                }
-                b',' => {
-                    if let Some(f) = frames.last_mut() {
-                        f.expect_key = f.object;
                     }
                     i += 1;
                 }
@@ -412,9 +468,39 @@ impl Prefilter {
         true
     }
 
+    /// Records the atoms a string token (`token`, escapes decoded) makes
+    /// hold: a key names the governing key of what follows, a value is
+    /// compared under its governing key.
+    #[inline(always)]
+    fn string(&self, token: &[u8], s: &mut Scratch, frames: &mut [Frame]) {
+        let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
+        if is_key {
+            let key = self.lookup_key(token);
+            let top = frames.len() == 1;
+            let f = frames.last_mut().expect("checked above");
+            f.event_source = top && token == b"eventSource";
+            f.key = key;
+            f.expect_key = false;
+            if key != NO_KEY {
+                if let Some(a) = self.per_key[key as usize].present {
+                    self.hit(a, s);
+                }
+            }
+        } else {
+            let key = frames.last().map_or(NO_KEY, |f| f.key);
+            if frames.len() == 1 && frames[0].event_source && token.ends_with(b".amazonaws.com") {
+                s.cloudtrail = true;
+            }
+            if key != NO_KEY {
+                self.value(token, key, s);
+            }
+        }
+    }
+
+    #[inline(always)]
     fn lookup_key(&self, token: &[u8]) -> u32 {
         if self.may_be_key(token)
-            && let Some(&k) = self.keys.get(token)
+            && let Some(k) = self.keys.get(token)
         {
             return k;
         }
@@ -424,7 +510,7 @@ impl Prefilter {
         }
         match token.iter().rposition(|&b| b == b'.') {
             Some(dot) if self.may_be_key(&token[dot + 1..]) => {
-                self.keys.get(&token[dot + 1..]).copied().unwrap_or(NO_KEY)
+                self.keys.get(&token[dot + 1..]).unwrap_or(NO_KEY)
             }
             _ => NO_KEY,
         }
@@ -433,28 +519,26 @@ impl Prefilter {
     /// False when `token` is certainly not in `keys`: no key has its first
     /// byte and length. (The empty key, which a path ending in `.` names,
     /// has no first byte: it is always looked up.)
-    #[inline]
+    #[inline(always)]
     fn may_be_key(&self, token: &[u8]) -> bool {
-        token.first().is_none_or(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
+        token
+            .first()
+            .is_none_or(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
-        if key == NO_KEY {
-            return;
-        }
         let atoms = &self.per_key[key as usize];
-        let exact = atoms.exact_lens & len_bit(token.len()) != 0;
-        if exact || !atoms.contains.is_empty() {
+        if atoms.exact_lens & len_bit(token.len()) != 0
+            && let Some(i) = atoms.exact.get(token)
+        {
+            for &a in &atoms.exact_atoms[i as usize] {
+                self.hit(a, s);
+            }
+        }
+        if !atoms.contains.is_empty() {
             let mut lower = std::mem::take(&mut s.lower);
             lower.clear();
             lower.extend(token.iter().map(u8::to_ascii_lowercase));
-            if exact {
-                if let Some(ids) = atoms.exact.get(lower.as_slice()) {
-                    for &a in ids {
-                        self.hit(a, s);
-                    }
-                }
-            }
             for (finder, a) in &atoms.contains {
                 if finder.find(&lower).is_some() {
                     self.hit(*a, s);
@@ -464,14 +548,54 @@ impl Prefilter {
         }
         for (anchor, lit, a) in &atoms.anchored {
             let holds = match anchor {
-                Anchor::Prefix => token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit),
-                _ => token.len() >= lit.len() && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit),
+                Anchor::Prefix => {
+                    token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit)
+                }
+                _ => {
+                    token.len() >= lit.len()
+                        && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit)
+                }
             };
             if holds {
                 self.hit(*a, s);
             }
         }
     }
+}
+
+/// Applies a structural character outside strings to the frame stack
+/// (`,` expects a key next in an object). False when nesting is too deep
+/// to scan.
+#[inline(always)]
+fn structure(c: u8, frames: &mut Vec<Frame>) -> bool {
+    match c {
+        b'{' | b'[' => {
+            if frames.len() >= MAX_NESTING {
+                return false;
+            }
+            let object = c == b'{';
+            let key = if object {
+                NO_KEY
+            } else {
+                frames.last().map_or(NO_KEY, |f| f.key)
+            };
+            frames.push(Frame {
+                object,
+                expect_key: object,
+                event_source: false,
+                key,
+            });
+        }
+        b'}' | b']' => {
+            frames.pop();
+        }
+        _ => {
+            if let Some(f) = frames.last_mut() {
+                f.expect_key = f.object;
+            }
+        }
+    }
+    true
 }
 
 /// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
@@ -545,14 +669,18 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
             b'b' => '\u{8}',
             b'f' => '\u{c}',
             b'u' => {
-                let Some(hi) = hex4(raw.get(i..i + 4)) else { return false };
+                let Some(hi) = hex4(raw.get(i..i + 4)) else {
+                    return false;
+                };
                 i += 4;
                 let cp = if (0xD800..0xDC00).contains(&hi) {
                     // A surrogate pair: the low half must follow.
                     if raw.get(i..i + 2) != Some(b"\\u") {
                         return false;
                     }
-                    let Some(lo) = hex4(raw.get(i + 2..i + 6)) else { return false };
+                    let Some(lo) = hex4(raw.get(i + 2..i + 6)) else {
+                        return false;
+                    };
                     if !(0xDC00..0xE000).contains(&lo) {
                         return false;
                     }
@@ -600,7 +728,11 @@ fn required(expr: &Expr, seg: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clau
         Expr::Field(fc) => field_clauses(fc, Some(seg(fc.slot)?)),
         Expr::Keywords(fc) => field_clauses(fc, None),
         Expr::And(items) => {
-            let mut all: Vec<Clause> = items.iter().filter_map(|i| required(i, seg)).flatten().collect();
+            let mut all: Vec<Clause> = items
+                .iter()
+                .filter_map(|i| required(i, seg))
+                .flatten()
+                .collect();
             // Weak clauses (a service host name every event of the service
             // has) cost comparisons but rule out little.
             let best = all.iter().map(quality).max().unwrap_or(0);
@@ -625,7 +757,11 @@ fn required(expr: &Expr, seg: &dyn Fn(u32) -> Option<String>) -> Option<Vec<Clau
 }
 
 fn field_clauses(fc: &FieldCond, key: Option<String>) -> Option<Vec<Clause>> {
-    let by_key = || key.clone().filter(|k| !k.is_empty()).map(|k| vec![vec![Atom::Key(k)]]);
+    let by_key = || {
+        key.clone()
+            .filter(|k| !k.is_empty())
+            .map(|k| vec![vec![Atom::Key(k)]])
+    };
     if fc.neq {
         return by_key();
     }
@@ -639,12 +775,23 @@ fn field_clauses(fc: &FieldCond, key: Option<String>) -> Option<Vec<Clause>> {
     let atoms: Vec<Option<Atom>> = fc.tests.iter().map(atom).collect();
     let by_value = if fc.all {
         let clauses: Vec<Clause> = atoms.into_iter().flatten().map(|a| vec![a]).collect();
-        if clauses.is_empty() { None } else { Some(clauses) }
+        if clauses.is_empty() {
+            None
+        } else {
+            Some(clauses)
+        }
     } else {
-        atoms.into_iter().collect::<Option<Clause>>().map(|c| vec![c])
+        atoms
+            .into_iter()
+            .collect::<Option<Clause>>()
+            .map(|c| vec![c])
     };
     // A test that needs the field present needs its key in the raw text.
-    let present = fc.all || fc.tests.iter().all(|t| !matches!(t, Test::Null | Test::Exists(false)));
+    let present = fc.all
+        || fc
+            .tests
+            .iter()
+            .all(|t| !matches!(t, Test::Null | Test::Exists(false)));
     by_value.or_else(|| if present { by_key() } else { None })
 }
 
@@ -657,7 +804,10 @@ fn literal(t: &Test) -> Option<(Anchor, String)> {
 
 fn literal_as_written(t: &Test) -> Option<(Anchor, String)> {
     match t {
-        Test::Str { pat: StrPat::Anchored(anchor, s), .. } => {
+        Test::Str {
+            pat: StrPat::Anchored(anchor, s),
+            ..
+        } => {
             if numeric(s) {
                 return None;
             }
@@ -667,8 +817,14 @@ fn literal_as_written(t: &Test) -> Option<(Anchor, String)> {
                 piece(s).map(|p| (Anchor::Contains, p))
             }
         }
-        Test::Str { pat: StrPat::Glob(pieces), .. } => {
-            if pieces.iter().all(|p| matches!(p, Piece::Lit(l) if numeric(l)) || !matches!(p, Piece::Lit(_))) {
+        Test::Str {
+            pat: StrPat::Glob(pieces),
+            ..
+        } => {
+            if pieces
+                .iter()
+                .all(|p| matches!(p, Piece::Lit(l) if numeric(l)) || !matches!(p, Piece::Lit(_)))
+            {
                 return None;
             }
             pieces
@@ -691,7 +847,8 @@ fn scannable(c: char) -> bool {
 
 /// True when a JSON number's text could hold `text` (digits, `.`, signs).
 fn numeric(text: &str) -> bool {
-    text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
 }
 
 /// The longest run of at least 3 scannable characters of `text`. Any run
@@ -790,7 +947,11 @@ fn quality(c: &Clause) -> usize {
         .map(|a| match a {
             Atom::Key(_) => WEAK,
             Atom::Value(_, _, l) | Atom::Keyword(l) => {
-                if l.ends_with("amazonaws.com") || l.ends_with("googleapis.com") { WEAK } else { l.len() }
+                if l.ends_with("amazonaws.com") || l.ends_with("googleapis.com") {
+                    WEAK
+                } else {
+                    l.len()
+                }
             }
         })
         .min()
@@ -819,11 +980,20 @@ mod tests {
 
     #[test]
     fn literals() {
-        let s = |p: &str, a| Test::Str { pat: StrPat::Anchored(a, p.into()), cased: false };
-        assert_eq!(literal(&s("stopinstances", Anchor::Exact)), Some((Anchor::Exact, "stopinstances".into())));
+        let s = |p: &str, a| Test::Str {
+            pat: StrPat::Anchored(a, p.into()),
+            cased: false,
+        };
+        assert_eq!(
+            literal(&s("stopinstances", Anchor::Exact)),
+            Some((Anchor::Exact, "stopinstances".into()))
+        );
         assert_eq!(literal(&s("ab", Anchor::Exact)), None);
         assert_eq!(literal(&s("12.5", Anchor::Contains)), None);
-        assert_eq!(literal(&s("ab\"cdef", Anchor::Exact)), Some((Anchor::Contains, "cdef".into())));
+        assert_eq!(
+            literal(&s("ab\"cdef", Anchor::Exact)),
+            Some((Anchor::Contains, "cdef".into()))
+        );
         assert_eq!(
             literal(&s("update app – certs", Anchor::Exact)),
             Some((Anchor::Contains, "update app ".into()))
@@ -832,7 +1002,10 @@ mod tests {
 
     #[test]
     fn regex_literals() {
-        assert_eq!(regex_literal(".+:assumed-role/aws:.+").as_deref(), Some(":assumed-role/aws:"));
+        assert_eq!(
+            regex_literal(".+:assumed-role/aws:.+").as_deref(),
+            Some(":assumed-role/aws:")
+        );
         assert_eq!(regex_literal("(?i)^abcd?e").as_deref(), Some("abc"));
         assert_eq!(regex_literal("a|bcdef"), None);
         assert_eq!(regex_literal("x[abc]yzw\\.com").as_deref(), Some("yzw.com"));
@@ -859,7 +1032,7 @@ mod tests {
     }
 
     #[test]
-    fn the_key_filter_passes_every_key_of_the_table() {
+    fn every_key_of_the_table_is_found() {
         let mut pf = Prefilter::build(std::iter::empty(), &[], &|_| None);
         for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
             pf.key_atoms(key);
@@ -867,7 +1040,11 @@ mod tests {
         for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
             assert!(pf.may_be_key(key.as_bytes()), "{key:?}");
             assert_ne!(pf.lookup_key(key.as_bytes()), NO_KEY, "{key:?}");
-            assert_ne!(pf.lookup_key(format!("p.q.{key}").as_bytes()), NO_KEY, "{key:?}");
+            assert_ne!(
+                pf.lookup_key(format!("p.q.{key}").as_bytes()),
+                NO_KEY,
+                "{key:?}"
+            );
         }
         assert!(!pf.may_be_key(b"eventTim"));
         assert_eq!(pf.lookup_key(b"b"), NO_KEY);
@@ -893,11 +1070,95 @@ mod tests {
         let mut out = Vec::new();
         assert!(decode(br#"a\"b\\c\nd\/e"#, &mut out));
         assert_eq!(out, b"a\"b\\c\nd/e");
-        assert!(decode(br#"\u003csensitiveDataRemoved\u003e \u00e9 \ud83d\ude00"#, &mut out));
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), "<sensitiveDataRemoved> é 😀");
-        assert!(!decode(br#"\u212a"#, &mut out), "Kelvin sign lowers to ASCII k");
-        assert!(!decode(br#"\u0130"#, &mut out), "dotted I lowers to ASCII i");
+        assert!(decode(
+            br#"\u003csensitiveDataRemoved\u003e \u00e9 \ud83d\ude00"#,
+            &mut out
+        ));
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "<sensitiveDataRemoved> é 😀"
+        );
+        assert!(
+            !decode(br#"\u212a"#, &mut out),
+            "Kelvin sign lowers to ASCII k"
+        );
+        assert!(
+            !decode(br#"\u0130"#, &mut out),
+            "dotted I lowers to ASCII i"
+        );
         assert!(!decode(br#"\ud83d"#, &mut out), "lone surrogate");
         assert!(!decode(br#"\u12"#, &mut out), "short escape");
+    }
+
+    /// A prefilter with a few atoms of each kind, built by hand: keys `a`
+    /// and `eventSource` present, exact values under `b` (one over 16
+    /// bytes), a prefix, a suffix and a contains literal under `c`.
+    fn toy() -> Prefilter {
+        let mut pf = Prefilter::build(std::iter::empty(), &[], &|_| None);
+        pf.key_atoms("a").present = Some(0);
+        pf.key_atoms("eventSource").present = Some(1);
+        for (id, lit) in [(2, "xy"), (3, "longer-than-sixteen-bytes")] {
+            let b = pf.key_atoms("b");
+            b.exact_lens |= len_bit(lit.len());
+            b.exact.insert(lit.as_bytes());
+            b.exact_atoms.push(vec![id]);
+        }
+        let c = pf.key_atoms("c");
+        c.anchored.push((Anchor::Prefix, b"ab"[..].into(), 4));
+        c.anchored.push((Anchor::Suffix, b"yz"[..].into(), 5));
+        c.contains
+            .push((memchr::memmem::Finder::new(b"mid").into_owned(), 6));
+        pf.users = vec![Vec::new(); 7];
+        pf
+    }
+
+    fn outcome(pf: &Prefilter, ev: &[u8], blocks: bool) -> Option<(bool, Vec<bool>, bool)> {
+        let mut s = Scratch {
+            seen: vec![false; pf.users.len()],
+            ..Scratch::default()
+        };
+        let mut frames = Vec::new();
+        let ok = if blocks {
+            pf.scan_blocks(ev, &mut s, &mut frames)?
+        } else {
+            pf.scan_with(ev, &mut s, &mut frames)
+        };
+        Some((ok, s.seen, s.cloudtrail))
+    }
+
+    proptest::proptest! {
+        /// The block scanner sees what the byte scanner sees, on any text
+        /// without backslashes: well-formed or not, strings across block
+        /// boundaries, structural characters inside strings, nesting past
+        /// the limit.
+        #[test]
+        fn block_scan_equals_byte_scan(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "\"", "{", "}", "[", "]", ",", ":", " ", ".", "a", "b", "c", "x", "y", "z", "Ab", "mId",
+                "eventSource", ".amazonaws.com", "xy", "XY", "longer-than-sixteen-bytes", "0123456789",
+                "{\"a\":", "\"b\":\"xy\"", "\"c\":[\"abyz\",", "{\"eventSource\":\"ec2.amazonaws.com\"",
+            ]),
+            0..400,
+        )) {
+            let ev = parts.concat().into_bytes();
+            let pf = toy();
+            if structural::ENABLED {
+                proptest::prop_assert_eq!(outcome(&pf, &ev, true), outcome(&pf, &ev, false));
+            }
+        }
+    }
+
+    #[test]
+    fn block_scan_leaves_escapes_to_the_byte_scan() {
+        let pf = toy();
+        let ev = br#"{"a":"x\"y","b":"xy"}"#;
+        assert_eq!(outcome(&pf, ev, true), None);
+        let (ok, seen, _) = outcome(&pf, ev, false).unwrap();
+        assert!(ok && seen[0] && seen[2]);
+        let deep = "[".repeat(MAX_NESTING + 1);
+        assert_eq!(
+            outcome(&pf, deep.as_bytes(), true),
+            Some((false, vec![false; 7], false))
+        );
     }
 }

@@ -46,7 +46,9 @@ impl LogSource {
     /// the filter sets must be the rule's.
     fn covers(&self, rule: &LogSource) -> bool {
         let ok = |f: &Option<String>, r: &Option<String>| f.is_none() || f == r;
-        ok(&self.product, &rule.product) && ok(&self.service, &rule.service) && ok(&self.category, &rule.category)
+        ok(&self.product, &rule.product)
+            && ok(&self.service, &rule.service)
+            && ok(&self.category, &rule.category)
     }
 }
 
@@ -103,7 +105,10 @@ impl Filter {
     /// Whether this filter applies to `rule`.
     pub fn applies_to(&self, rule: &Rule) -> bool {
         self.logsource.covers(&rule.logsource)
-            && self.rules.iter().any(|r| Some(r) == rule.id.as_ref() || Some(r) == rule.name.as_ref())
+            && self
+                .rules
+                .iter()
+                .any(|r| Some(r) == rule.id.as_ref() || Some(r) == rule.name.as_ref())
     }
 }
 
@@ -122,7 +127,11 @@ pub(crate) struct At {
 }
 
 pub(crate) fn at(node: &Node, reason: impl Into<String>) -> At {
-    At { line: node.line, rule_id: None, reason: reason.into() }
+    At {
+        line: node.line,
+        rule_id: None,
+        reason: reason.into(),
+    }
 }
 
 /// Compiles one YAML document.
@@ -136,36 +145,68 @@ pub(crate) fn compile(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) ->
 
 fn compile_inner(doc: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Doc, At> {
     if doc.as_map().is_none() {
-        return Err(at(doc, format!("a Sigma document must be a map, not {}", doc.kind())));
+        return Err(at(
+            doc,
+            format!("a Sigma document must be a map, not {}", doc.kind()),
+        ));
     }
     let logsource = logsource(doc)?;
     if let Some(c) = doc.get("correlation") {
         return crate::correlation::parse(doc, c).map(|d| Doc::Correlation(Box::new(d)));
     }
     if doc.get("action").is_some() {
-        return Err(at(doc, "`action: global/reset/repeat` collections were removed in Sigma 2.0; split the file into separate rules"));
+        return Err(at(
+            doc,
+            "`action: global/reset/repeat` collections were removed in Sigma 2.0; split the file into separate rules",
+        ));
     }
     if let Some(f) = doc.get("filter") {
-        let rules = f.get("rules").ok_or_else(|| at(f, "a filter needs `rules:` listing the ids or names it applies to"))?;
+        let rules = f.get("rules").ok_or_else(|| {
+            at(
+                f,
+                "a filter needs `rules:` listing the ids or names it applies to",
+            )
+        })?;
         let rules = string_list(rules)?;
         let (expr, _) = detection(f, &["rules"], cx, slots)?;
-        return Ok(Doc::Filter(Filter { rules, logsource, expr, line: doc.line }));
+        return Ok(Doc::Filter(Filter {
+            rules,
+            logsource,
+            expr,
+            line: doc.line,
+        }));
     }
     let schema_node = doc.get("sigil").and_then(|x| x.get("schema"));
     let Some(schema_node) = schema_node else {
         let rule = rule_for(doc, logsource, None, cx, slots)?;
         return Ok(Doc::Rule(Box::new(rule)));
     };
-    let name = schema_node.as_str().ok_or_else(|| at(schema_node, "sigil.schema must be a schema name"))?;
+    let name = schema_node
+        .as_str()
+        .ok_or_else(|| at(schema_node, "sigil.schema must be a schema name"))?;
     let schema = schema::find(name).map_err(|e| at(schema_node, e))?;
-    let own = CompileCtx { mapping: None, dynamic: &schema.dynamic, ..*cx };
+    let own = CompileCtx {
+        mapping: None,
+        dynamic: &schema.dynamic,
+        ..*cx
+    };
     let mut rule = rule_for(doc, logsource.clone(), Some(schema.source), &own, slots)?;
     for mapping in &schema.mappings {
-        let mcx = CompileCtx { mapping: Some(mapping), dynamic: &schema.dynamic, ..*cx };
-        let r = rule_for(doc, logsource.clone(), Some(mapping.source), &mcx, slots).map_err(|mut e| {
-            e.reason = format!("mapped to {} (schema {name}): {}", mapping.source.name(), e.reason);
-            e
-        })?;
+        let mcx = CompileCtx {
+            mapping: Some(mapping),
+            dynamic: &schema.dynamic,
+            ..*cx
+        };
+        let r = rule_for(doc, logsource.clone(), Some(mapping.source), &mcx, slots).map_err(
+            |mut e| {
+                e.reason = format!(
+                    "mapped to {} (schema {name}): {}",
+                    mapping.source.name(),
+                    e.reason
+                );
+                e
+            },
+        )?;
         rule.variants.extend(r.variants);
     }
     Ok(Doc::Rule(Box::new(rule)))
@@ -179,7 +220,9 @@ fn rule_for(
     cx: &CompileCtx<'_>,
     slots: &mut dyn Slots,
 ) -> Result<Rule, At> {
-    let det = doc.get("detection").ok_or_else(|| at(doc, "a rule needs a `detection` section"))?;
+    let det = doc
+        .get("detection")
+        .ok_or_else(|| at(doc, "a rule needs a `detection` section"))?;
     let title = doc
         .get("title")
         .and_then(Node::as_str)
@@ -197,7 +240,11 @@ fn rule_for(
         score_label: None,
         tags,
         logsource,
-        variants: vec![Variant { source, expr, labels: Vec::new() }],
+        variants: vec![Variant {
+            source,
+            expr,
+            labels: Vec::new(),
+        }],
         tests: Vec::new(),
         line: doc.line,
     };
@@ -208,22 +255,37 @@ fn rule_for(
 }
 
 fn logsource(doc: &Node) -> Result<LogSource, At> {
-    let Some(ls) = doc.get("logsource") else { return Ok(LogSource::default()) };
+    let Some(ls) = doc.get("logsource") else {
+        return Ok(LogSource::default());
+    };
     if ls.as_map().is_none() {
-        return Err(at(ls, "logsource must be a map of category, product and service"));
+        return Err(at(
+            ls,
+            "logsource must be a map of category, product and service",
+        ));
     }
-    let field = |k: &str| ls.get(k).and_then(Node::as_str).map(|s| s.to_ascii_lowercase());
-    Ok(LogSource { product: field("product"), service: field("service"), category: field("category") })
+    let field = |k: &str| {
+        ls.get(k)
+            .and_then(Node::as_str)
+            .map(|s| s.to_ascii_lowercase())
+    };
+    Ok(LogSource {
+        product: field("product"),
+        service: field("service"),
+        category: field("category"),
+    })
 }
 
 /// A document's `level` (`medium` when absent, as pySigma reads it).
 pub(crate) fn level(doc: &Node) -> Result<Level, At> {
     match doc.get("level") {
         None => Ok(Level::Medium),
-        Some(n) => n
-            .as_str()
-            .and_then(Level::parse)
-            .ok_or_else(|| at(n, "level must be one of informational, low, medium, high, critical")),
+        Some(n) => n.as_str().and_then(Level::parse).ok_or_else(|| {
+            at(
+                n,
+                "level must be one of informational, low, medium, high, critical",
+            )
+        }),
     }
 }
 
@@ -236,9 +298,16 @@ pub(crate) fn string_list(n: &Node) -> Result<Vec<String>, At> {
     match n.as_seq() {
         Some(items) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| at(i, "expected a string")))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| at(i, "expected a string"))
+            })
             .collect(),
-        None => n.as_str().map(|s| vec![s.to_string()]).ok_or_else(|| at(n, "expected a list of strings")),
+        None => n
+            .as_str()
+            .map(|s| vec![s.to_string()])
+            .ok_or_else(|| at(n, "expected a list of strings")),
     }
 }
 
@@ -251,17 +320,26 @@ fn extension(
     cx: &CompileCtx<'_>,
     slots: &mut dyn Slots,
 ) -> Result<(), At> {
-    let entries = ext.as_map().ok_or_else(|| at(ext, "`sigil` must be a map (score, labels, tests, schema)"))?;
+    let entries = ext
+        .as_map()
+        .ok_or_else(|| at(ext, "`sigil` must be a map (score, labels, tests, schema)"))?;
     let mut score_name = None;
     for (k, v) in entries {
         match k.text().unwrap_or("") {
             "score" => match v.scalar() {
                 Some(Scalar::Int(n)) if (0..=100).contains(&n) => rule.score = n as u8,
                 Some(Scalar::Str(name)) => score_name = Some((name.to_string(), v)),
-                _ => return Err(at(v, "sigil.score must be a whole number from 0 to 100, or the name of a label")),
+                _ => {
+                    return Err(at(
+                        v,
+                        "sigil.score must be a whole number from 0 to 100, or the name of a label",
+                    ));
+                }
             },
             "labels" => {
-                let m = v.as_map().ok_or_else(|| at(v, "sigil.labels must be a map of names to values"))?;
+                let m = v
+                    .as_map()
+                    .ok_or_else(|| at(v, "sigil.labels must be a map of names to values"))?;
                 let labels = &mut rule.variants[0].labels;
                 for (lk, lv) in m {
                     let name = lk.text().unwrap_or("").to_string();
@@ -276,13 +354,22 @@ fn extension(
                 }
             }
             "tests" => {
-                let items = v.as_seq().ok_or_else(|| at(v, "sigil.tests must be a list of {match, event}"))?;
+                let items = v
+                    .as_seq()
+                    .ok_or_else(|| at(v, "sigil.tests must be a list of {match, event}"))?;
                 for t in items {
                     let expect = match t.get("match").and_then(Node::scalar) {
                         Some(Scalar::Bool(b)) => b,
-                        _ => return Err(at(t, "each sigil.tests entry needs `match: true` or `match: false`")),
+                        _ => {
+                            return Err(at(
+                                t,
+                                "each sigil.tests entry needs `match: true` or `match: false`",
+                            ));
+                        }
                     };
-                    let event = t.get("event").ok_or_else(|| at(t, "each sigil.tests entry needs an `event` map"))?;
+                    let event = t
+                        .get("event")
+                        .ok_or_else(|| at(t, "each sigil.tests entry needs an `event` map"))?;
                     if event.as_map().is_none() {
                         return Err(at(event, "a test event must be a map (a JSON object)"));
                     }
@@ -292,27 +379,37 @@ fn extension(
             // Read before compiling (see `compile_inner`).
             "schema" => {}
             other => {
-                return Err(at(k, format!("unknown sigil attribute `{other}`; expected score, labels, tests or schema")));
+                return Err(at(
+                    k,
+                    format!(
+                        "unknown sigil attribute `{other}`; expected score, labels, tests or schema"
+                    ),
+                ));
             }
         }
     }
     if let Some((name, node)) = score_name {
         let labels = &rule.variants[0].labels;
         let index = labels.iter().position(|l| l.name == name).ok_or_else(|| {
-            at(node, format!("sigil.score names the label `{name}`, which sigil.labels does not define"))
+            at(
+                node,
+                format!("sigil.score names the label `{name}`, which sigil.labels does not define"),
+            )
         })?;
         let score_of = |t: &str| t.parse::<u8>().ok().filter(|n| *n <= 100);
         let ok = match &labels[index].value {
             LabelValue::Const(c) => score_of(c).is_some(),
-            LabelValue::Case(arms) => {
-                arms.iter().all(|a| matches!(&a.then, LabelValue::Const(c) if score_of(c).is_some()))
-            }
+            LabelValue::Case(arms) => arms
+                .iter()
+                .all(|a| matches!(&a.then, LabelValue::Const(c) if score_of(c).is_some())),
             LabelValue::Field { .. } => false,
         };
         if !ok {
             return Err(at(
                 node,
-                format!("sigil.score: every value of label `{name}` must be a whole number from 0 to 100 (a `case` whose arms all say one, or a constant)"),
+                format!(
+                    "sigil.score: every value of label `{name}` must be a whole number from 0 to 100 (a `case` whose arms all say one, or a constant)"
+                ),
             ));
         }
         rule.score_label = Some(index);
@@ -331,12 +428,20 @@ fn label_value(
         return Ok(LabelValue::Const(t.to_string()));
     }
     let Some(entries) = v.as_map() else {
-        return Err(at(v, "a label is a scalar, `{field: PATH}` or `{case: [...]}`"));
+        return Err(at(
+            v,
+            "a label is a scalar, `{field: PATH}` or `{case: [...]}`",
+        ));
     };
     for (k, _) in entries {
         let key = k.text().unwrap_or("");
         if !matches!(key, "field" | "pattern" | "format" | "case") {
-            return Err(at(k, format!("unknown key `{key}`; a label value has `field` (with `pattern`, `format`) or `case`")));
+            return Err(at(
+                k,
+                format!(
+                    "unknown key `{key}`; a label value has `field` (with `pattern`, `format`) or `case`"
+                ),
+            ));
         }
     }
     if let Some(arms) = v.get("case") {
@@ -350,18 +455,27 @@ fn label_value(
 
 /// `{field: PATH or [PATHS], pattern: REGEX, format: DATE}`.
 fn field_label(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<LabelValue, At> {
-    let node = v.get("field").ok_or_else(|| at(v, "a label value needs `field` (or `case`)"))?;
-    let paths = string_list(node).map_err(|_| at(node, "`field` must be a field path or a list of paths"))?;
+    let node = v
+        .get("field")
+        .ok_or_else(|| at(v, "a label value needs `field` (or `case`)"))?;
+    let paths = string_list(node)
+        .map_err(|_| at(node, "`field` must be a field path or a list of paths"))?;
     if paths.is_empty() {
         return Err(at(node, "`field` must name at least one path"));
     }
     let pattern = match v.get("pattern") {
         None => None,
         Some(p) => {
-            let text = p.as_str().ok_or_else(|| at(p, "`pattern` must be a regex"))?;
-            let re = regex_lite::Regex::new(text).map_err(|e| at(p, format!("bad pattern: {e}")))?;
+            let text = p
+                .as_str()
+                .ok_or_else(|| at(p, "`pattern` must be a regex"))?;
+            let re =
+                regex_lite::Regex::new(text).map_err(|e| at(p, format!("bad pattern: {e}")))?;
             if re.captures_len() < 2 {
-                return Err(at(p, "`pattern` needs a capture group: the label is its first group"));
+                return Err(at(
+                    p,
+                    "`pattern` needs a capture group: the label is its first group",
+                ));
             }
             Some(re)
         }
@@ -369,49 +483,82 @@ fn field_label(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<L
     let format = match v.get("format") {
         None => None,
         Some(f) => {
-            let text = f.as_str().ok_or_else(|| at(f, "`format` must be a date pattern such as 'yyyy-MM-dd HH:mm:ss'"))?;
+            let text = f.as_str().ok_or_else(|| {
+                at(
+                    f,
+                    "`format` must be a date pattern such as 'yyyy-MM-dd HH:mm:ss'",
+                )
+            })?;
             Some(timepart::parse_date_pattern(text).map_err(|e| at(f, e))?)
         }
     };
     let column = |p: &str| cx.mapping.and_then(|m| m.column(p));
     let from = match (paths.as_slice(), column(&paths[0])) {
         ([_], Some(Column::Value(c))) => FieldSource::Value(c.clone()),
-        ([_], Some(Column::Renamed { path, values })) => {
-            FieldSource::Renamed { slot: slots.json_slot(path), values: values.clone() }
-        }
-        ([_], Some(Column::Derived { path, pattern })) => {
-            FieldSource::Derived { slot: slots.json_slot(path), pattern: pattern.clone() }
-        }
+        ([_], Some(Column::Renamed { path, values })) => FieldSource::Renamed {
+            slot: slots.json_slot(path),
+            values: values.clone(),
+        },
+        ([_], Some(Column::Derived { path, pattern })) => FieldSource::Derived {
+            slot: slots.json_slot(path),
+            pattern: pattern.clone(),
+        },
         _ => {
             let mut list = Vec::new();
             for p in &paths {
                 match column(p) {
                     None => list.push(slots.json_slot(p)),
-                    Some(Column::Paths(alts)) => list.extend(alts.iter().map(|a| slots.json_slot(a))),
+                    Some(Column::Paths(alts)) => {
+                        list.extend(alts.iter().map(|a| slots.json_slot(a)))
+                    }
                     Some(_) => {
-                        return Err(at(node, format!("`{p}` is a constant, renamed or derived column for this source; name it alone, not in a list")));
+                        return Err(at(
+                            node,
+                            format!(
+                                "`{p}` is a constant, renamed or derived column for this source; name it alone, not in a list"
+                            ),
+                        ));
                     }
                 }
             }
             FieldSource::Slots(list)
         }
     };
-    Ok(LabelValue::Field { from, pattern, format })
+    Ok(LabelValue::Field {
+        from,
+        pattern,
+        format,
+    })
 }
 
 /// The arms of a `case`: ordered, first match wins, an optional final `else`.
-fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Vec<Arm>, At> {
-    let items = arms
-        .as_seq()
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| at(arms, "`case` must be a non-empty list of {when, then} arms, optionally ending with {else}"))?;
+fn case(
+    arms: &Node,
+    searches: &[(String, Expr)],
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<Vec<Arm>, At> {
+    let items = arms.as_seq().filter(|i| !i.is_empty()).ok_or_else(|| {
+        at(
+            arms,
+            "`case` must be a non-empty list of {when, then} arms, optionally ending with {else}",
+        )
+    })?;
     let mut out = Vec::with_capacity(items.len());
     for (i, arm) in items.iter().enumerate() {
-        let entries = arm.as_map().ok_or_else(|| at(arm, "a case arm is {when: ..., then: VALUE} or {else: VALUE}"))?;
+        let entries = arm.as_map().ok_or_else(|| {
+            at(
+                arm,
+                "a case arm is {when: ..., then: VALUE} or {else: VALUE}",
+            )
+        })?;
         for (k, _) in entries {
             let key = k.text().unwrap_or("");
             if !matches!(key, "when" | "then" | "else") {
-                return Err(at(k, format!("unknown key `{key}` in a case arm; expected when/then or else")));
+                return Err(at(
+                    k,
+                    format!("unknown key `{key}` in a case arm; expected when/then or else"),
+                ));
             }
         }
         let value = |n: &Node, slots: &mut dyn Slots| -> Result<LabelValue, At> {
@@ -426,13 +573,26 @@ fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &m
                 return Err(at(arm, "an `else` arm has no `when` or `then`"));
             }
             if i + 1 != items.len() {
-                return Err(at(arm, "`else` must be the last arm of a case: arms after it could never apply"));
+                return Err(at(
+                    arm,
+                    "`else` must be the last arm of a case: arms after it could never apply",
+                ));
             }
-            out.push(Arm { when: None, then: value(e, slots)? });
+            out.push(Arm {
+                when: None,
+                then: value(e, slots)?,
+            });
             continue;
         }
-        let when = arm.get("when").ok_or_else(|| at(arm, "a case arm needs `when` (or is the final `else`)"))?;
-        let then = arm.get("then").ok_or_else(|| at(arm, "a case arm needs `then`: the label's value when `when` holds"))?;
+        let when = arm
+            .get("when")
+            .ok_or_else(|| at(arm, "a case arm needs `when` (or is the final `else`)"))?;
+        let then = arm.get("then").ok_or_else(|| {
+            at(
+                arm,
+                "a case arm needs `then`: the label's value when `when` holds",
+            )
+        })?;
         let expr = match when.as_str() {
             Some(text) => {
                 let parsed = condition::parse(text).map_err(|e| at(when, e))?;
@@ -440,7 +600,10 @@ fn case(arms: &Node, searches: &[(String, Expr)], cx: &CompileCtx<'_>, slots: &m
             }
             None => search(when, cx, slots)?,
         };
-        out.push(Arm { when: Some(expr), then: value(then, slots)? });
+        out.push(Arm {
+            when: Some(expr),
+            then: value(then, slots)?,
+        });
     }
     Ok(out)
 }
@@ -451,7 +614,10 @@ fn to_json(n: &Node) -> serde_json::Value {
     match &n.value {
         Yaml::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         Yaml::Map(entries) => Value::Object(
-            entries.iter().map(|(k, v)| (k.text().unwrap_or("").to_string(), to_json(v))).collect(),
+            entries
+                .iter()
+                .map(|(k, v)| (k.text().unwrap_or("").to_string(), to_json(v)))
+                .collect(),
         ),
         Yaml::Scalar { .. } => match n.scalar() {
             Some(Scalar::Null) | None => Value::Null,
@@ -470,7 +636,9 @@ fn detection(
     cx: &CompileCtx<'_>,
     slots: &mut dyn Slots,
 ) -> Result<(Expr, Vec<(String, Expr)>), At> {
-    let entries = det.as_map().ok_or_else(|| at(det, "detection must be a map of searches and a condition"))?;
+    let entries = det
+        .as_map()
+        .ok_or_else(|| at(det, "detection must be a map of searches and a condition"))?;
     let mut searches: Vec<(String, Expr)> = Vec::new();
     let mut condition = None;
     for (k, v) in entries {
@@ -478,7 +646,10 @@ fn detection(
         match name {
             "condition" => condition = Some(v),
             "timeframe" => {
-                return Err(at(k, "`timeframe` in a detection was removed in Sigma 2.0; use a correlation rule"));
+                return Err(at(
+                    k,
+                    "`timeframe` in a detection was removed in Sigma 2.0; use a correlation rule",
+                ));
             }
             n if skip.contains(&n) => {}
             n => searches.push((n.to_string(), search(v, cx, slots)?)),
@@ -491,12 +662,18 @@ fn detection(
     };
     let mut exprs = Vec::new();
     for c in conds {
-        let text = c.as_str().ok_or_else(|| at(c, "a condition must be a string"))?;
+        let text = c
+            .as_str()
+            .ok_or_else(|| at(c, "a condition must be a string"))?;
         let parsed = condition::parse(text).map_err(|e| at(c, e))?;
         exprs.push(resolve(&parsed, &searches).map_err(|e| at(c, e))?);
     }
     // A list of conditions means any of them (Sigma 1.x style, still valid).
-    let expr = if exprs.len() == 1 { exprs.pop().unwrap() } else { Expr::Or(exprs) };
+    let expr = if exprs.len() == 1 {
+        exprs.pop().unwrap()
+    } else {
+        Expr::Or(exprs)
+    };
     Ok((expr, searches))
 }
 
@@ -506,10 +683,22 @@ fn resolve(c: &Cond, searches: &[(String, Expr)]) -> Result<Expr, String> {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e.clone())
-            .ok_or_else(|| format!("the condition names `{name}`, which is not a search of this detection"))?,
+            .ok_or_else(|| {
+                format!("the condition names `{name}`, which is not a search of this detection")
+            })?,
         Cond::Not(inner) => Expr::Not(Box::new(resolve(inner, searches)?)),
-        Cond::And(items) => Expr::And(items.iter().map(|i| resolve(i, searches)).collect::<Result<_, _>>()?),
-        Cond::Or(items) => Expr::Or(items.iter().map(|i| resolve(i, searches)).collect::<Result<_, _>>()?),
+        Cond::And(items) => Expr::And(
+            items
+                .iter()
+                .map(|i| resolve(i, searches))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Or(items) => Expr::Or(
+            items
+                .iter()
+                .map(|i| resolve(i, searches))
+                .collect::<Result<_, _>>()?,
+        ),
         Cond::Of { min, pattern } => {
             let chosen: Vec<Expr> = searches
                 .iter()
@@ -547,11 +736,22 @@ fn search(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Expr, 
             if all.is_empty() {
                 return Err(at(v, "a search map cannot be empty"));
             }
-            Ok(if all.len() == 1 { all.pop().unwrap() } else { Expr::And(all) })
+            Ok(if all.len() == 1 {
+                all.pop().unwrap()
+            } else {
+                Expr::And(all)
+            })
         }
         Yaml::Seq(items) if items.iter().all(|i| i.as_map().is_some()) && !items.is_empty() => {
-            let any = items.iter().map(|i| search(i, cx, slots)).collect::<Result<Vec<_>, _>>()?;
-            Ok(if any.len() == 1 { any.into_iter().next().unwrap() } else { Expr::Or(any) })
+            let any = items
+                .iter()
+                .map(|i| search(i, cx, slots))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(if any.len() == 1 {
+                any.into_iter().next().unwrap()
+            } else {
+                Expr::Or(any)
+            })
         }
         Yaml::Seq(items) if items.iter().all(|i| i.text().is_some()) && !items.is_empty() => {
             keywords(&[], v, cx, slots)
@@ -561,20 +761,41 @@ fn search(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Expr, 
     }
 }
 
-fn keywords(mods: &[Modifier], v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Expr, At> {
+fn keywords(
+    mods: &[Modifier],
+    v: &Node,
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<Expr, At> {
     let mut mods = mods.to_vec();
-    if !mods.iter().any(|m| matches!(m, Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re)) {
+    if !mods.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
+        )
+    }) {
         mods.push(Modifier::Contains);
     }
     let cond = matcher::compile(KEYWORDS, &mods, v, cx, slots).map_err(|e| at(v, e))?;
-    if cond.tests.iter().any(|t| !matches!(t, Test::Str { .. } | Test::Re(_))) {
+    if cond
+        .tests
+        .iter()
+        .any(|t| !matches!(t, Test::Str { .. } | Test::Re(_)))
+    {
         return Err(at(v, "keywords must be strings"));
     }
     Ok(Expr::Keywords(cond))
 }
 
-fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<Expr, At> {
-    let key = k.text().ok_or_else(|| at(k, "a field name must be a string"))?;
+fn field_entry(
+    k: &Node,
+    vals: &Node,
+    cx: &CompileCtx<'_>,
+    slots: &mut dyn Slots,
+) -> Result<Expr, At> {
+    let key = k
+        .text()
+        .ok_or_else(|| at(k, "a field name must be a string"))?;
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or("");
     let mut mods = Vec::new();
@@ -588,18 +809,28 @@ fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots
     }
     let dynamic = cx.dynamic.iter().any(|d| d == field);
     let cond_on = |path: &str, slots: &mut dyn Slots| {
-        let slot = if dynamic { slots.json_slot(path) } else { slots.slot(path) };
+        let slot = if dynamic {
+            slots.json_slot(path)
+        } else {
+            slots.slot(path)
+        };
         matcher::compile(slot, &mods, vals, cx, slots).map_err(|e| at(vals, format!("{key}: {e}")))
     };
     match cx.mapping.and_then(|m| m.column(field)) {
         None => Ok(Expr::Field(cond_on(field, slots)?)),
         Some(Column::Paths(paths)) => {
-            let conds = paths.iter().map(|p| cond_on(p, slots)).collect::<Result<Vec<_>, _>>()?;
+            let conds = paths
+                .iter()
+                .map(|p| cond_on(p, slots))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(first_present(conds))
         }
         Some(Column::Value(c)) => {
             let cond = cond_on(field, slots)?;
-            Ok(constant(cond.eval(&[(cond.slot, Val::Str(c.as_str().into()))], &NoLookup)))
+            Ok(constant(cond.eval(
+                &[(cond.slot, Val::Str(c.as_str().into()))],
+                &NoLookup,
+            )))
         }
         Some(Column::Renamed { path, values }) => {
             let cond = cond_on(path, slots)?;
@@ -607,7 +838,10 @@ fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots
                 slot: cond.slot,
                 tests: raw
                     .into_iter()
-                    .map(|r| Test::Str { pat: StrPat::Anchored(Anchor::Exact, r.clone()), cased: true })
+                    .map(|r| Test::Str {
+                        pat: StrPat::Anchored(Anchor::Exact, r.clone()),
+                        cased: true,
+                    })
                     .collect(),
                 all: false,
                 neq: false,
@@ -616,11 +850,16 @@ fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots
             // test; any other raw value is tested as it is.
             let passing: Vec<&String> = values
                 .iter()
-                .filter(|(_, col)| cond.eval(&[(cond.slot, Val::Str(col.as_str().into()))], &NoLookup))
+                .filter(|(_, col)| {
+                    cond.eval(&[(cond.slot, Val::Str(col.as_str().into()))], &NoLookup)
+                })
                 .map(|(raw, _)| raw)
                 .collect();
             let renamed = exact(values.iter().map(|(raw, _)| raw).collect());
-            let mut any = vec![Expr::And(vec![Expr::Not(Box::new(Expr::Field(renamed))), Expr::Field(cond.clone())])];
+            let mut any = vec![Expr::And(vec![
+                Expr::Not(Box::new(Expr::Field(renamed))),
+                Expr::Field(cond.clone()),
+            ])];
             if !passing.is_empty() {
                 any.insert(0, Expr::Field(exact(passing)));
             }
@@ -628,7 +867,9 @@ fn field_entry(k: &Node, vals: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots
         }
         Some(Column::Derived { path, .. }) => Err(at(
             k,
-            format!("`{field}` comes from `{path}` through a pattern for this source; a rule can label with it (sigil.labels) but not test it"),
+            format!(
+                "`{field}` comes from `{path}` through a pattern for this source; a rule can label with it (sigil.labels) but not test it"
+            ),
         )),
     }
 }
@@ -639,14 +880,24 @@ fn first_present(mut conds: Vec<FieldCond>) -> Expr {
     if conds.len() == 1 {
         return Expr::Field(conds.pop().unwrap());
     }
-    let exists = |slot: u32| Expr::Field(FieldCond { slot, tests: vec![Test::Exists(true)], all: false, neq: false });
+    let exists = |slot: u32| {
+        Expr::Field(FieldCond {
+            slot,
+            tests: vec![Test::Exists(true)],
+            all: false,
+            neq: false,
+        })
+    };
     let slots: Vec<u32> = conds.iter().map(|c| c.slot).collect();
     let last = conds.len() - 1;
     let arms = conds
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let mut parts: Vec<Expr> = slots[..i].iter().map(|&s| Expr::Not(Box::new(exists(s)))).collect();
+            let mut parts: Vec<Expr> = slots[..i]
+                .iter()
+                .map(|&s| Expr::Not(Box::new(exists(s))))
+                .collect();
             if i < last {
                 parts.push(exists(slots[i]));
             }
@@ -660,5 +911,9 @@ fn first_present(mut conds: Vec<FieldCond>) -> Expr {
 /// A condition known when the rule is compiled: true is an empty `And`,
 /// false an empty `Or` (which the prefilter reads as "never").
 fn constant(holds: bool) -> Expr {
-    if holds { Expr::And(Vec::new()) } else { Expr::Or(Vec::new()) }
+    if holds {
+        Expr::And(Vec::new())
+    } else {
+        Expr::Or(Vec::new())
+    }
 }

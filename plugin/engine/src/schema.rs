@@ -36,8 +36,14 @@ use crate::yaml::{self, Node};
 
 /// The built-in schema tables: (file name, YAML text).
 const TABLES: [(&str, &str); 5] = [
-    ("sentinel_awscloudtrail.yml", include_str!("../schemas/sentinel_awscloudtrail.yml")),
-    ("sentinel_azureactivity.yml", include_str!("../schemas/sentinel_azureactivity.yml")),
+    (
+        "sentinel_awscloudtrail.yml",
+        include_str!("../schemas/sentinel_awscloudtrail.yml"),
+    ),
+    (
+        "sentinel_azureactivity.yml",
+        include_str!("../schemas/sentinel_azureactivity.yml"),
+    ),
     ("qradar.yml", include_str!("../schemas/qradar.yml")),
     ("sumo.yml", include_str!("../schemas/sumo.yml")),
     ("falcon.yml", include_str!("../schemas/falcon.yml")),
@@ -51,9 +57,15 @@ pub(crate) enum Column {
     /// A constant.
     Value(String),
     /// A path whose values are renamed (raw value, column value).
-    Renamed { path: String, values: Vec<(String, String)> },
+    Renamed {
+        path: String,
+        values: Vec<(String, String)>,
+    },
     /// The first capture group of `pattern` over a path.
-    Derived { path: String, pattern: regex_lite::Regex },
+    Derived {
+        path: String,
+        pattern: regex_lite::Regex,
+    },
 }
 
 /// How one schema's columns are found in one raw source.
@@ -83,40 +95,72 @@ pub(crate) struct Schema {
 pub(crate) fn find(name: &str) -> Result<Schema, String> {
     let mut known = Vec::new();
     for (file, text) in TABLES {
-        let docs = yaml::load(text).map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
-        let Some(table) = docs.first().and_then(|d| d.get("schema")).and_then(Node::as_str) else { continue };
+        let docs = yaml::load(text)
+            .map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
+        let Some(table) = docs
+            .first()
+            .and_then(|d| d.get("schema"))
+            .and_then(Node::as_str)
+        else {
+            continue;
+        };
         if table == name {
             return parse(&docs[0]).map_err(|e| format!("built-in schema {file}: {e}"));
         }
         known.push(table.to_string());
     }
-    Err(format!("unknown schema `{name}`; sigil knows {}", known.join(", ")))
+    Err(format!(
+        "unknown schema `{name}`; sigil knows {}",
+        known.join(", ")
+    ))
 }
 
 fn parse(doc: &Node) -> Result<Schema, String> {
     let line = |n: &Node, m: &str| format!("line {}: {m}", n.line);
-    let name = doc.get("schema").and_then(Node::as_str).ok_or("needs `schema: NAME`")?;
-    let source = Source::parse(name).ok_or_else(|| format!("`{name}` is not a source the engine recognises"))?;
+    let name = doc
+        .get("schema")
+        .and_then(Node::as_str)
+        .ok_or("needs `schema: NAME`")?;
+    let source = Source::parse(name)
+        .ok_or_else(|| format!("`{name}` is not a source the engine recognises"))?;
     let mut dynamic = Vec::new();
     if let Some(d) = doc.get("dynamic") {
-        for item in d.as_seq().ok_or_else(|| line(d, "`dynamic` must be a list of column names"))? {
-            dynamic.push(item.as_str().ok_or_else(|| line(item, "a column name must be a string"))?.to_string());
+        for item in d
+            .as_seq()
+            .ok_or_else(|| line(d, "`dynamic` must be a list of column names"))?
+        {
+            dynamic.push(
+                item.as_str()
+                    .ok_or_else(|| line(item, "a column name must be a string"))?
+                    .to_string(),
+            );
         }
     }
     let mut mappings = Vec::new();
     if let Some(from) = doc.get("from") {
-        for (k, table) in from.as_map().ok_or_else(|| line(from, "`from` must map source names to column tables"))? {
+        for (k, table) in from
+            .as_map()
+            .ok_or_else(|| line(from, "`from` must map source names to column tables"))?
+        {
             let src_name = k.text().unwrap_or("");
-            let source = Source::parse(src_name).ok_or_else(|| line(k, &format!("unknown source `{src_name}`")))?;
+            let source = Source::parse(src_name)
+                .ok_or_else(|| line(k, &format!("unknown source `{src_name}`")))?;
             let mut columns = HashMap::new();
-            for (col, spec) in table.as_map().ok_or_else(|| line(table, "a mapping must be a map of columns"))? {
+            for (col, spec) in table
+                .as_map()
+                .ok_or_else(|| line(table, "a mapping must be a map of columns"))?
+            {
                 let col = col.text().unwrap_or("").to_string();
                 columns.insert(col, column(spec).map_err(|m| line(spec, &m))?);
             }
             mappings.push(Mapping { source, columns });
         }
     }
-    Ok(Schema { source, dynamic, mappings })
+    Ok(Schema {
+        source,
+        dynamic,
+        mappings,
+    })
 }
 
 fn column(spec: &Node) -> Result<Column, String> {
@@ -124,21 +168,38 @@ fn column(spec: &Node) -> Result<Column, String> {
         return Ok(Column::Paths(vec![p.to_string()]));
     }
     if let Some(items) = spec.as_seq() {
-        let paths = items.iter().map(|i| i.as_str().map(str::to_string)).collect::<Option<Vec<_>>>();
-        return paths.filter(|p| !p.is_empty()).map(Column::Paths).ok_or_else(|| "a list of paths must hold strings".into());
+        let paths = items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>();
+        return paths
+            .filter(|p| !p.is_empty())
+            .map(Column::Paths)
+            .ok_or_else(|| "a list of paths must hold strings".into());
     }
     if let Some(v) = spec.get("value") {
-        return v.text().map(|t| Column::Value(t.to_string())).ok_or_else(|| "`value` must be a scalar".into());
+        return v
+            .text()
+            .map(|t| Column::Value(t.to_string()))
+            .ok_or_else(|| "`value` must be a scalar".into());
     }
-    let path = spec.get("field").and_then(Node::as_str).ok_or("a column needs a path, a list of paths, `value`, or `field`")?;
+    let path = spec
+        .get("field")
+        .and_then(Node::as_str)
+        .ok_or("a column needs a path, a list of paths, `value`, or `field`")?;
     if let Some(values) = spec.get("values") {
-        let map = values.as_map().ok_or("`values` must map raw values to column values")?;
+        let map = values
+            .as_map()
+            .ok_or("`values` must map raw values to column values")?;
         let values = map
             .iter()
             .map(|(k, v)| Some((k.text()?.to_string(), v.text()?.to_string())))
             .collect::<Option<Vec<_>>>()
             .ok_or("`values` must map scalars to scalars")?;
-        return Ok(Column::Renamed { path: path.to_string(), values });
+        return Ok(Column::Renamed {
+            path: path.to_string(),
+            values,
+        });
     }
     if let Some(p) = spec.get("pattern") {
         let text = p.as_str().ok_or("`pattern` must be a regex")?;
@@ -146,7 +207,10 @@ fn column(spec: &Node) -> Result<Column, String> {
         if pattern.captures_len() < 2 {
             return Err("`pattern` needs a capture group: the column is its first group".into());
         }
-        return Ok(Column::Derived { path: path.to_string(), pattern });
+        return Ok(Column::Derived {
+            path: path.to_string(),
+            pattern,
+        });
     }
     Ok(Column::Paths(vec![path.to_string()]))
 }

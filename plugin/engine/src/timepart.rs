@@ -177,7 +177,11 @@ pub(crate) fn format_date(ms: i64, pattern: &[DatePiece]) -> String {
 /// RFC 3339.
 pub(crate) fn epoch_ms(text: &str) -> Option<i64> {
     let t = text.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) { t.parse().ok() } else { parse_rfc3339_ms(t) }
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        t.parse().ok()
+    } else {
+        parse_rfc3339_ms(t)
+    }
 }
 
 // Howard Hinnant's days-from-civil algorithms (public domain).
@@ -200,7 +204,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// ISO 8601 week number (1–53) of the day `days` since the epoch in year `y`.
@@ -223,7 +235,11 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for t in ["2024-08-01T12:04:24Z", "1969-12-31T23:59:59.001Z", "2000-02-29T00:00:00Z"] {
+        for t in [
+            "2024-08-01T12:04:24Z",
+            "1969-12-31T23:59:59.001Z",
+            "2000-02-29T00:00:00Z",
+        ] {
             assert_eq!(format_rfc3339_ms(parse_rfc3339_ms(t).unwrap()), t);
         }
     }
@@ -240,15 +256,27 @@ mod tests {
         assert_eq!(part("2021-01-03T00:00:00Z", TimePart::Week), 53);
         assert_eq!(part("2024-08-01T12:04:24+02:00", TimePart::Hour), 10);
         assert_eq!(extract(&Val::Num(0.0), TimePart::Year), Some(1970));
-        assert_eq!(extract(&Val::Str("not a time".into()), TimePart::Year), None);
+        assert_eq!(
+            extract(&Val::Str("not a time".into()), TimePart::Year),
+            None
+        );
     }
 
     #[test]
     fn milliseconds() {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.123456789Z"), Some(1123));
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.250-00:30"), Some(1_800_250));
-        assert_eq!(parse_rfc3339_ms("2024-08-01T12:04:24Z"), Some(1_722_513_864_000));
+        assert_eq!(
+            parse_rfc3339_ms("1970-01-01T00:00:01.123456789Z"),
+            Some(1123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("1970-01-01T00:00:00.250-00:30"),
+            Some(1_800_250)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-08-01T12:04:24Z"),
+            Some(1_722_513_864_000)
+        );
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59.5Z"), Some(-1));
     }
 }

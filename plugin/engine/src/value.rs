@@ -40,7 +40,11 @@ impl Val<'_> {
 }
 
 pub(crate) fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
 }
 
 /// Lower-cases for case-insensitive matching: Unicode's full lower-case
@@ -77,13 +81,23 @@ pub(crate) fn str_match(hay: &str, needle: &str, anchor: Anchor, cased: bool) ->
 }
 
 fn anchored(h: &[u8], n: &[u8], anchor: Anchor, ci: bool) -> bool {
-    let eq = |a: &[u8], b: &[u8]| if ci { a.eq_ignore_ascii_case(b) } else { a == b };
+    let eq = |a: &[u8], b: &[u8]| {
+        if ci {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
     match anchor {
         Anchor::Exact => h.len() == n.len() && eq(h, n),
         Anchor::Prefix => h.len() >= n.len() && eq(&h[..n.len()], n),
         Anchor::Suffix => h.len() >= n.len() && eq(&h[h.len() - n.len()..], n),
         Anchor::Contains => {
-            if ci { find_ci(h, n).is_some() } else { memchr::memmem::find(h, n).is_some() }
+            if ci {
+                find_ci(h, n).is_some()
+            } else {
+                memchr::memmem::find(h, n).is_some()
+            }
         }
     }
 }
@@ -121,14 +135,20 @@ pub(crate) enum Piece {
 /// Matches `hay` against wildcard `pieces` (literals already lower-cased
 /// unless `cased`), by characters.
 pub(crate) fn glob_match(hay: &str, pieces: &[Piece], cased: bool) -> bool {
-    let hay = if cased { Cow::Borrowed(hay) } else { lower(hay) };
+    let hay = if cased {
+        Cow::Borrowed(hay)
+    } else {
+        lower(hay)
+    };
     glob_at(&hay, pieces)
 }
 
 fn glob_at(hay: &str, pieces: &[Piece]) -> bool {
     match pieces.split_first() {
         None => hay.is_empty(),
-        Some((Piece::Lit(l), rest)) => hay.strip_prefix(l.as_str()).is_some_and(|h| glob_at(h, rest)),
+        Some((Piece::Lit(l), rest)) => hay
+            .strip_prefix(l.as_str())
+            .is_some_and(|h| glob_at(h, rest)),
         Some((Piece::One, rest)) => {
             let mut chars = hay.chars();
             chars.next().is_some() && glob_at(chars.as_str(), rest)
@@ -159,9 +179,24 @@ mod tests {
 
     #[test]
     fn case_insensitive_anchors() {
-        assert!(str_match("StopInstances", "stopinstances", Anchor::Exact, false));
-        assert!(!str_match("StopInstances", "stopinstances", Anchor::Exact, true));
-        assert!(str_match("arn:aws:iam::1:ROOT", "root", Anchor::Suffix, false));
+        assert!(str_match(
+            "StopInstances",
+            "stopinstances",
+            Anchor::Exact,
+            false
+        ));
+        assert!(!str_match(
+            "StopInstances",
+            "stopinstances",
+            Anchor::Exact,
+            true
+        ));
+        assert!(str_match(
+            "arn:aws:iam::1:ROOT",
+            "root",
+            Anchor::Suffix,
+            false
+        ));
         assert!(str_match("xxAbCxx", "abc", Anchor::Contains, false));
         assert!(str_match("ÉCOLE", "école", Anchor::Prefix, false));
         assert!(!str_match("ab", "abc", Anchor::Contains, false));
@@ -169,7 +204,12 @@ mod tests {
 
     #[test]
     fn globs() {
-        let p = [Piece::Lit("a".into()), Piece::Star, Piece::Lit("c".into()), Piece::One];
+        let p = [
+            Piece::Lit("a".into()),
+            Piece::Star,
+            Piece::Lit("c".into()),
+            Piece::One,
+        ];
         assert!(glob_match("AxxCd", &p, false));
         assert!(!glob_match("AxxC", &p, false));
         assert!(glob_match("ac!", &p, false));

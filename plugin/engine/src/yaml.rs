@@ -20,7 +20,10 @@ pub(crate) struct Node {
 pub(crate) enum Yaml {
     /// A scalar: its text, and whether it was written plain (unquoted), in
     /// which case `null`, `true`, `42` and friends are not strings.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -38,7 +41,9 @@ pub(crate) enum Scalar<'a> {
 impl Node {
     /// The scalar under YAML's core schema, or `None` for collections.
     pub fn scalar(&self) -> Option<Scalar<'_>> {
-        let Yaml::Scalar { text, plain } = &self.value else { return None };
+        let Yaml::Scalar { text, plain } = &self.value else {
+            return None;
+        };
         if !plain {
             return Some(Scalar::Str(text));
         }
@@ -90,7 +95,10 @@ impl Node {
 
     /// Looks a key up in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.text() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.text() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// A short name of the node's kind, for error messages.
@@ -105,7 +113,10 @@ impl Node {
 
 fn parse_int(t: &str) -> Option<i64> {
     let b = t.as_bytes();
-    let digits = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let digits = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -114,12 +125,17 @@ fn parse_int(t: &str) -> Option<i64> {
 
 fn parse_float(t: &str) -> Option<f64> {
     let b = t.as_bytes();
-    let body = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    let body = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
     // YAML 1.2 core floats: digits with a dot and/or an exponent; no `inf` or `nan`
     // (a rule matching "nan" means the string).
     let ok = !body.is_empty()
         && body[0] != b'e'
-        && body.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && body
+            .iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
         && body.iter().any(u8::is_ascii_digit);
     if ok { t.parse().ok() } else { None }
 }
@@ -191,18 +207,39 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
-                self.push(Node { value: Yaml::Scalar { text, plain }, line }, anchor);
+                self.push(
+                    Node {
+                        value: Yaml::Scalar { text, plain },
+                        line,
+                    },
+                    anchor,
+                );
             }
             Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
                 // Deeper trees serve no rule and would make every later
                 // recursive walk (and drop) a stack risk.
-                self.error.get_or_insert(YamlError { line, message: format!("nests deeper than {MAX_DEPTH} levels") });
+                self.error.get_or_insert(YamlError {
+                    line,
+                    message: format!("nests deeper than {MAX_DEPTH} levels"),
+                });
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((Node { value: Yaml::Seq(Vec::new()), line }, anchor));
+                self.stack.push((
+                    Node {
+                        value: Yaml::Seq(Vec::new()),
+                        line,
+                    },
+                    anchor,
+                ));
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push((Node { value: Yaml::Map(Vec::new()), line }, anchor));
+                self.stack.push((
+                    Node {
+                        value: Yaml::Map(Vec::new()),
+                        line,
+                    },
+                    anchor,
+                ));
                 self.keys.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -219,7 +256,10 @@ impl MarkedEventReceiver for Builder {
                     self.insert(node);
                 }
                 None => {
-                    self.error.get_or_insert(YamlError { line, message: "unknown alias".into() });
+                    self.error.get_or_insert(YamlError {
+                        line,
+                        message: "unknown alias".into(),
+                    });
                 }
             },
             Event::StreamStart
@@ -251,7 +291,10 @@ mod tests {
     fn deep_nesting_does_not_overflow() {
         let text = format!("a: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
         let err = load(&text).unwrap_err();
-        assert!(err.message.contains("deep") || err.message.contains("recursion"), "{err:?}");
+        assert!(
+            err.message.contains("deep") || err.message.contains("recursion"),
+            "{err:?}"
+        );
     }
 
     #[test]

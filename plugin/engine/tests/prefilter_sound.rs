@@ -17,7 +17,10 @@ fn shared() -> PathBuf {
 }
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+    for e in std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
         let p = e.path();
         if p.is_dir() {
             files(&p, ext, out);
@@ -53,18 +56,29 @@ fn engine() -> Engine {
         let mut files_of = Vec::new();
         files(&repo.join(pack), "yml", &mut files_of);
         files_of.sort();
-        sources.extend(
-            files_of.iter().map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).unwrap())),
-        );
+        sources.extend(files_of.iter().map(|p| {
+            RuleSource::new(p.display().to_string(), std::fs::read_to_string(p).unwrap())
+        }));
     }
-    Engine::load(&sources, Options { skip_invalid: true, ..Options::default() }).unwrap()
+    Engine::load(
+        &sources,
+        Options {
+            skip_invalid: true,
+            ..Options::default()
+        },
+    )
+    .unwrap()
 }
 
 fn corpus() -> &'static [Value] {
     static EVENTS: OnceLock<Vec<Value>> = OnceLock::new();
     EVENTS.get_or_init(|| {
         let mut paths = Vec::new();
-        files(&shared().join("corpora/stratus-detonation-logs"), "json", &mut paths);
+        files(
+            &shared().join("corpora/stratus-detonation-logs"),
+            "json",
+            &mut paths,
+        );
         paths.sort();
         let mut out = Vec::new();
         for p in paths {
@@ -113,7 +127,16 @@ fn flip(v: &mut Value, seed: u8) {
     match v {
         Value::String(s) => {
             if (s.len() as u8 ^ seed) & 1 == 1 {
-                *s = s.chars().map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() }).collect();
+                *s = s
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_lowercase() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c.to_ascii_lowercase()
+                        }
+                    })
+                    .collect();
             }
         }
         Value::Array(a) => a.iter_mut().for_each(|x| flip(x, seed)),
@@ -125,7 +148,11 @@ fn flip(v: &mut Value, seed: u8) {
 fn odd_case(v: &mut Value, kelvin: bool) {
     match v {
         Value::String(s) => {
-            *s = if kelvin { s.replace(['k', 'K'], "\u{212A}") } else { s.replace(['i', 'I'], "\u{130}") };
+            *s = if kelvin {
+                s.replace(['k', 'K'], "\u{212A}")
+            } else {
+                s.replace(['i', 'I'], "\u{130}")
+            };
         }
         Value::Array(a) => a.iter_mut().for_each(|x| odd_case(x, kelvin)),
         Value::Object(o) => o.values_mut().for_each(|x| odd_case(x, kelvin)),
@@ -142,7 +169,11 @@ fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
             Mutation::FlipCase(seed) => flip(&mut v, *seed),
             Mutation::OddCase(kelvin) => odd_case(&mut v, *kelvin),
             Mutation::WrapInArray(n) => {
-                let keys: Vec<String> = obj.iter().filter(|(_, x)| x.is_string()).map(|(k, _)| k.clone()).collect();
+                let keys: Vec<String> = obj
+                    .iter()
+                    .filter(|(_, x)| x.is_string())
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 if !keys.is_empty() {
                     let k = &keys[n % keys.len()];
                     let x = obj.remove(k).unwrap();
@@ -150,7 +181,11 @@ fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
                 }
             }
             Mutation::Flatten(n) => {
-                let keys: Vec<String> = obj.iter().filter(|(_, x)| x.is_object()).map(|(k, _)| k.clone()).collect();
+                let keys: Vec<String> = obj
+                    .iter()
+                    .filter(|(_, x)| x.is_object())
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 if !keys.is_empty() {
                     let k = &keys[n % keys.len()];
                     if let Value::Object(inner) = obj.remove(k).unwrap() {
@@ -166,7 +201,9 @@ fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
     let mut text = serde_json::to_string(&v).unwrap();
     for m in text_muts {
         text = match m {
-            Mutation::UnicodeEscape(n) => escape_nth_letter(&text, n, |c| format!("\\u{:04X}", c as u32)),
+            Mutation::UnicodeEscape(n) => {
+                escape_nth_letter(&text, n, |c| format!("\\u{:04X}", c as u32))
+            }
             Mutation::SlashEscape => text.replace('/', "\\/"),
             Mutation::EscapeNonAscii => text
                 .chars()
@@ -175,7 +212,10 @@ fn apply(event: &Value, muts: &[Mutation]) -> Vec<u8> {
                         c.to_string()
                     } else {
                         let mut units = [0u16; 2];
-                        c.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect()
+                        c.encode_utf16(&mut units)
+                            .iter()
+                            .map(|u| format!("\\u{u:04x}"))
+                            .collect()
                     }
                 })
                 .collect(),
@@ -223,10 +263,18 @@ fn prefilter_agrees_with_full_evaluation_on_the_corpus() {
     for ev in corpus() {
         let raw = serde_json::to_vec(ev).unwrap();
         let fast = e.evaluate(&raw);
-        assert_eq!(fast, e.evaluate_unfiltered(&raw), "{}", String::from_utf8_lossy(&raw));
+        assert_eq!(
+            fast,
+            e.evaluate_unfiltered(&raw),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
         matched += fast.unwrap().matched() as usize;
     }
-    assert!(matched > 50, "the corpus should exercise real matches, got {matched}");
+    assert!(
+        matched > 50,
+        "the corpus should exercise real matches, got {matched}"
+    );
 }
 
 proptest! {

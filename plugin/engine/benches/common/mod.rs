@@ -28,7 +28,11 @@ pub fn shared_dir() -> PathBuf {
 /// `SIGIL_BENCH_MB`, else `default`, in bytes.
 pub fn target_bytes(default_mib: usize) -> usize {
     match std::env::var("SIGIL_BENCH_MB") {
-        Ok(v) => v.parse::<usize>().expect("SIGIL_BENCH_MB must be a whole number of MiB") * MIB,
+        Ok(v) => {
+            v.parse::<usize>()
+                .expect("SIGIL_BENCH_MB must be a whole number of MiB")
+                * MIB
+        }
         Err(_) => default_mib * MIB,
     }
 }
@@ -83,11 +87,16 @@ pub fn blocks(ndjson: &[u8]) -> Vec<(usize, usize)> {
 /// Every `*.yml` / `*.yaml` under `dir`, recursively, sorted by path.
 pub fn rule_sources(dir: &Path) -> Vec<RuleSource> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())) {
+        for entry in
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
                 out.push(path);
             }
         }
@@ -97,12 +106,19 @@ pub fn rule_sources(dir: &Path) -> Vec<RuleSource> {
     files.sort();
     files
         .into_iter()
-        .map(|p| RuleSource::new(p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            RuleSource::new(
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
 /// A 64-bit FNV-1a hash, printed by the benches so that they can be seen to
 /// read the same input.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

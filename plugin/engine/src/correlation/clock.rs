@@ -14,9 +14,23 @@ use crate::value::Val;
 use super::key::bounded;
 
 /// Timestamp fields, in order of preference when the product is unknown.
-const TIME_FIELDS: [&str; 6] = ["@timestamp", "timestamp", "eventTime", "time", "eventTimestamp", "CreationTime"];
+const TIME_FIELDS: [&str; 6] = [
+    "@timestamp",
+    "timestamp",
+    "eventTime",
+    "time",
+    "eventTimestamp",
+    "CreationTime",
+];
 /// Event id fields, in order of preference when the product is unknown.
-const ID_FIELDS: [&str; 6] = ["eventID", "insertId", "eventDataId", "correlationId", "Id", "id"];
+const ID_FIELDS: [&str; 6] = [
+    "eventID",
+    "insertId",
+    "eventDataId",
+    "correlationId",
+    "Id",
+    "id",
+];
 
 /// The timestamp fields of a product, as indexes into [`TIME_FIELDS`]: the
 /// field each product's schema documents for the time of the event.
@@ -50,13 +64,21 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub fn new(slots: &mut dyn Slots) -> Clock {
-        Clock { time: TIME_FIELDS.map(|f| slots.slot(f)), id: ID_FIELDS.map(|f| slots.slot(f)) }
+        Clock {
+            time: TIME_FIELDS.map(|f| slots.slot(f)),
+            id: ID_FIELDS.map(|f| slots.slot(f)),
+        }
     }
 
     /// The event's time in milliseconds since the epoch: an RFC 3339 string,
     /// or a number of seconds (milliseconds above 10^12) since the epoch.
     pub fn time(&self, product: Option<Product>, values: &dyn Lookup<'_>) -> Option<i64> {
-        time_fields(product).iter().find_map(|&f| values.values(self.time[f]).iter().find_map(|(_, v)| timestamp(v)))
+        time_fields(product).iter().find_map(|&f| {
+            values
+                .values(self.time[f])
+                .iter()
+                .find_map(|(_, v)| timestamp(v))
+        })
     }
 
     /// The event's id, bounded in length (see `key::bounded`).
@@ -78,9 +100,11 @@ fn timestamp(v: &Val<'_>) -> Option<i64> {
             s.parse::<f64>().ok().and_then(|n| timestamp(&Val::Num(n)))
         }
         Val::Str(s) => parse_rfc3339_ms(s),
-        Val::Num(n) if n.is_finite() && *n >= 0.0 && *n < 1e17 => {
-            Some(if *n > 1e12 { *n as i64 } else { (*n * 1000.0) as i64 })
-        }
+        Val::Num(n) if n.is_finite() && *n >= 0.0 && *n < 1e17 => Some(if *n > 1e12 {
+            *n as i64
+        } else {
+            (*n * 1000.0) as i64
+        }),
         _ => None,
     }
 }
@@ -91,9 +115,18 @@ mod tests {
 
     #[test]
     fn numbers_are_seconds_or_milliseconds() {
-        assert_eq!(timestamp(&Val::Num(1_722_513_864.0)), Some(1_722_513_864_000));
-        assert_eq!(timestamp(&Val::Num(1_722_513_864_123.0)), Some(1_722_513_864_123));
-        assert_eq!(timestamp(&Val::Str("2024-08-01T12:04:24.5Z".into())), Some(1_722_513_864_500));
+        assert_eq!(
+            timestamp(&Val::Num(1_722_513_864.0)),
+            Some(1_722_513_864_000)
+        );
+        assert_eq!(
+            timestamp(&Val::Num(1_722_513_864_123.0)),
+            Some(1_722_513_864_123)
+        );
+        assert_eq!(
+            timestamp(&Val::Str("2024-08-01T12:04:24.5Z".into())),
+            Some(1_722_513_864_500)
+        );
         assert_eq!(timestamp(&Val::Num(-1.0)), None);
         assert_eq!(timestamp(&Val::Bool(true)), None);
     }

@@ -22,7 +22,9 @@ pub(crate) fn bounded(s: &str) -> Box<str> {
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
-    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("{}…#{hash:016x}", &s[..cut]).into()
 }
 

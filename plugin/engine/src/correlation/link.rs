@@ -85,7 +85,11 @@ pub(crate) struct LinkError {
 /// the error list and left out; so are correlations that reference them.
 /// `first_rule_index` is the rule-table index of the first correlation
 /// kept (the number of detection rules).
-pub(crate) fn link(rules: &[RuleName<'_>], defs: &[Def], slots: &mut dyn Slots) -> (Plan, Vec<usize>, Vec<LinkError>) {
+pub(crate) fn link(
+    rules: &[RuleName<'_>],
+    defs: &[Def],
+    slots: &mut dyn Slots,
+) -> (Plan, Vec<usize>, Vec<LinkError>) {
     let mut alive: Vec<bool> = vec![true; defs.len()];
     let mut errors = Vec::new();
     loop {
@@ -116,7 +120,12 @@ pub(crate) fn link(rules: &[RuleName<'_>], defs: &[Def], slots: &mut dyn Slots) 
 }
 
 /// What `name` refers to among the rules and the kept correlations.
-fn resolve(name: &str, rules: &[RuleName<'_>], defs: &[Def], kept: &[usize]) -> Result<Source, String> {
+fn resolve(
+    name: &str,
+    rules: &[RuleName<'_>],
+    defs: &[Def],
+    kept: &[usize],
+) -> Result<Source, String> {
     let mut found = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         if r.id == Some(name) || r.name == Some(name) {
@@ -130,7 +139,9 @@ fn resolve(name: &str, rules: &[RuleName<'_>], defs: &[Def], kept: &[usize]) -> 
     }
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err(format!("`rules` names `{name}`, but no loaded rule or correlation has that id or name")),
+        [] => Err(format!(
+            "`rules` names `{name}`, but no loaded rule or correlation has that id or name"
+        )),
         _ => Err(format!(
             "`rules` names `{name}`, which more than one loaded rule has as id or name; ids and names must be unique"
         )),
@@ -138,7 +149,12 @@ fn resolve(name: &str, rules: &[RuleName<'_>], defs: &[Def], kept: &[usize]) -> 
 }
 
 /// The id and name of a source.
-fn identity<'a>(s: Source, rules: &'a [RuleName<'_>], defs: &'a [Def], kept: &[usize]) -> [Option<&'a str>; 2] {
+fn identity<'a>(
+    s: Source,
+    rules: &'a [RuleName<'_>],
+    defs: &'a [Def],
+    kept: &[usize],
+) -> [Option<&'a str>; 2] {
     match s {
         Source::Rule(r) => [rules[r as usize].id, rules[r as usize].name],
         Source::Corr(c) => {
@@ -150,8 +166,15 @@ fn identity<'a>(s: Source, rules: &'a [RuleName<'_>], defs: &'a [Def], kept: &[u
 
 /// The field a group-by or value name stands for at position `pos`: its
 /// alias mapping for that rule, else the name itself.
-fn field_for<'d>(def: &'d Def, name: &'d str, reference: &str, ident: [Option<&str>; 2]) -> &'d str {
-    let Some((_, mapping)) = def.aliases.iter().find(|(a, _)| a == name) else { return name };
+fn field_for<'d>(
+    def: &'d Def,
+    name: &'d str,
+    reference: &str,
+    ident: [Option<&str>; 2],
+) -> &'d str {
+    let Some((_, mapping)) = def.aliases.iter().find(|(a, _)| a == name) else {
+        return name;
+    };
     mapping
         .iter()
         .find(|(rule, _)| rule == reference || ident.contains(&Some(rule.as_str())))
@@ -166,13 +189,13 @@ fn check(i: usize, rules: &[RuleName<'_>], defs: &[Def], kept: &[usize]) -> Resu
     }
     for (alias, mapping) in &def.aliases {
         for (rule, _) in mapping {
-            let known = def
-                .refs
-                .iter()
-                .zip(&sources)
-                .any(|(r, s)| r == rule || identity(*s, rules, defs, kept).contains(&Some(rule.as_str())));
+            let known = def.refs.iter().zip(&sources).any(|(r, s)| {
+                r == rule || identity(*s, rules, defs, kept).contains(&Some(rule.as_str()))
+            });
             if !known {
-                return Err(format!("alias `{alias}` maps `{rule}`, which is not among this correlation's rules"));
+                return Err(format!(
+                    "alias `{alias}` maps `{rule}`, which is not among this correlation's rules"
+                ));
             }
         }
     }
@@ -183,7 +206,11 @@ fn check(i: usize, rules: &[RuleName<'_>], defs: &[Def], kept: &[usize]) -> Resu
         let names: Vec<&str> = def
             .group_by
             .iter()
-            .chain(if def.kind.numeric() { [].iter() } else { def.fields.iter() })
+            .chain(if def.kind.numeric() {
+                [].iter()
+            } else {
+                def.fields.iter()
+            })
             .map(String::as_str)
             .collect();
         for name in names {
@@ -265,12 +292,22 @@ fn build(rules: &[RuleName<'_>], defs: &[Def], kept: &[usize], slots: &mut dyn S
                     Source::Corr(_) if numeric => Locator::Value,
                     Source::Corr(c) => {
                         let child = &defs[kept[c as usize]];
-                        Locator::Group(child.group_by.iter().position(|g| g == field).expect("checked before building"))
+                        Locator::Group(
+                            child
+                                .group_by
+                                .iter()
+                                .position(|g| g == field)
+                                .expect("checked before building"),
+                        )
                     }
                 }
             };
             let group = def.group_by.iter().map(|g| locate(g, false)).collect();
-            let value = def.fields.iter().map(|f| locate(f, def.kind.numeric())).collect();
+            let value = def
+                .fields
+                .iter()
+                .map(|f| locate(f, def.kind.numeric()))
+                .collect();
             positions.push(Position { group, value });
         }
         plan.corrs.push(Corr {

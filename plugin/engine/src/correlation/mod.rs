@@ -242,7 +242,12 @@ impl Hit {
         };
         std::mem::size_of::<Hit>()
             + state::alloc_bytes(self.cols.len() * std::mem::size_of::<Option<Box<str>>>())
-            + self.cols.iter().flatten().map(|c| state::alloc_bytes(c.len())).sum::<usize>()
+            + self
+                .cols
+                .iter()
+                .flatten()
+                .map(|c| state::alloc_bytes(c.len()))
+                .sum::<usize>()
             + state::alloc_bytes(self.key.len())
             + self.id.as_ref().map_or(0, |i| state::alloc_bytes(i.len()))
             + text
@@ -313,7 +318,10 @@ pub(crate) struct Correlator {
 impl Correlator {
     /// State for a linked pack; registers the time and id fields with the extractor.
     pub fn new(plan: Plan, limits: Limits, slots: &mut dyn Slots) -> Correlator {
-        let stats = CorrelationStats { correlations: plan.corrs.len() as u32, ..CorrelationStats::default() };
+        let stats = CorrelationStats {
+            correlations: plan.corrs.len() as u32,
+            ..CorrelationStats::default()
+        };
         Correlator {
             plan,
             clock: Clock::new(slots),
@@ -362,14 +370,24 @@ impl Correlator {
         out: &mut Vec<Alert>,
     ) {
         let time = self.clock.time(product, values);
-        let feeds = |f: &Finding| self.plan.rule_feeds.get(f.rule as usize).is_some_and(|v| !v.is_empty());
+        let feeds = |f: &Finding| {
+            self.plan
+                .rule_feeds
+                .get(f.rule as usize)
+                .is_some_and(|v| !v.is_empty())
+        };
         if matched.iter().any(feeds) {
             match time.or_else(|| self.now()) {
                 None => self.stats.untimed_events += 1,
                 Some(ts) => {
                     let id = self.clock.id(product, values);
                     for f in matched {
-                        for i in 0..self.plan.rule_feeds.get(f.rule as usize).map_or(0, Vec::len) {
+                        for i in 0..self
+                            .plan
+                            .rule_feeds
+                            .get(f.rule as usize)
+                            .map_or(0, Vec::len)
+                        {
                             let (c, pos) = self.plan.rule_feeds[f.rule as usize][i];
                             self.hits(c, pos, ts, &id, f, values, out);
                         }
@@ -431,13 +449,23 @@ impl Correlator {
         let position = &corr.positions[pos as usize];
         let mut groups: Vec<Vec<Box<str>>> = Vec::with_capacity(position.group.len());
         for (i, loc) in position.group.iter().enumerate() {
-            let Locator::Slot(slot) = *loc else { return (Vec::new(), false, 0) };
+            let Locator::Slot(slot) = *loc else {
+                return (Vec::new(), false, 0);
+            };
             // A label of the finding named like the group-by field wins: a
             // schema rule's labels are already mapped to the event's source.
-            let label = corr.group_names.get(i).and_then(|g| finding.labels.iter().find(|(n, _)| n == g));
+            let label = corr
+                .group_names
+                .get(i)
+                .and_then(|g| finding.labels.iter().find(|(n, _)| n == g));
             let texts = match label {
                 Some((_, v)) => vec![bounded(v)],
-                None => distinct(values.values(slot).iter().filter_map(|(_, v)| group_text(v))),
+                None => distinct(
+                    values
+                        .values(slot)
+                        .iter()
+                        .filter_map(|(_, v)| group_text(v)),
+                ),
             };
             if texts.is_empty() {
                 return (Vec::new(), true, 0);
@@ -448,20 +476,36 @@ impl Correlator {
         let samples: Vec<Sample> = if !corr.kind.needs_field() {
             vec![Sample::None]
         } else if corr.kind.numeric() {
-            let Some(Locator::Slot(slot)) = position.value.first().copied() else { return (Vec::new(), false, 0) };
-            let mut nums: Vec<f64> =
-                values.values(slot).iter().filter_map(|(_, v)| v.number()).filter(|n| n.is_finite()).collect();
+            let Some(Locator::Slot(slot)) = position.value.first().copied() else {
+                return (Vec::new(), false, 0);
+            };
+            let mut nums: Vec<f64> = values
+                .values(slot)
+                .iter()
+                .filter_map(|(_, v)| v.number())
+                .filter(|n| n.is_finite())
+                .collect();
             nums.sort_by(f64::total_cmp);
             nums.into_iter().map(Sample::Num).collect()
         } else {
             let mut fields = Vec::with_capacity(position.value.len());
             for loc in &position.value {
-                let Locator::Slot(slot) = *loc else { return (Vec::new(), false, 0) };
-                fields.push(distinct(values.values(slot).iter().filter_map(|(_, v)| count_text(v))));
+                let Locator::Slot(slot) = *loc else {
+                    return (Vec::new(), false, 0);
+                };
+                fields.push(distinct(
+                    values
+                        .values(slot)
+                        .iter()
+                        .filter_map(|(_, v)| count_text(v)),
+                ));
             }
             let (tuples, n) = product(&fields);
             cut += n;
-            tuples.into_iter().map(|t| Sample::Text(bounded(&t.join("\u{1f}")))).collect()
+            tuples
+                .into_iter()
+                .map(|t| Sample::Text(bounded(&t.join("\u{1f}"))))
+                .collect()
         };
         let (combos, n) = product(&groups);
         cut += n;
@@ -496,8 +540,12 @@ impl Correlator {
         self.pending_bytes += hit.bytes();
         self.pending_len += 1;
         self.pending.entry(hit.ts).or_default().push(hit);
-        while self.pending_len > self.limits.max_groups || self.pending_bytes > self.limits.max_bytes / 4 {
-            let Some((&oldest, _)) = self.pending.first_key_value() else { break };
+        while self.pending_len > self.limits.max_groups
+            || self.pending_bytes > self.limits.max_bytes / 4
+        {
+            let Some((&oldest, _)) = self.pending.first_key_value() else {
+                break;
+            };
             let before = self.pending_len;
             self.commit(oldest.saturating_add(1), out);
             self.stats.forced_commits += (before - self.pending_len) as u64;
@@ -557,10 +605,19 @@ impl Correlator {
         if !corr.condition.holds(value) {
             return;
         }
-        let names: Vec<&str> = corr.aggregate.iter().map(|(col, _)| col.name.as_str()).collect();
+        let names: Vec<&str> = corr
+            .aggregate
+            .iter()
+            .map(|(col, _)| col.name.as_str())
+            .collect();
         let alert = Alert {
             rule: corr.rule,
-            group: corr.group_names.iter().cloned().zip(key::values(key).into_iter().map(str::to_string)).collect(),
+            group: corr
+                .group_names
+                .iter()
+                .cloned()
+                .zip(key::values(key).into_iter().map(str::to_string))
+                .collect(),
             window_start_ms: acc.start,
             window_end_ms: acc.last,
             events: acc.ids.iter().map(|i| i.to_string()).collect(),
@@ -591,7 +648,8 @@ impl Correlator {
             let slot = match self.store.find(&w.key) {
                 Some(s) => s,
                 None => {
-                    while self.store.len() >= self.limits.max_groups || self.store.bytes() > budget {
+                    while self.store.len() >= self.limits.max_groups || self.store.bytes() > budget
+                    {
                         if !self.store.evict_oldest(None) {
                             break;
                         }
@@ -606,9 +664,16 @@ impl Correlator {
             }
             let window = self.store.window_mut(slot);
             window.evict_before(w.ts.saturating_sub(corr.timespan_ms));
-            let entry = Entry { ts: w.ts, pos: w.pos, ids: w.ids, sample: w.sample };
+            let entry = Entry {
+                ts: w.ts,
+                pos: w.pos,
+                ids: w.ids,
+                sample: w.sample,
+            };
             self.stats.dropped_entries += window.push(entry, self.limits.max_events_per_group);
-            let value = window.measure(corr.kind, corr.positions.len()).filter(|v| corr.condition.holds(*v));
+            let value = window
+                .measure(corr.kind, corr.positions.len())
+                .filter(|v| corr.condition.holds(*v));
             let Some(value) = value else {
                 self.store.update(slot, corr.timespan_ms);
                 while self.store.bytes() > budget {
@@ -654,9 +719,14 @@ impl Correlator {
         let funcs: Vec<parse::AggFn> = corr.aggregate.iter().map(|(col, _)| col.func).collect();
         let cap = self.limits.max_events_per_group;
         let window = self.store.window_mut(slot);
-        let ended = window.agg.as_ref().is_some_and(|a| w.ts > a.start.saturating_add(timespan));
+        let ended = window
+            .agg
+            .as_ref()
+            .is_some_and(|a| w.ts > a.start.saturating_add(timespan));
         let done = if ended { window.agg.take() } else { None };
-        let acc = window.agg.get_or_insert_with(|| Box::new(state::Accum::new(w.ts, &funcs)));
+        let acc = window
+            .agg
+            .get_or_insert_with(|| Box::new(state::Accum::new(w.ts, &funcs)));
         acc.add(w.ts, w.ids, &w.cols, cap);
         self.store.update(slot, timespan);
         if let Some(done) = done {

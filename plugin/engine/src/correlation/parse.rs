@@ -58,12 +58,18 @@ impl Kind {
 
     /// Whether the type reads a `field` of each event.
     pub fn needs_field(self) -> bool {
-        !matches!(self, Kind::EventCount | Kind::Temporal | Kind::TemporalOrdered)
+        !matches!(
+            self,
+            Kind::EventCount | Kind::Temporal | Kind::TemporalOrdered
+        )
     }
 
     /// Whether the field is read as numbers (else as text).
     pub fn numeric(self) -> bool {
-        matches!(self, Kind::ValueSum | Kind::ValueAvg | Kind::ValuePercentile(_))
+        matches!(
+            self,
+            Kind::ValueSum | Kind::ValueAvg | Kind::ValuePercentile(_)
+        )
     }
 
     /// Whether the value counts matched rules.
@@ -157,31 +163,50 @@ pub(crate) struct AggColumn {
     pub arg: Option<String>,
 }
 
-const CORRELATION_KEYS: [&str; 8] =
-    ["type", "rules", "group-by", "timespan", "timeframe", "condition", "aliases", "generate"];
+const CORRELATION_KEYS: [&str; 8] = [
+    "type",
+    "rules",
+    "group-by",
+    "timespan",
+    "timeframe",
+    "condition",
+    "aliases",
+    "generate",
+];
 
 /// Parses a document that has a `correlation` section.
 pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
-    let entries = corr
-        .as_map()
-        .ok_or_else(|| at(corr, "`correlation` must be a map (type, rules, group-by, timespan, condition)"))?;
+    let entries = corr.as_map().ok_or_else(|| {
+        at(
+            corr,
+            "`correlation` must be a map (type, rules, group-by, timespan, condition)",
+        )
+    })?;
     for (k, _) in entries {
         let key = k.text().unwrap_or("");
         if !CORRELATION_KEYS.contains(&key) {
             return Err(at(
                 k,
-                format!("unknown correlation attribute `{key}`; expected one of {}", CORRELATION_KEYS.join(", ")),
+                format!(
+                    "unknown correlation attribute `{key}`; expected one of {}",
+                    CORRELATION_KEYS.join(", ")
+                ),
             ));
         }
     }
-    let title =
-        doc.get("title").and_then(Node::as_str).ok_or_else(|| at(doc, "a correlation needs a `title`"))?.to_string();
+    let title = doc
+        .get("title")
+        .and_then(Node::as_str)
+        .ok_or_else(|| at(doc, "a correlation needs a `title`"))?
+        .to_string();
     let level = rule::level(doc)?;
     let tags = rule::tags(doc)?;
     let (score, aggregate) = extension(doc)?;
     let score = score.unwrap_or(level.default_score());
 
-    let type_node = corr.get("type").ok_or_else(|| at(corr, "a correlation needs a `type`"))?;
+    let type_node = corr
+        .get("type")
+        .ok_or_else(|| at(corr, "a correlation needs a `type`"))?;
     let type_name = type_node.as_str().unwrap_or("");
     let cond_node = corr.get("condition");
     let percentile = match cond_node.and_then(|c| c.get("percentile")) {
@@ -201,12 +226,18 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
         )
     })?;
     if percentile.is_some() && !matches!(type_name, "value_percentile") {
-        return Err(at(type_node, "condition.percentile only applies to value_percentile"));
+        return Err(at(
+            type_node,
+            "condition.percentile only applies to value_percentile",
+        ));
     }
 
-    let rules_node = corr
-        .get("rules")
-        .ok_or_else(|| at(corr, "a correlation needs `rules`: the ids or names of the rules it correlates"))?;
+    let rules_node = corr.get("rules").ok_or_else(|| {
+        at(
+            corr,
+            "a correlation needs `rules`: the ids or names of the rules it correlates",
+        )
+    })?;
     let refs = string_list(rules_node)?;
     if refs.is_empty() {
         return Err(at(rules_node, "`rules` cannot be empty"));
@@ -219,10 +250,15 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
             if list.len() > MAX_GROUP_FIELDS {
                 return Err(at(
                     g,
-                    format!("group-by names {} fields; at most {MAX_GROUP_FIELDS} are allowed", list.len()),
+                    format!(
+                        "group-by names {} fields; at most {MAX_GROUP_FIELDS} are allowed",
+                        list.len()
+                    ),
                 ));
             }
-            list.iter().map(|f| field_path(f).map_err(|e| at(g, e))).collect::<Result<_, _>>()?
+            list.iter()
+                .map(|f| field_path(f).map_err(|e| at(g, e)))
+                .collect::<Result<_, _>>()?
         }
     };
 
@@ -235,7 +271,12 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
     let (condition, fields) = match cond_node {
         Some(c) => condition(c, kind)?,
         None if kind.temporal() => (Condition(vec![(Op::Gte, refs.len() as f64)]), Vec::new()),
-        None => return Err(at(corr, format!("a {type_name} correlation needs a `condition` such as `gte: 10`"))),
+        None => {
+            return Err(at(
+                corr,
+                format!("a {type_name} correlation needs a `condition` such as `gte: 10`"),
+            ));
+        }
     };
 
     let aliases = match corr.get("aliases") {
@@ -245,7 +286,10 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
     for (alias, _) in &aliases {
         if !group_by.contains(alias) && !fields.contains(alias) {
             let node = corr.get("aliases").unwrap_or(corr);
-            return Err(at(node, format!("alias `{alias}` is not used by group-by or condition.field")));
+            return Err(at(
+                node,
+                format!("alias `{alias}` is not used by group-by or condition.field"),
+            ));
         }
     }
 
@@ -289,8 +333,12 @@ pub(crate) fn parse(doc: &Node, corr: &Node) -> Result<Def, At> {
 /// with these columns (as LogScale's `groupBy` and Sumo's `stats ... by`
 /// do), instead of an alert when the condition is first met.
 fn extension(doc: &Node) -> Result<(Option<u8>, Vec<AggColumn>), At> {
-    let Some(ext) = doc.get("sigil") else { return Ok((None, Vec::new())) };
-    let entries = ext.as_map().ok_or_else(|| at(ext, "`sigil` must be a map"))?;
+    let Some(ext) = doc.get("sigil") else {
+        return Ok((None, Vec::new()));
+    };
+    let entries = ext
+        .as_map()
+        .ok_or_else(|| at(ext, "`sigil` must be a map"))?;
     let mut score = None;
     let mut aggregate = Vec::new();
     for (k, v) in entries {
@@ -306,8 +354,14 @@ fn extension(doc: &Node) -> Result<(Option<u8>, Vec<AggColumn>), At> {
                     .ok_or_else(|| at(v, "sigil.aggregate must map column names to count, min(F), max(F) or values(F)"))?;
                 for (name, spec) in columns {
                     let name = name.text().unwrap_or("").to_string();
-                    let text = spec.as_str().ok_or_else(|| at(spec, "an aggregate column is count, min(F), max(F) or values(F)"))?;
-                    let (func, arg) = agg_fn(text).map_err(|e| at(spec, format!("column `{name}`: {e}")))?;
+                    let text = spec.as_str().ok_or_else(|| {
+                        at(
+                            spec,
+                            "an aggregate column is count, min(F), max(F) or values(F)",
+                        )
+                    })?;
+                    let (func, arg) =
+                        agg_fn(text).map_err(|e| at(spec, format!("column `{name}`: {e}")))?;
                     if aggregate.iter().any(|c: &AggColumn| c.name == name) {
                         return Err(at(spec, format!("column `{name}` is given twice")));
                     }
@@ -317,7 +371,9 @@ fn extension(doc: &Node) -> Result<(Option<u8>, Vec<AggColumn>), At> {
             other => {
                 return Err(at(
                     k,
-                    format!("unknown sigil attribute `{other}` on a correlation; score and aggregate apply"),
+                    format!(
+                        "unknown sigil attribute `{other}` on a correlation; score and aggregate apply"
+                    ),
                 ));
             }
         }
@@ -333,7 +389,11 @@ fn agg_fn(text: &str) -> Result<(AggFn, Option<String>), String> {
     }
     let bad = || format!("`{text}` is not count, min(F), max(F) or values(F)");
     let (func, rest) = text.split_once('(').ok_or_else(bad)?;
-    let arg = rest.strip_suffix(')').map(str::trim).filter(|a| !a.is_empty()).ok_or_else(bad)?;
+    let arg = rest
+        .strip_suffix(')')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(bad)?;
     let func = match func.trim() {
         "min" => AggFn::Min,
         "max" => AggFn::Max,
@@ -353,7 +413,11 @@ fn number(n: &Node) -> Option<f64> {
 
 /// `Ns`, `Nm`, `Nh`, `Nd` or `Nw`, in milliseconds.
 pub(crate) fn timespan(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not a timespan: write a whole number and a unit (s, m, h, d, w), e.g. 10m");
+    let bad = || {
+        format!(
+            "`{text}` is not a timespan: write a whole number and a unit (s, m, h, d, w), e.g. 10m"
+        )
+    };
     let (digits, unit) = text.split_at(text.len().saturating_sub(1));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
@@ -370,7 +434,9 @@ pub(crate) fn timespan(text: &str) -> Result<i64, String> {
     match n.checked_mul(unit_ms) {
         Some(0) => Err("the timespan must be longer than zero".into()),
         Some(ms) if ms <= MAX_TIMESPAN_MS => Ok(ms),
-        _ => Err(format!("`{text}` is longer than the longest timespan accepted (366d)")),
+        _ => Err(format!(
+            "`{text}` is longer than the longest timespan accepted (366d)"
+        )),
     }
 }
 
@@ -391,9 +457,14 @@ fn field_path(f: &str) -> Result<String, String> {
 
 fn condition(c: &Node, kind: Kind) -> Result<(Condition, Vec<String>), At> {
     if c.as_str().is_some() {
-        return Err(at(c, "a condition expression over rule names is not supported; use a map such as `gte: 2`"));
+        return Err(at(
+            c,
+            "a condition expression over rule names is not supported; use a map such as `gte: 2`",
+        ));
     }
-    let entries = c.as_map().ok_or_else(|| at(c, "condition must be a map such as `gte: 100`"))?;
+    let entries = c
+        .as_map()
+        .ok_or_else(|| at(c, "condition must be a map such as `gte: 100`"))?;
     let mut ops = Vec::new();
     let mut fields = Vec::new();
     for (k, v) in entries {
@@ -414,16 +485,24 @@ fn condition(c: &Node, kind: Kind) -> Result<(Condition, Vec<String>), At> {
                 if list.len() > MAX_GROUP_FIELDS {
                     return Err(at(
                         v,
-                        format!("condition.field names {} fields; at most {MAX_GROUP_FIELDS} are allowed", list.len()),
+                        format!(
+                            "condition.field names {} fields; at most {MAX_GROUP_FIELDS} are allowed",
+                            list.len()
+                        ),
                     ));
                 }
-                fields = list.iter().map(|f| field_path(f).map_err(|e| at(v, e))).collect::<Result<_, _>>()?;
+                fields = list
+                    .iter()
+                    .map(|f| field_path(f).map_err(|e| at(v, e)))
+                    .collect::<Result<_, _>>()?;
                 continue;
             }
             other => {
                 return Err(at(
                     k,
-                    format!("unknown condition key `{other}`; expected gt, gte, lt, lte, eq, neq, field or percentile"),
+                    format!(
+                        "unknown condition key `{other}`; expected gt, gte, lt, lte, eq, neq, field or percentile"
+                    ),
                 ));
             }
         };
@@ -431,13 +510,22 @@ fn condition(c: &Node, kind: Kind) -> Result<(Condition, Vec<String>), At> {
         ops.push((op, n));
     }
     if ops.is_empty() {
-        return Err(at(c, "the condition needs a comparison: gt, gte, lt, lte, eq or neq"));
+        return Err(at(
+            c,
+            "the condition needs a comparison: gt, gte, lt, lte, eq or neq",
+        ));
     }
     if kind.needs_field() && fields.is_empty() {
-        return Err(at(c, "this correlation type needs `field` in its condition"));
+        return Err(at(
+            c,
+            "this correlation type needs `field` in its condition",
+        ));
     }
     if !kind.needs_field() && !fields.is_empty() {
-        return Err(at(c, "condition.field only applies to value_count, value_sum, value_avg and value_percentile"));
+        return Err(at(
+            c,
+            "condition.field only applies to value_count, value_sum, value_avg and value_percentile",
+        ));
     }
     if kind.numeric() && fields.len() > 1 {
         return Err(at(c, "a numeric aggregation reads exactly one field"));
@@ -446,15 +534,21 @@ fn condition(c: &Node, kind: Kind) -> Result<(Condition, Vec<String>), At> {
 }
 
 fn aliases(a: &Node) -> Result<Vec<Alias>, At> {
-    let entries = a.as_map().ok_or_else(|| at(a, "aliases must map each alias to {rule name: field}"))?;
+    let entries = a
+        .as_map()
+        .ok_or_else(|| at(a, "aliases must map each alias to {rule name: field}"))?;
     let mut out = Vec::new();
     for (k, v) in entries {
         let alias = k.text().unwrap_or("").to_string();
-        let map = v.as_map().ok_or_else(|| at(v, format!("alias `{alias}` must map rule names to fields")))?;
+        let map = v
+            .as_map()
+            .ok_or_else(|| at(v, format!("alias `{alias}` must map rule names to fields")))?;
         let mut mapping = Vec::new();
         for (rk, rv) in map {
             let rule = rk.text().unwrap_or("").to_string();
-            let field = rv.as_str().ok_or_else(|| at(rv, "an alias field must be a string"))?;
+            let field = rv
+                .as_str()
+                .ok_or_else(|| at(rv, "an alias field must be a string"))?;
             mapping.push((rule, field_path(field).map_err(|e| at(rv, e))?));
         }
         out.push((alias, mapping));
@@ -494,11 +588,17 @@ mod tests {
     fn errors_say_what_to_write() {
         let base = "title: t\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: 5m\n";
         assert!(def(base).unwrap_err().contains("needs a `condition`"));
-        assert!(def(&format!("{base}  condition: {{gte: x}}\n")).unwrap_err().contains("takes a number"));
         assert!(
-            def(&format!("{base}  condition: {{gte: 1}}\n  group-by: ['a[0]']\n"))
+            def(&format!("{base}  condition: {{gte: x}}\n"))
                 .unwrap_err()
-                .contains("array positions")
+                .contains("takes a number")
+        );
+        assert!(
+            def(&format!(
+                "{base}  condition: {{gte: 1}}\n  group-by: ['a[0]']\n"
+            ))
+            .unwrap_err()
+            .contains("array positions")
         );
         assert!(
             def(&format!("{base}  condition: {{gte: 1}}\n  window: x\n"))

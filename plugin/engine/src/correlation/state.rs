@@ -119,7 +119,13 @@ impl Accum {
                 AggFn::Values => Col::Values(BTreeSet::new()),
             })
             .collect();
-        Accum { start, last: start, count: 0, ids: Vec::new(), cols }
+        Accum {
+            start,
+            last: start,
+            count: 0,
+            ids: Vec::new(),
+            cols,
+        }
     }
 
     /// Adds one match: its time, ids and the argument of each column.
@@ -272,8 +278,15 @@ impl Window {
             }
             counts[p] += 1;
         }
-        let busiest = counts.iter().enumerate().max_by_key(|&(p, n)| (*n, std::cmp::Reverse(p))).map_or(0, |(p, _)| p);
-        self.entries.iter().position(|e| e.pos as usize == busiest).unwrap_or(0)
+        let busiest = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|&(p, n)| (*n, std::cmp::Reverse(p)))
+            .map_or(0, |(p, _)| p);
+        self.entries
+            .iter()
+            .position(|e| e.pos as usize == busiest)
+            .unwrap_or(0)
     }
 
     /// The value the correlation type makes of the window, or `None` when it
@@ -333,7 +346,11 @@ impl Window {
             // Entries are in time order: the first of this position at or
             // after the previous step is the earliest, which leaves the most
             // room for the steps after it.
-            match self.entries.iter().find(|e| e.pos as usize == p && e.ts >= previous) {
+            match self
+                .entries
+                .iter()
+                .find(|e| e.pos as usize == p && e.ts >= previous)
+            {
                 Some(e) => previous = e.ts,
                 None => return p,
             }
@@ -374,7 +391,12 @@ mod tests {
     use super::*;
 
     fn entry(ts: i64, pos: u16, sample: Sample) -> Entry {
-        Entry { ts, pos, ids: vec![format!("e{ts}").into()], sample }
+        Entry {
+            ts,
+            pos,
+            ids: vec![format!("e{ts}").into()],
+            sample,
+        }
     }
 
     #[test]

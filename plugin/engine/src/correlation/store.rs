@@ -66,14 +66,23 @@ impl Store {
     }
 
     pub fn window_mut(&mut self, slot: u32) -> &mut Window {
-        &mut self.slots[slot as usize].as_mut().expect("a live slot").window
+        &mut self.slots[slot as usize]
+            .as_mut()
+            .expect("a live slot")
+            .window
     }
 
     /// Opens an empty group for `key` (not yet present).
     pub fn insert(&mut self, key: &[u8]) -> u32 {
         let key: Arc<[u8]> = Arc::from(key);
         let bytes = overhead(&key);
-        let group = Group { key: key.clone(), window: Window::default(), expires: i64::MIN, filed: i64::MIN, bytes };
+        let group = Group {
+            key: key.clone(),
+            window: Window::default(),
+            expires: i64::MIN,
+            filed: i64::MIN,
+            bytes,
+        };
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(group);
@@ -101,7 +110,11 @@ impl Store {
         // An aggregate window is tumbling: it closes `timespan` after it opened.
         let expires = match &g.window.agg {
             Some(a) => a.start.saturating_add(timespan_ms),
-            None => g.window.last_ts().unwrap_or(i64::MIN).saturating_add(timespan_ms),
+            None => g
+                .window
+                .last_ts()
+                .unwrap_or(i64::MIN)
+                .saturating_add(timespan_ms),
         };
         let bytes = overhead(&g.key) + g.window.bytes();
         self.bytes = self.bytes - g.bytes + bytes;
@@ -119,7 +132,9 @@ impl Store {
     fn oldest(&mut self, keep: Option<u32>) -> Option<(i64, u32)> {
         loop {
             let &(filed, slot) = self.by_expiry.iter().find(|&&(_, s)| Some(s) != keep)?;
-            let g = self.slots[slot as usize].as_mut().expect("a filed slot is live");
+            let g = self.slots[slot as usize]
+                .as_mut()
+                .expect("a filed slot is live");
             if g.expires == filed {
                 return Some((filed, slot));
             }
@@ -142,7 +157,11 @@ impl Store {
     /// order; hands each closing aggregate window to `closed` (with its key)
     /// so that its record can be emitted.
     pub fn expire(&mut self, frontier: i64, closed: &mut dyn FnMut(&[u8], &Window)) {
-        while self.by_expiry.first().is_some_and(|&(filed, _)| filed < frontier) {
+        while self
+            .by_expiry
+            .first()
+            .is_some_and(|&(filed, _)| filed < frontier)
+        {
             match self.oldest(None) {
                 Some((expires, slot)) if expires < frontier => {
                     let g = self.group(slot);
@@ -180,7 +199,15 @@ mod tests {
 
     fn touch(store: &mut Store, key: &[u8], ts: i64) -> u32 {
         let slot = store.find(key).unwrap_or_else(|| store.insert(key));
-        store.window_mut(slot).push(Entry { ts, pos: 0, ids: Vec::new(), sample: Sample::None }, 64);
+        store.window_mut(slot).push(
+            Entry {
+                ts,
+                pos: 0,
+                ids: Vec::new(),
+                sample: Sample::None,
+            },
+            64,
+        );
         store.update(slot, 10);
         slot
     }
@@ -195,7 +222,10 @@ mod tests {
         assert!(s.find(b"b").is_none() && s.find(b"a").is_some());
         touch(&mut s, b"c", 25);
         s.expire(31, &mut |_, _| panic!("no aggregate window here"));
-        assert!(s.find(b"a").is_none() && s.find(b"c").is_some(), "a expires at 30, c at 35");
+        assert!(
+            s.find(b"a").is_none() && s.find(b"c").is_some(),
+            "a expires at 30, c at 35"
+        );
         s.expire(36, &mut |_, _| {});
         assert_eq!((s.len(), s.bytes()), (0, 0));
     }

@@ -24,16 +24,33 @@ detection: {sel: {eventName: ConsoleLogin}, condition: sel}
 "#;
 
 fn load_with(corr: &str, options: Options) -> Result<Engine, crate::LoadError> {
-    Engine::load(&[RuleSource::new("base.yml", BASE), RuleSource::new("corr.yml", corr)], options)
+    Engine::load(
+        &[
+            RuleSource::new("base.yml", BASE),
+            RuleSource::new("corr.yml", corr),
+        ],
+        options,
+    )
 }
 
 fn load(corr: &str) -> Engine {
-    load_with(corr, Options { correlation_lateness_ms: 0, ..Options::default() }).unwrap()
+    load_with(
+        corr,
+        Options {
+            correlation_lateness_ms: 0,
+            ..Options::default()
+        },
+    )
+    .unwrap()
 }
 
 /// A CloudTrail event at `secs` seconds past 2024-08-01T12:00:00Z.
 fn ev(secs: u32, id: &str, name: &str, extra: &str) -> String {
-    let extra = if extra.is_empty() { String::new() } else { format!(",{extra}") };
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(",{extra}")
+    };
     format!(
         r#"{{"eventVersion":"1.09","eventSource":"ec2.amazonaws.com","eventTime":"2024-08-01T12:{:02}:{:02}Z","eventID":"{id}","eventName":"{name}"{extra}}}"#,
         secs / 60,
@@ -80,7 +97,13 @@ fn event_count_fires_once_per_burst() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
     assert_eq!(e.rules()[a.rule as usize].title, "Burst");
-    assert_eq!(a.group, vec![("userIdentity.arn".to_string(), "arn:aws:iam::1:user/alice".to_string())]);
+    assert_eq!(
+        a.group,
+        vec![(
+            "userIdentity.arn".to_string(),
+            "arn:aws:iam::1:user/alice".to_string()
+        )]
+    );
     assert_eq!((a.window_start_ms, a.window_end_ms), (T0, T0 + 9000));
     assert_eq!(ids(a), ["a", "b", "c"]);
     assert_eq!(a.value, 3.0);
@@ -108,13 +131,18 @@ fn value_count_counts_distinct_values() {
 
 #[test]
 fn temporal_any_order_and_ordered() {
-    let inst = |i: &str| format!(r#""requestParameters":{{"instancesSet":{{"items":[{{"instanceId":"{i}"}}]}}}}"#);
+    let inst = |i: &str| {
+        format!(r#""requestParameters":{{"instancesSet":{{"items":[{{"instanceId":"{i}"}}]}}}}"#)
+    };
     let corr = |kind: &str| {
         format!(
             "title: Cycle\ncorrelation: {{type: {kind}, rules: [stop, start], group-by: ['requestParameters.instancesSet.items[].instanceId'], timespan: 5m}}\n"
         )
     };
-    let backwards = [ev(0, "s1", "StartInstances", &inst("i-1")), ev(10, "s2", "StopInstances", &inst("i-1"))];
+    let backwards = [
+        ev(0, "s1", "StartInstances", &inst("i-1")),
+        ev(10, "s2", "StopInstances", &inst("i-1")),
+    ];
     assert_eq!(run(&mut load(&corr("temporal")), &backwards).len(), 1);
     assert!(run(&mut load(&corr("temporal_ordered")), &backwards).is_empty());
     let forwards = [
@@ -128,7 +156,10 @@ fn temporal_any_order_and_ordered() {
     assert_eq!(ids(&alerts[0]), ["p1", "p2"]);
     assert_eq!(alerts[0].value, 2.0);
     // Outside the timespan.
-    let late = [ev(0, "p1", "StopInstances", &inst("i-1")), ev(301, "p2", "StartInstances", &inst("i-1"))];
+    let late = [
+        ev(0, "p1", "StopInstances", &inst("i-1")),
+        ev(301, "p2", "StartInstances", &inst("i-1")),
+    ];
     assert!(run(&mut load(&corr("temporal_ordered")), &late).is_empty());
 }
 
@@ -139,7 +170,13 @@ fn array_group_by_joins_one_group_per_element() {
     );
     let two = r#""requestParameters":{"instancesSet":{"items":[{"instanceId":"i-2"},{"instanceId":"i-1"},{"instanceId":"i-2"}]}}"#;
     let one = r#""requestParameters":{"instancesSet":{"items":[{"instanceId":"i-1"}]}}"#;
-    let alerts = run(&mut e, &[ev(0, "stop", "StopInstances", two), ev(9, "start", "StartInstances", one)]);
+    let alerts = run(
+        &mut e,
+        &[
+            ev(0, "stop", "StopInstances", two),
+            ev(9, "start", "StartInstances", one),
+        ],
+    );
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].group[0].1, "i-1");
     // The other instance's group is still open until the flush closed it.
@@ -147,8 +184,10 @@ fn array_group_by_joins_one_group_per_element() {
     let mut e = load(
         "title: Cycle\ncorrelation: {type: temporal_ordered, rules: [stop, start], group-by: ['requestParameters.instancesSet.items[].instanceId'], timespan: 5m}\n",
     );
-    e.evaluate(ev(0, "stop", "StopInstances", two).as_bytes()).unwrap();
-    e.evaluate(ev(5, "x", "StopInstances", one).as_bytes()).unwrap();
+    e.evaluate(ev(0, "stop", "StopInstances", two).as_bytes())
+        .unwrap();
+    e.evaluate(ev(5, "x", "StopInstances", one).as_bytes())
+        .unwrap();
     assert_eq!(e.correlation_stats().open_groups, 2);
 }
 
@@ -169,8 +208,14 @@ fn numeric_aggregations() {
     assert_eq!((sum.len(), sum[0].value), (1, 90.0));
     let avg = run(&mut load(&corr("value_avg", "gt: 29, lt: 31")), &events);
     // 10, then 20, then 30: the third event brings the mean into range.
-    assert_eq!((avg.len(), avg[0].value, avg[0].window_end_ms), (1, 30.0, T0 + 2000));
-    let p = run(&mut load(&corr("value_percentile", "percentile: 75, gte: 40")), &events);
+    assert_eq!(
+        (avg.len(), avg[0].value, avg[0].window_end_ms),
+        (1, 30.0, T0 + 2000)
+    );
+    let p = run(
+        &mut load(&corr("value_percentile", "percentile: 75, gte: 40")),
+        &events,
+    );
     assert_eq!((p.len(), p[0].value), (1, 40.0));
     let med = run(&mut load(&corr("value_median", "eq: 20")), &events);
     assert_eq!(med.len(), 1);
@@ -207,11 +252,24 @@ correlation:
         "CreateVolume",
         r#""requestParameters":{"snapshotId":"snap-1"},"responseElements":{"volumeId":"vol-1"}"#,
     );
-    let other = ev(1, "o", "AttachVolume", r#""requestParameters":{"volumeId":"vol-2"}"#);
-    let attach = ev(2, "a", "AttachVolume", r#""requestParameters":{"volumeId":"vol-1"}"#);
+    let other = ev(
+        1,
+        "o",
+        "AttachVolume",
+        r#""requestParameters":{"volumeId":"vol-2"}"#,
+    );
+    let attach = ev(
+        2,
+        "a",
+        "AttachVolume",
+        r#""requestParameters":{"volumeId":"vol-1"}"#,
+    );
     let alerts = run(&mut e, &[create, other, attach]);
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].group, vec![("volume".to_string(), "vol-1".to_string())]);
+    assert_eq!(
+        alerts[0].group,
+        vec![("volume".to_string(), "vol-1".to_string())]
+    );
     assert_eq!(ids(&alerts[0]), ["c", "a"]);
 }
 
@@ -227,42 +285,70 @@ correlation: {type: temporal_ordered, rules: [many_stops, start], group-by: [use
 level: high
 "#;
     let mut e = load(rules);
-    let verdict = e.evaluate(ev(0, "a", "StopInstances", USER).as_bytes()).unwrap();
+    let verdict = e
+        .evaluate(ev(0, "a", "StopInstances", USER).as_bytes())
+        .unwrap();
     // `stop` is only referenced by a correlation without `generate`.
     assert!(!verdict.matched());
-    let events = [ev(1, "b", "StopInstances", USER), ev(2, "c", "StartInstances", USER)];
+    let events = [
+        ev(1, "b", "StopInstances", USER),
+        ev(2, "c", "StartInstances", USER),
+    ];
     let alerts = run(&mut e, &events);
     // The helper correlation emits nothing; the outer one lists all three events.
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(e.rules()[alerts[0].rule as usize].title, "Many stops then a start");
+    assert_eq!(
+        e.rules()[alerts[0].rule as usize].title,
+        "Many stops then a start"
+    );
     assert_eq!(ids(&alerts[0]), ["a", "b", "c"]);
     assert_eq!(e.stats().correlations, 2);
 
     let mut g = load(
         "title: Pair\ngenerate: true\ncorrelation: {type: temporal, rules: [stop, start], group-by: [userIdentity.arn], timespan: 5m}\n",
     );
-    assert!(g.evaluate(ev(0, "a", "StopInstances", USER).as_bytes()).unwrap().matched());
-    assert_eq!(g.matching_rules(ev(0, "a", "StopInstances", USER).as_bytes()).unwrap(), vec![0]);
-    assert_eq!(e.matching_rules(ev(0, "a", "StopInstances", USER).as_bytes()).unwrap(), vec![0]);
+    assert!(
+        g.evaluate(ev(0, "a", "StopInstances", USER).as_bytes())
+            .unwrap()
+            .matched()
+    );
+    assert_eq!(
+        g.matching_rules(ev(0, "a", "StopInstances", USER).as_bytes())
+            .unwrap(),
+        vec![0]
+    );
+    assert_eq!(
+        e.matching_rules(ev(0, "a", "StopInstances", USER).as_bytes())
+            .unwrap(),
+        vec![0]
+    );
 }
 
 #[test]
 fn out_of_order_within_lateness_gives_the_same_alerts() {
     let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 2}}\n";
-    let sorted: Vec<String> =
-        [0, 3, 20, 21, 22, 40, 45, 46].iter().map(|&t| ev(t, &format!("e{t}"), "StopInstances", USER)).collect();
-    let options = Options { correlation_lateness_ms: 30_000, ..Options::default() };
+    let sorted: Vec<String> = [0, 3, 20, 21, 22, 40, 45, 46]
+        .iter()
+        .map(|&t| ev(t, &format!("e{t}"), "StopInstances", USER))
+        .collect();
+    let options = Options {
+        correlation_lateness_ms: 30_000,
+        ..Options::default()
+    };
     let expected = run(&mut load_with(corr, options.clone()).unwrap(), &sorted);
     assert_eq!(expected.len(), 3);
-    let shuffled: Vec<String> =
-        [3, 20, 0, 22, 21, 46, 40, 45].iter().map(|&t| ev(t, &format!("e{t}"), "StopInstances", USER)).collect();
+    let shuffled: Vec<String> = [3, 20, 0, 22, 21, 46, 40, 45]
+        .iter()
+        .map(|&t| ev(t, &format!("e{t}"), "StopInstances", USER))
+        .collect();
     let mut got = run(&mut load_with(corr, options.clone()).unwrap(), &shuffled);
     got.sort_by_key(|a| a.window_end_ms);
     assert_eq!(got, expected);
     // Beyond the lateness an event is left out, and counted.
     let mut e = load_with(corr, options).unwrap();
     for t in [0, 100, 3] {
-        e.evaluate(ev(t, &format!("e{t}"), "StopInstances", USER).as_bytes()).unwrap();
+        e.evaluate(ev(t, &format!("e{t}"), "StopInstances", USER).as_bytes())
+            .unwrap();
     }
     assert_eq!(e.correlation_stats().late_events, 1);
     assert!(e.flush().is_empty());
@@ -273,16 +359,24 @@ fn alerts_wait_for_the_watermark() {
     let corr = "title: Pair\ncorrelation: {type: temporal_ordered, rules: [stop, start], group-by: [userIdentity.arn], timespan: 5m}\n";
     let mut e = load_with(corr, Options::default()).unwrap();
     let mut block = String::new();
-    for line in
-        [ev(0, "a", "StopInstances", USER), ev(1, "b", "StartInstances", USER), ev(30, "c", "DescribeInstances", USER)]
-    {
+    for line in [
+        ev(0, "a", "StopInstances", USER),
+        ev(1, "b", "StartInstances", USER),
+        ev(30, "c", "DescribeInstances", USER),
+    ] {
         block.push_str(&line);
         block.push('\n');
     }
     let (mut out, mut alerts) = (Vec::new(), Vec::new());
     e.evaluate_batch(block.as_bytes(), &mut out, &mut alerts);
-    assert!(alerts.is_empty(), "within the 60 s lateness nothing is final");
-    assert!(e.advance(T0 + 1000).is_empty(), "the watermark must pass the start, not reach it");
+    assert!(
+        alerts.is_empty(),
+        "within the 60 s lateness nothing is final"
+    );
+    assert!(
+        e.advance(T0 + 1000).is_empty(),
+        "the watermark must pass the start, not reach it"
+    );
     let done = e.advance(T0 + 1001);
     assert_eq!(done.len(), 1);
     // A later event that moves the watermark releases alerts inline, after itself.
@@ -302,24 +396,35 @@ fn events_without_time_take_the_stream_time() {
     let untimed = r#"{"eventVersion":"1.09","eventSource":"ec2.amazonaws.com","eventName":"StartInstances","userIdentity":{"arn":"u"}}"#;
     e.evaluate(untimed.as_bytes()).unwrap();
     assert_eq!(e.correlation_stats().untimed_events, 1, "no time known yet");
-    e.evaluate(ev(0, "a", "StopInstances", r#""userIdentity":{"arn":"u"}"#).as_bytes()).unwrap();
+    e.evaluate(ev(0, "a", "StopInstances", r#""userIdentity":{"arn":"u"}"#).as_bytes())
+        .unwrap();
     e.evaluate(untimed.as_bytes()).unwrap();
     let alerts = e.flush();
     assert_eq!(alerts.len(), 1);
-    assert_eq!((alerts[0].window_start_ms, alerts[0].window_end_ms), (T0, T0));
+    assert_eq!(
+        (alerts[0].window_start_ms, alerts[0].window_end_ms),
+        (T0, T0)
+    );
 }
 
 #[test]
 fn limits_evict_and_count() {
     let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 1h, condition: {gte: 100}}\n";
-    let options = Options { correlation_lateness_ms: 0, max_groups: 10, max_events_per_group: 4, ..Options::default() };
+    let options = Options {
+        correlation_lateness_ms: 0,
+        max_groups: 10,
+        max_events_per_group: 4,
+        ..Options::default()
+    };
     let mut e = load_with(corr, options).unwrap();
     for i in 0..50u32 {
         let user = format!(r#""userIdentity":{{"arn":"u{i}"}}"#);
-        e.evaluate(ev(i, &format!("e{i}"), "StopInstances", &user).as_bytes()).unwrap();
+        e.evaluate(ev(i, &format!("e{i}"), "StopInstances", &user).as_bytes())
+            .unwrap();
     }
     for i in 0..10u32 {
-        e.evaluate(ev(100 + i, &format!("f{i}"), "StopInstances", USER).as_bytes()).unwrap();
+        e.evaluate(ev(100 + i, &format!("f{i}"), "StopInstances", USER).as_bytes())
+            .unwrap();
     }
     let s = e.correlation_stats();
     assert!(s.open_groups <= 10, "{s:?}");
@@ -327,22 +432,35 @@ fn limits_evict_and_count() {
     assert_eq!(s.dropped_entries, 5, "{s:?}");
 
     // A byte budget far below one group's worth still holds.
-    let options = Options { correlation_lateness_ms: 0, max_correlation_bytes: 4096, ..Options::default() };
+    let options = Options {
+        correlation_lateness_ms: 0,
+        max_correlation_bytes: 4096,
+        ..Options::default()
+    };
     let mut e = load_with(corr, options).unwrap();
     for i in 0..1000u32 {
         let user = format!(r#""userIdentity":{{"arn":"{}{i}"}}"#, "x".repeat(100));
-        e.evaluate(ev(i % 3600, &format!("e{i}"), "StopInstances", &user).as_bytes()).unwrap();
-        assert!(e.correlation_stats().bytes <= 4096 + 2048, "{:?}", e.correlation_stats());
+        e.evaluate(ev(i % 3600, &format!("e{i}"), "StopInstances", &user).as_bytes())
+            .unwrap();
+        assert!(
+            e.correlation_stats().bytes <= 4096 + 2048,
+            "{:?}",
+            e.correlation_stats()
+        );
     }
 }
 
 #[test]
 fn waiting_room_is_bounded() {
     let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 1h, condition: {gte: 1000}}\n";
-    let options = Options { max_groups: 5, ..Options::default() };
+    let options = Options {
+        max_groups: 5,
+        ..Options::default()
+    };
     let mut e = load_with(corr, options).unwrap();
     for i in 0..20u32 {
-        e.evaluate(ev(i, &format!("e{i}"), "StopInstances", USER).as_bytes()).unwrap();
+        e.evaluate(ev(i, &format!("e{i}"), "StopInstances", USER).as_bytes())
+            .unwrap();
     }
     let s = e.correlation_stats();
     assert_eq!(s.pending, 5);
@@ -355,7 +473,10 @@ fn load_errors_name_the_problem() {
         Err(crate::LoadError::InvalidRule(e)) => e.reason,
         other => panic!("{other:?}"),
     };
-    assert!(err("title: x\ncorrelation: {type: temporal, rules: [nope], timespan: 1m}\n").contains("no loaded rule"));
+    assert!(
+        err("title: x\ncorrelation: {type: temporal, rules: [nope], timespan: 1m}\n")
+            .contains("no loaded rule")
+    );
     let cycle = "title: a\nname: a\ncorrelation: {type: temporal, rules: [b, stop], timespan: 1m}\n---\ntitle: b\nname: b\ncorrelation: {type: temporal, rules: [a], timespan: 1m}\n";
     assert!(err(cycle).contains("cycle"));
     let alias = "title: x\ncorrelation: {type: temporal, rules: [stop], group-by: [v], timespan: 1m, aliases: {v: {nope: a}}}\n";
@@ -363,9 +484,14 @@ fn load_errors_name_the_problem() {
     let chain = "title: a\nname: a\ncorrelation: {type: event_count, rules: [stop], group-by: [x], timespan: 1m, condition: {gte: 1}}\n---\ntitle: b\ncorrelation: {type: temporal, rules: [a], group-by: [y], timespan: 1m}\n";
     assert!(err(chain).contains("does not group by"));
     // With skip_invalid, the bad correlation and those that need it are left out.
-    let options = Options { skip_invalid: true, ..Options::default() };
+    let options = Options {
+        skip_invalid: true,
+        ..Options::default()
+    };
     let e = load_with(
-        &format!("{chain}---\ntitle: c\ncorrelation: {{type: temporal, rules: [nope], timespan: 1m}}\n"),
+        &format!(
+            "{chain}---\ntitle: c\ncorrelation: {{type: temporal, rules: [nope], timespan: 1m}}\n"
+        ),
         options,
     )
     .unwrap();
@@ -375,9 +501,15 @@ fn load_errors_name_the_problem() {
 
 #[test]
 fn too_many_rules_counts_correlations() {
-    let options = Options { max_rules: 3, ..Options::default() };
+    let options = Options {
+        max_rules: 3,
+        ..Options::default()
+    };
     let corr = "title: x\ncorrelation: {type: temporal, rules: [stop, start], timespan: 1m}\n";
-    assert!(matches!(load_with(corr, options), Err(crate::LoadError::TooManyRules { limit: 3 })));
+    assert!(matches!(
+        load_with(corr, options),
+        Err(crate::LoadError::TooManyRules { limit: 3 })
+    ));
 }
 
 #[test]
@@ -410,11 +542,25 @@ correlation: {type: event_count, rules: [gcp_insert], group-by: [protoPayload.au
             r#"{{"timestamp":"2024-08-01T12:00:{t}Z","insertId":"{id}","protoPayload":{{"methodName":"v1.compute.instances.insert","authenticationInfo":{{"principalEmail":"x@y.z"}}}}}}"#
         )
     };
-    let alerts = run(&mut e, &[azure("00", "az1"), gcp("01", "g1"), azure("02", "az2"), gcp("03", "g2")]);
-    let got: Vec<(i64, i64, Vec<&str>)> = alerts.iter().map(|a| (a.window_start_ms, a.window_end_ms, ids(a))).collect();
+    let alerts = run(
+        &mut e,
+        &[
+            azure("00", "az1"),
+            gcp("01", "g1"),
+            azure("02", "az2"),
+            gcp("03", "g2"),
+        ],
+    );
+    let got: Vec<(i64, i64, Vec<&str>)> = alerts
+        .iter()
+        .map(|a| (a.window_start_ms, a.window_end_ms, ids(a)))
+        .collect();
     assert_eq!(
         got,
-        vec![(T0 + 250, T0 + 2250, vec!["az1", "az2"]), (T0 + 1000, T0 + 3000, vec!["g1", "g2"])],
+        vec![
+            (T0 + 250, T0 + 2250, vec!["az1", "az2"]),
+            (T0 + 1000, T0 + 3000, vec!["g1", "g2"])
+        ],
         "Azure reads `time` (not the REST `eventTimestamp`) and `correlationId`; GCP `timestamp` and `insertId`"
     );
 }

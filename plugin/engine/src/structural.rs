@@ -1,0 +1,191 @@
+//! Where a JSON text's quotes and structural characters are, 64 bytes at a
+//! time.
+//!
+//! The prefilter reads every byte of every event, and most events are
+//! dropped by it, so its tokeniser is the engine's hot loop. Scanning for
+//! the end of each string a byte or a word at a time costs a loop turn per
+//! word and a branch per string; classifying a whole 64-byte block with
+//! vector compares and then walking the set bits of the result costs a few
+//! instructions per block plus one turn per token. The same holds in the
+//! WebAssembly build, where Cranelift turns 128-bit SIMD into SSE almost
+//! one to one but compiles scalar loops less well than LLVM does natively
+//! (and checks the epoch deadline at every loop turn), so a loop with fewer
+//! turns narrows the gap between the component and native code.
+//!
+//! Only texts without backslashes are indexed here: an escaped quote would
+//! need the odd-length-backslash-run arithmetic of simdjson, and events
+//! with escapes are rare (5 of the 310 Stratus CloudTrail events). The
+//! caller falls back to its byte-wise scanner when [`Masks::backslash`] is
+//! set.
+//!
+//! The vector code is for `x86_64` (SSE2, part of the base ISA) and
+//! `wasm32` with `simd128` (the guest is built with it, see
+//! `.cargo/config.toml`); [`ENABLED`] is false elsewhere and the caller
+//! keeps its scalar scanner.
+
+/// Whether this build classifies blocks with vector instructions.
+pub(crate) const ENABLED: bool = cfg!(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+));
+
+/// The classes of one 64-byte block, one bit per byte (bit `i` for byte `i`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Masks {
+    /// `"`.
+    pub quote: u64,
+    /// `\`.
+    pub backslash: u64,
+    /// `{`, `[`, `}`, `]` and `,` (`:` is not needed by the prefilter: a
+    /// key is told from a value by the enclosing frame).
+    pub structural: u64,
+}
+
+/// Classifies the 64 bytes of `block`.
+#[inline(always)]
+pub(crate) fn classify(block: &[u8; 64]) -> Masks {
+    let mut m = Masks::default();
+    for (k, chunk) in block.chunks_exact(16).enumerate() {
+        let chunk: &[u8; 16] = chunk.try_into().expect("16 bytes");
+        let (q, b, s) = classify16(chunk);
+        m.quote |= (q as u64) << (16 * k);
+        m.backslash |= (b as u64) << (16 * k);
+        m.structural |= (s as u64) << (16 * k);
+    }
+    m
+}
+
+/// Bit `i` set when byte `i` of the block is inside a string that started
+/// before it (the opening quote included, the closing quote not), given
+/// that no quote is escaped; `carry` is all ones when the previous block
+/// ended inside a string, and is updated for the next block.
+#[inline(always)]
+pub(crate) fn inside_strings(quote: u64, carry: &mut u64) -> u64 {
+    let mut x = quote;
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    let inside = x ^ *carry;
+    *carry = ((inside as i64) >> 63) as u64;
+    inside
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
+    use core::arch::x86_64::*;
+    // SAFETY: `chunk` is 16 readable bytes and `loadu` has no alignment
+    // requirement; SSE2 is part of the x86_64 base ISA.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        // `{` 0x7B and `[` 0x5B differ only in bit 0x20, as do `}` and `]`.
+        let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let open = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8));
+        let close = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8));
+        let comma = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
+        let structural = _mm_or_si128(_mm_or_si128(open, close), comma);
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        (
+            _mm_movemask_epi8(quote) as u16,
+            _mm_movemask_epi8(backslash) as u16,
+            _mm_movemask_epi8(structural) as u16,
+        )
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
+    use core::arch::wasm32::*;
+    // SAFETY: `chunk` is 16 readable bytes; `v128_load` has no alignment
+    // requirement.
+    let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+    let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
+    let folded = v128_or(v, u8x16_splat(0x20));
+    let open = u8x16_eq(folded, u8x16_splat(b'{'));
+    let close = u8x16_eq(folded, u8x16_splat(b'}'));
+    let structural = v128_or(v128_or(open, close), eq(b','));
+    (
+        u8x16_bitmask(eq(b'"')),
+        u8x16_bitmask(eq(b'\\')),
+        u8x16_bitmask(structural),
+    )
+}
+
+/// The portable definition, which the vector versions must equal.
+#[cfg_attr(
+    any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ),
+    allow(dead_code)
+)]
+fn classify16_scalar(chunk: &[u8; 16]) -> (u16, u16, u16) {
+    let (mut q, mut b, mut s) = (0u16, 0u16, 0u16);
+    for (i, &c) in chunk.iter().enumerate() {
+        q |= u16::from(c == b'"') << i;
+        b |= u16::from(c == b'\\') << i;
+        s |= u16::from(matches!(c, b'{' | b'[' | b'}' | b']' | b',')) << i;
+    }
+    (q, b, s)
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+#[inline(always)]
+fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
+    classify16_scalar(chunk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_is_classified_as_the_scalar_definition_says() {
+        for c in 0..=255u8 {
+            for at in [0, 7, 15] {
+                let mut chunk = [b'a'; 16];
+                chunk[at] = c;
+                assert_eq!(
+                    classify16(&chunk),
+                    classify16_scalar(&chunk),
+                    "byte {c:#04x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_put_bit_i_on_byte_i() {
+        let mut block = [b' '; 64];
+        for (i, c) in [(0, b'"'), (17, b'\\'), (33, b'['), (48, b','), (63, b'}')] {
+            block[i] = c;
+        }
+        let m = classify(&block);
+        assert_eq!(m.quote, 1);
+        assert_eq!(m.backslash, 1 << 17);
+        assert_eq!(m.structural, 1 << 33 | 1 << 48 | 1 << 63);
+    }
+
+    #[test]
+    fn strings_span_blocks() {
+        let mut carry = 0;
+        // Quotes at 2 and 5, then one at 60 that stays open.
+        let inside = inside_strings(1 << 2 | 1 << 5 | 1 << 60, &mut carry);
+        assert_eq!(inside, 0b111 << 2 | u64::MAX << 60);
+        assert_eq!(carry, u64::MAX);
+        // Closed at 3 of the next block.
+        let inside = inside_strings(1 << 3, &mut carry);
+        assert_eq!(inside, 0b111);
+        assert_eq!(carry, 0);
+    }
+}
