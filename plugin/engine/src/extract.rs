@@ -18,12 +18,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::EventError;
 use crate::rule::KEYWORDS;
 use crate::value::Val;
+use crate::wordtable::{WordTable, same};
 
 /// The field paths of a rule pack, as a trie of key segments.
 #[derive(Clone, Debug, Default)]
@@ -46,23 +46,29 @@ struct TNode {
     json: Option<u32>,
 }
 
-/// A hash index of a node's children.
+/// An index of a node's children, for nodes with many.
 #[derive(Clone, Debug)]
 struct Index {
-    map: FxHashMap<Box<str>, u32>,
+    /// The children's keys; the ids index `nodes`.
+    keys: WordTable,
+    nodes: Vec<u32>,
     /// For each first byte, bit `n` set when some child key starts with it
     /// and has `n` bytes (63: 63 or more): most keys of an event are no
-    /// child, and this rules them out before any hashing.
+    /// child, and this rules them out before any lookup.
     shapes: [u64; 256],
 }
 
 impl Index {
     fn new(children: &[(Box<str>, u32)]) -> Box<Index> {
         let mut index = Box::new(Index {
-            map: children.iter().cloned().collect(),
+            keys: WordTable::new(false),
+            nodes: Vec::new(),
             shapes: [0; 256],
         });
-        for (key, _) in children {
+        for (key, node) in children {
+            if index.keys.insert(key.as_bytes()) as usize == index.nodes.len() {
+                index.nodes.push(*node);
+            }
             if let Some(&b) = key.as_bytes().first() {
                 index.shapes[b as usize] |= 1 << key.len().min(63);
             }
@@ -76,7 +82,9 @@ impl Index {
         {
             return None;
         }
-        self.map.get(key).copied()
+        self.keys
+            .get(key.as_bytes())
+            .map(|i| self.nodes[i as usize])
     }
 }
 
@@ -168,7 +176,7 @@ impl Trie {
         }
         n.children
             .iter()
-            .find(|(k, _)| k.len() == key.len() && **k == *key)
+            .find(|(k, _)| same(k.as_bytes(), key.as_bytes()))
             .map(|(_, c)| *c)
     }
 
@@ -271,13 +279,20 @@ pub(crate) fn extract_fast<'a>(
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
 ) -> bool {
-    // One check of the whole text is far cheaper than one per string.
-    let Ok(text) = std::str::from_utf8(event) else {
-        return false;
+    // One check of the whole text is far cheaper than one per string; most
+    // events are printable ASCII, which one vector pass proves.
+    let text = match crate::structural::printable_ascii_str(event) {
+        Some(text) => text,
+        None => {
+            let Ok(text) = std::str::from_utf8(event) else {
+                return false;
+            };
+            if has_control(event) {
+                return false;
+            }
+            text
+        }
     };
-    if has_control(event) {
-        return false;
-    }
     let max_depth = max_depth.min(FAST_MAX_DEPTH);
     let mut p = Fast {
         b: event,
@@ -462,7 +477,11 @@ impl<'a> Fast<'a, '_, '_> {
     }
 
     fn literal(&mut self, word: &[u8], node: Option<u32>, v: Val<'a>) -> Option<()> {
-        if !self.b[self.i..].starts_with(word) {
+        if !self
+            .b
+            .get(self.i..self.i + word.len())
+            .is_some_and(|w| same(w, word))
+        {
             return None;
         }
         self.i += word.len();

@@ -15,8 +15,15 @@
 //! Only texts without backslashes are indexed here: an escaped quote would
 //! need the odd-length-backslash-run arithmetic of simdjson, and events
 //! with escapes are rare (5 of the 310 Stratus CloudTrail events). The
-//! caller falls back to its byte-wise scanner when [`Masks::backslash`] is
-//! set.
+//! caller falls back to its byte-wise scanner when [`Masks::escape`] is
+//! set, which also flags the lead bytes of the two characters whose lower
+//! case is ASCII (the prefilter's scan gives up on those, after a closer
+//! look that the byte-wise path makes).
+//!
+//! [`printable_ascii`] serves the extraction's fast path the same way: one
+//! vector pass proves a text needs no UTF-8 decoding and holds no control
+//! character, where the standard library's check runs a word (4 bytes in
+//! WebAssembly) at a time.
 //!
 //! The vector code is for `x86_64` (SSE2, part of the base ISA) and
 //! `wasm32` with `simd128` (the guest is built with it, see
@@ -34,10 +41,11 @@ pub(crate) const ENABLED: bool = cfg!(any(
 pub(crate) struct Masks {
     /// `"`.
     pub quote: u64,
-    /// `\`.
-    pub backslash: u64,
-    /// `{`, `[`, `}`, `]` and `,` (`:` is not needed by the prefilter: a
-    /// key is told from a value by the enclosing frame).
+    /// `\`, and 0xC4 and 0xE2, the lead bytes of `İ` (U+0130) and the
+    /// Kelvin sign (U+212A).
+    pub escape: u64,
+    /// `{`, `[`, `}` and `]`. (The prefilter tells a key by the `:` after
+    /// it, which it reads directly, and needs no commas.)
     pub structural: u64,
 }
 
@@ -49,7 +57,7 @@ pub(crate) fn classify(block: &[u8; 64]) -> Masks {
         let chunk: &[u8; 16] = chunk.try_into().expect("16 bytes");
         let (q, b, s) = classify16(chunk);
         m.quote |= (q as u64) << (16 * k);
-        m.backslash |= (b as u64) << (16 * k);
+        m.escape |= (b as u64) << (16 * k);
         m.structural |= (s as u64) << (16 * k);
     }
     m
@@ -86,13 +94,18 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
         let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
         let open = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8));
         let close = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8));
-        let comma = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
-        let structural = _mm_or_si128(_mm_or_si128(open, close), comma);
+        let structural = _mm_or_si128(open, close);
         let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        let escape = _mm_or_si128(
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0xC4u8 as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(0xE2u8 as i8)),
+            ),
+        );
         (
             _mm_movemask_epi8(quote) as u16,
-            _mm_movemask_epi8(backslash) as u16,
+            _mm_movemask_epi8(escape) as u16,
             _mm_movemask_epi8(structural) as u16,
         )
     }
@@ -110,12 +123,66 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
     let folded = v128_or(v, u8x16_splat(0x20));
     let open = u8x16_eq(folded, u8x16_splat(b'{'));
     let close = u8x16_eq(folded, u8x16_splat(b'}'));
-    let structural = v128_or(v128_or(open, close), eq(b','));
+    let structural = v128_or(open, close);
+    let escape = v128_or(eq(b'\\'), v128_or(eq(0xC4), eq(0xE2)));
     (
         u8x16_bitmask(eq(b'"')),
-        u8x16_bitmask(eq(b'\\')),
+        u8x16_bitmask(escape),
         u8x16_bitmask(structural),
     )
+}
+
+/// Whether every byte of `b` is printable ASCII or a space (0x20..=0x7F).
+#[inline]
+pub(crate) fn printable_ascii(b: &[u8]) -> bool {
+    let (chunks, rest) = b.as_chunks::<16>();
+    // Or-ing the chunks' flags and testing once keeps the loop branch-free.
+    let mut bad = false;
+    for chunk in chunks {
+        bad |= !printable16(chunk);
+    }
+    !bad && rest.iter().all(|&c| (0x20..0x80).contains(&c))
+}
+
+/// `b` as text, when every byte is printable ASCII (see [`printable_ascii`]).
+#[inline]
+#[allow(unsafe_code)]
+pub(crate) fn printable_ascii_str(b: &[u8]) -> Option<&str> {
+    // SAFETY: ASCII is valid UTF-8.
+    printable_ascii(b).then(|| unsafe { std::str::from_utf8_unchecked(b) })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn printable16(chunk: &[u8; 16]) -> bool {
+    use core::arch::x86_64::*;
+    // SAFETY: as in `classify16`.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        // As signed bytes, 0x80 and above are negative: one comparison
+        // catches both them and the control characters.
+        _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))) == 0
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn printable16(chunk: &[u8; 16]) -> bool {
+    use core::arch::wasm32::*;
+    // SAFETY: as in `classify16`.
+    let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+    !v128_any_true(i8x16_lt(v, i8x16_splat(0x20)))
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+#[inline(always)]
+fn printable16(chunk: &[u8; 16]) -> bool {
+    chunk.iter().all(|&c| (0x20..0x80).contains(&c))
 }
 
 /// The portable definition, which the vector versions must equal.
@@ -130,8 +197,8 @@ fn classify16_scalar(chunk: &[u8; 16]) -> (u16, u16, u16) {
     let (mut q, mut b, mut s) = (0u16, 0u16, 0u16);
     for (i, &c) in chunk.iter().enumerate() {
         q |= u16::from(c == b'"') << i;
-        b |= u16::from(c == b'\\') << i;
-        s |= u16::from(matches!(c, b'{' | b'[' | b'}' | b']' | b',')) << i;
+        b |= u16::from(matches!(c, b'\\' | 0xC4 | 0xE2)) << i;
+        s |= u16::from(matches!(c, b'{' | b'[' | b'}' | b']')) << i;
     }
     (q, b, s)
 }
@@ -165,14 +232,31 @@ mod tests {
     }
 
     #[test]
+    fn printable_ascii_is_0x20_to_0x7f() {
+        for c in 0..=255u8 {
+            for len in [1, 15, 16, 17, 40] {
+                for at in [0, len / 2, len - 1] {
+                    let mut b = vec![b'a'; len];
+                    b[at] = c;
+                    let want = (0x20..0x80).contains(&c);
+                    assert_eq!(printable_ascii(&b), want, "byte {c:#04x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(printable_ascii(b""));
+        assert_eq!(printable_ascii_str(b"{\"a\": 1}"), Some("{\"a\": 1}"));
+        assert_eq!(printable_ascii_str("é".as_bytes()), None);
+    }
+
+    #[test]
     fn blocks_put_bit_i_on_byte_i() {
         let mut block = [b' '; 64];
-        for (i, c) in [(0, b'"'), (17, b'\\'), (33, b'['), (48, b','), (63, b'}')] {
+        for (i, c) in [(0, b'"'), (17, b'\\'), (33, b'['), (48, b']'), (63, b'}')] {
             block[i] = c;
         }
         let m = classify(&block);
         assert_eq!(m.quote, 1);
-        assert_eq!(m.backslash, 1 << 17);
+        assert_eq!(m.escape, 1 << 17);
         assert_eq!(m.structural, 1 << 33 | 1 << 48 | 1 << 63);
     }
 

@@ -133,6 +133,22 @@ impl WordTable {
     }
 }
 
+/// `a == b`, a word at a time. In WebAssembly a slice comparison is a
+/// call to a byte-by-byte `memcmp`, which key lookups would pay for every
+/// key.
+#[inline(always)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return words(a, false) == words(b, false);
+    }
+    let (wa, _) = a.as_chunks::<8>();
+    let (wb, _) = b.as_chunks::<8>();
+    wa.iter().zip(wb).all(|(x, y)| x == y) && a[a.len() - 8..] == b[b.len() - 8..]
+}
+
 /// The two words that, with its length, identify a string of up to 16
 /// bytes: its first and last 8 bytes (4 when shorter than 8; the bytes
 /// themselves when shorter than 4). Lower-cased when `fold`.
@@ -219,6 +235,20 @@ mod tests {
         for miss in [&b"eventname"[..], b"eventTim", b"", b"kk\0", &long, b"a.c"] {
             let expect = keys.iter().position(|k| k == miss).map(|i| ids[i]);
             assert_eq!(t.get(miss), expect, "{:?}", String::from_utf8_lossy(miss));
+        }
+    }
+
+    #[test]
+    fn same_is_slice_equality() {
+        for n in 0..40 {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same(&a, &a.clone()));
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same(&a, &b), "{n} {at}");
+            }
+            assert!(!same(&a, &a[..n.saturating_sub(1)]) || n == 0);
         }
     }
 
