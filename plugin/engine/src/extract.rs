@@ -168,7 +168,7 @@ impl Trie {
         self.paths.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn child(&self, node: u32, key: &str) -> Option<u32> {
         let n = &self.nodes[node as usize];
         if let Some(index) = &n.index {
@@ -182,6 +182,7 @@ impl Trie {
 
     /// The node reached from `node` by `key`, where a dotted key may span
     /// several segments.
+    #[inline(always)]
     fn step(&self, node: u32, key: &str) -> Option<u32> {
         if let Some(c) = self.child(node, key) {
             return Some(c);
@@ -189,6 +190,11 @@ impl Trie {
         if !crate::prefilter::has_dot(key.as_bytes()) {
             return None;
         }
+        self.step_dotted(node, key)
+    }
+
+    #[inline(never)]
+    fn step_dotted(&self, node: u32, key: &str) -> Option<u32> {
         let mut n = node;
         for seg in key.split('.') {
             n = self.child(n, seg)?;
@@ -533,6 +539,11 @@ impl<'a> Fast<'a, '_, '_> {
     /// past its closing quote: `Some(Some(span))` of its raw text when it
     /// has no escape, `Some(None)` when it has, its decoded text then in
     /// `buf`.
+    ///
+    /// Always inlined, with the escapes out of line: as a call, the
+    /// WebAssembly build returned the answer through memory and saved five
+    /// registers for every string.
+    #[inline(always)]
     fn string(&mut self) -> Option<Option<(usize, usize)>> {
         let start = self.i;
         let k = crate::prefilter::quote_or_backslash(&self.b[start..])?;
@@ -541,7 +552,14 @@ impl<'a> Fast<'a, '_, '_> {
             self.i = at + 1;
             return Some(Some((start, at)));
         }
-        // Escapes: decode the whole string into `buf`.
+        self.escaped_string(start)
+    }
+
+    /// [`Fast::string`] for a string with escapes: decodes the whole
+    /// string into `buf`.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Option<Option<(usize, usize)>> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut i = start;

@@ -584,6 +584,12 @@ impl Prefilter {
 /// (whitespace allowed): in JSON, whether it is a key.
 #[inline(always)]
 fn colon_follows(ev: &[u8], close: usize) -> bool {
+    // Minified JSON, the common case, in one comparison.
+    match ev.get(close + 1) {
+        Some(b':') => return true,
+        Some(b',' | b'}' | b']') | None => return false,
+        _ => {}
+    }
     for &b in ev.get(close + 1..).unwrap_or_default() {
         match b {
             b':' => return true,
