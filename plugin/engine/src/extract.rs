@@ -641,10 +641,10 @@ impl<'a> Walk<'_, '_, 'a> {
     }
 
     fn push(&mut self, v: Val<'a>) {
-        if let Some(j) = self.json() {
-            if !matches!(v, Val::Compound) {
-                self.out.push((j, v.clone()));
-            }
+        if let Some(j) = self.json()
+            && !matches!(v, Val::Compound)
+        {
+            self.out.push((j, v.clone()));
         }
         if let Some(s) = self.slot() {
             self.out.push((s, v));

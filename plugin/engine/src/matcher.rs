@@ -270,7 +270,7 @@ pub(crate) fn compile(
         .collect();
 
     let items: Vec<&Node> = match values.as_seq() {
-        Some(seq) if seq.is_empty() => return Err("the value list is empty".into()),
+        Some([]) => return Err("the value list is empty".into()),
         Some(seq) => seq.iter().collect(),
         None if values.as_map().is_some() => return Err("a field's value cannot be a map".into()),
         None => vec![values],

@@ -292,16 +292,16 @@ impl Prefilter {
             // Log-source gating: a CloudTrail event meets only rules for aws
             // or for no product, as in the engine (see `logsource`).
             let ct = s.cloudtrail;
-            if let Some((ac, ids)) = &self.keywords {
-                if !ct || self.aws_keywords {
-                    match ac {
-                        Some(ac) => {
-                            for m in ac.find_overlapping_iter(event) {
-                                self.hit(ids[m.pattern().as_usize()], s);
-                            }
+            if let Some((ac, ids)) = &self.keywords
+                && (!ct || self.aws_keywords)
+            {
+                match ac {
+                    Some(ac) => {
+                        for m in ac.find_overlapping_iter(event) {
+                            self.hit(ids[m.pattern().as_usize()], s);
                         }
-                        None => ids.iter().for_each(|&a| self.hit(a, s)),
                     }
+                    None => ids.iter().for_each(|&a| self.hit(a, s)),
                 }
             }
             for &rule in &s.touched {
@@ -498,10 +498,10 @@ impl Prefilter {
             f.event_source = top && same(token, b"eventSource");
             f.key = key;
             f.expect_key = false;
-            if key != NO_KEY {
-                if let Some(a) = self.per_key[key as usize].present {
-                    self.hit(a, s);
-                }
+            if key != NO_KEY
+                && let Some(a) = self.per_key[key as usize].present
+            {
+                self.hit(a, s);
             }
         } else {
             let key = frames.last().map_or(NO_KEY, |f| f.key);
@@ -1059,7 +1059,7 @@ mod tests {
     fn quote_or_backslash_finds_the_first() {
         for len in 0..80 {
             for at in 0..len {
-                for c in [b'"', b'\\'] {
+                for c in *b"\"\\" {
                     let mut b = vec![b'a'; len];
                     b[at] = c;
                     if at + 1 < len {

@@ -53,8 +53,7 @@ pub(crate) struct Masks {
 #[inline(always)]
 pub(crate) fn classify(block: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
-    for (k, chunk) in block.chunks_exact(16).enumerate() {
-        let chunk: &[u8; 16] = chunk.try_into().expect("16 bytes");
+    for (k, chunk) in block.as_chunks::<16>().0.iter().enumerate() {
         let (q, b, s) = classify16(chunk);
         m.quote |= (q as u64) << (16 * k);
         m.escape |= (b as u64) << (16 * k);

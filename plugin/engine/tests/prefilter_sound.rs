@@ -306,21 +306,38 @@ fn contains_literals_keep_every_match() {
         ---\ntitle: keyword and value\ndetection:\n  keywords: [needle]\n  sel:\n    userAgent|contains: TruffleHog\n  condition: keywords and sel\n\
         ---\ntitle: exact after contains\ndetection:\n  sel:\n    userAgent|contains: 'S3 Browser'\n    eventName: CreateUser\n  condition: sel\n\
         ---\ntitle: one of\ndetection:\n  sel:\n    userAgent|contains: [jersey, 'S3 Browser']\n  condition: sel\n";
-    let mut e = Engine::load(&[RuleSource::new("contains.yml", rules)], Options::default()).unwrap();
+    let mut e = Engine::load(
+        &[RuleSource::new("contains.yml", rules)],
+        Options::default(),
+    )
+    .unwrap();
     // Rules by their index in the file.
     let cases: [(&str, &[u32]); 5] = [
         (
             r#"{"userAgent":"S3 Browser 9.1","userIdentity":{"arn":"arn:aws:iam::1:user/admin"}}"#,
             &[0, 3],
         ),
-        (r#"{"userAgent":"trufflehog/3","requestParameters":{"x":"a needle"}}"#, &[1]),
-        (r#"{"userAgent":"s3 browser","eventName":"CreateUser"}"#, &[2, 3]),
-        (r#"{"userAgent":["x","Jersey/2"],"eventName":"DeleteUser"}"#, &[3]),
+        (
+            r#"{"userAgent":"trufflehog/3","requestParameters":{"x":"a needle"}}"#,
+            &[1],
+        ),
+        (
+            r#"{"userAgent":"s3 browser","eventName":"CreateUser"}"#,
+            &[2, 3],
+        ),
+        (
+            r#"{"userAgent":["x","Jersey/2"],"eventName":"DeleteUser"}"#,
+            &[3],
+        ),
         (r#"{"userAgent":"aws-cli/2","eventName":"CreateUser"}"#, &[]),
     ];
     for (event, want) in cases {
         let fast = e.evaluate(event.as_bytes()).unwrap();
-        assert_eq!(Ok(fast.clone()), e.evaluate_unfiltered(event.as_bytes()), "{event}");
+        assert_eq!(
+            Ok(fast.clone()),
+            e.evaluate_unfiltered(event.as_bytes()),
+            "{event}"
+        );
         let mut got: Vec<u32> = fast.findings.iter().map(|f| f.rule).collect();
         got.sort();
         assert_eq!(got, want, "{event}");

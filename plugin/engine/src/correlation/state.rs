@@ -182,17 +182,17 @@ impl Accum {
 
     /// Heap bytes it owns, for the memory budget.
     pub fn heap(&self) -> usize {
-        let strings = |v: &Box<str>| alloc_bytes(v.len());
+        let strings = |v: &str| alloc_bytes(v.len());
         std::mem::size_of::<Accum>()
             + alloc_bytes(self.ids.capacity() * std::mem::size_of::<Box<str>>())
-            + self.ids.iter().map(strings).sum::<usize>()
+            + self.ids.iter().map(|v| strings(v)).sum::<usize>()
             + alloc_bytes(self.cols.capacity() * std::mem::size_of::<Col>())
             + self
                 .cols
                 .iter()
                 .map(|c| match c {
                     Col::Count => 0,
-                    Col::Min(v) | Col::Max(v) => v.as_ref().map_or(0, strings),
+                    Col::Min(v) | Col::Max(v) => v.as_deref().map_or(0, strings),
                     // A B-tree entry costs about 1.5 × its size in nodes.
                     Col::Values(set) => set.iter().map(|v| strings(v) + 24).sum(),
                 })
