@@ -62,10 +62,10 @@ pub(crate) fn classify(block: &[u8; 64]) -> Masks {
     m
 }
 
-/// Bit `i` set when byte `i` of the block is inside a string that started
-/// before it (the opening quote included, the closing quote not), given
-/// that no quote is escaped; `carry` is all ones when the previous block
-/// ended inside a string, and is updated for the next block.
+/// Bit `i` set when byte `i` of the block is a string's opening quote or
+/// inside the string (its closing quote is not), given that no quote is
+/// escaped; `carry` is all ones when the previous block ended inside a
+/// string, and is updated for the next block.
 #[inline(always)]
 pub(crate) fn inside_strings(quote: u64, carry: &mut u64) -> u64 {
     let mut x = quote;

@@ -1,15 +1,16 @@
-//! An exact-match table for short byte strings, for the prefilter's
-//! per-token lookups.
+//! An exact-match table for short byte strings, for the per-key lookups
+//! of the prefilter and of the extraction's trie.
 //!
 //! The prefilter looks up every key of every event (most are in no rule)
-//! and every value under a key some rule tests for equality. A general
-//! hash map hashes the whole string, probes, then compares bytes: about 80
-//! instructions per key, a fifth of the scan. Here a string of `n` bytes
-//! is summarised by two words that, with `n`, identify it exactly when
-//! `n <= 16` (its first and last 8 bytes, or 4 and 4 when shorter, which
-//! may overlap); one multiply picks a slot of a table kept at most a
-//! quarter full, so a string that is not there usually meets an empty slot
-//! at once. Longer strings are confirmed with a full comparison.
+//! and every value under a key some rule tests for equality; the trie
+//! looks up every key of a candidate event. A general hash map hashes the
+//! whole string, probes, then compares bytes (a call to a byte-by-byte
+//! `memcmp` in WebAssembly). Here a string of `n` bytes is summarised by
+//! two words that, with `n`, identify it exactly when `n <= 16` (its first
+//! and last 8 bytes, or 4 and 4 when shorter, which may overlap); one
+//! multiply picks a slot of a table kept at most a quarter full, so a
+//! string that is not there usually meets an empty slot at once. Longer
+//! strings are confirmed with a full comparison.
 //!
 //! A table built with `fold` compares ASCII case-insensitively (its
 //! entries are stored lower-cased, and lookups lower-case the two words
