@@ -615,8 +615,8 @@ impl<'a> Fast<'a, '_, '_> {
     }
 }
 
-/// Four hex digits, strictly (no sign).
-fn hex4(d: &[u8]) -> Option<u32> {
+/// The value of four hex digits (a `\u` escape's), strictly: no sign.
+pub(crate) fn hex4(d: &[u8]) -> Option<u32> {
     d.iter()
         .try_fold(0u32, |n, &c| Some(n << 4 | (c as char).to_digit(16)?))
 }

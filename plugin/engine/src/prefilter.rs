@@ -54,6 +54,7 @@ use rustc_hash::FxHashMap;
 
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
+use crate::extract::hex4;
 use crate::structural;
 use crate::value::{Anchor, Piece};
 use crate::wordtable::{WordTable, same};
@@ -710,7 +711,7 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
             b'b' => '\u{8}',
             b'f' => '\u{c}',
             b'u' => {
-                let Some(hi) = hex4(raw.get(i..i + 4)) else {
+                let Some(hi) = raw.get(i..i + 4).and_then(hex4) else {
                     return false;
                 };
                 i += 4;
@@ -719,7 +720,7 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
                     if raw.get(i..i + 2) != Some(b"\\u") {
                         return false;
                     }
-                    let Some(lo) = hex4(raw.get(i + 2..i + 6)) else {
+                    let Some(lo) = raw.get(i + 2..i + 6).and_then(hex4) else {
                         return false;
                     };
                     if !(0xDC00..0xE000).contains(&lo) {
@@ -743,10 +744,6 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-fn hex4(digits: Option<&[u8]>) -> Option<u32> {
-    let digits = std::str::from_utf8(digits?).ok()?;
-    u32::from_str_radix(digits, 16).ok()
-}
 
 /// Whether the event holds a character whose lower case hides ASCII.
 fn unscannable_char(event: &[u8]) -> bool {
@@ -1119,6 +1116,8 @@ mod tests {
             String::from_utf8(out.clone()).unwrap(),
             "<sensitiveDataRemoved> é 😀"
         );
+        // `from_str_radix` takes a sign; JSON does not.
+        assert!(!decode(br#"\u+041"#, &mut out), "a sign is no hex digit");
         assert!(
             !decode(br#"\u212a"#, &mut out),
             "Kelvin sign lowers to ASCII k"
