@@ -383,8 +383,8 @@ impl Engine {
     ///
     /// [`EventError`] when the event is over a limit, or when it may match a
     /// rule and turns out not to be a valid JSON object. An event that the
-    /// prefilter rules out is not parsed and so not validated: it gets the
-    /// no-match verdict whatever its bytes (see the crate docs).
+    /// prefilter rules out is not parsed: only its brackets and strings are
+    /// checked on the way (see the crate docs).
     pub fn evaluate(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
             return Err(EventError::TooLarge(

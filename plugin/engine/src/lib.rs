@@ -69,10 +69,14 @@
 //! `windash` and `expand` expansions are capped, and a bad rule is an
 //! error naming its file and line, not a panic.
 //!
-//! Validation is lazy: an event the prefilter rejects is not parsed, so a
-//! malformed event that no rule could match gets the no-match verdict rather
-//! than an error. Hosts that must flag every malformed line check framing
-//! themselves (the `sigil` CLI flags every line that cannot be an object).
+//! Validation is lazy: an event the prefilter rejects is not parsed. Its
+//! scan checks that brackets pair up, strings end and the text holds one
+//! value (so a truncated or spliced line is an error whatever the rules),
+//! but not the grammar between them: a malformed event that passes that
+//! check and that no rule could match (`{"a" 1}`) gets the no-match
+//! verdict rather than an error. Hosts that must flag every malformed line
+//! check framing themselves (the `sigil` CLI flags every line that cannot
+//! be an object).
 //!
 //! # Panics
 //!

@@ -41,10 +41,13 @@
 //!   either is not scanned.
 //! - Numbers: a pattern that reads as a number could match a JSON number
 //!   spelt differently (`4.2e1`), so it contributes only a `Key` atom.
-//! - Structure: the scanner does not validate. On text it cannot follow
-//!   (nesting over 128) it gives up and every rule is a candidate; on
-//!   malformed text it may call a rule a candidate, and the parser then
-//!   reports the error.
+//! - Structure: the scanner checks brackets and strings but not the rest of
+//!   the grammar. On text it cannot follow (nesting over 128) or that is
+//!   not one JSON value (a bracket that closes what it did not open, an
+//!   unterminated string, a second value) it gives up and every rule is a
+//!   candidate, so the parser sees the text and reports the error; on
+//!   other malformed text it may call a rule a candidate, with the same
+//!   effect, or none.
 //!
 //! A rule for which no atom can be derived (a lone `not`, `field: null`)
 //! is a candidate for every event; [`Prefilter::always`] lists them.
@@ -52,9 +55,9 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
+use crate::extract::hex4;
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
-use crate::extract::hex4;
 use crate::structural;
 use crate::value::{Anchor, Piece};
 use crate::wordtable::{WordTable, same};
@@ -378,6 +381,8 @@ impl Prefilter {
         let mut carry = 0;
         // The start of the string being read, or `usize::MAX` between strings.
         let mut open = usize::MAX;
+        // Where the outermost value closed.
+        let mut last_close = usize::MAX;
         let mut base = 0;
         while base < ev.len() {
             let m = match ev.get(base..base + 64) {
@@ -401,6 +406,13 @@ impl Prefilter {
                     if !structure(ev[at], frames) {
                         return Some(false);
                     }
+                    if frames.is_empty() {
+                        if last_close != usize::MAX {
+                            // A second value.
+                            return Some(false);
+                        }
+                        last_close = at;
+                    }
                     continue;
                 }
                 let start = if open == usize::MAX {
@@ -423,12 +435,12 @@ impl Prefilter {
             }
             base += 64;
         }
-        // An unterminated string ends the scan, as in `scan_with`.
-        Some(true)
+        Some(open == usize::MAX && one_value(ev, frames, last_close))
     }
 
     fn scan_with(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> bool {
         let mut i = 0;
+        let mut last_close = usize::MAX;
         while i < ev.len() {
             match ev[i] {
                 b'"' => {
@@ -437,7 +449,8 @@ impl Prefilter {
                     let mut escaped = false;
                     let end = loop {
                         let Some(k) = quote_or_backslash(&ev[j..]) else {
-                            return true;
+                            // Unterminated.
+                            return false;
                         };
                         let at = j + k;
                         if ev[at] == b'"' {
@@ -479,12 +492,18 @@ impl Prefilter {
                     if !structure(c, frames) {
                         return false;
                     }
+                    if c != b',' && frames.is_empty() {
+                        if last_close != usize::MAX {
+                            return false;
+                        }
+                        last_close = i;
+                    }
                     i += 1;
                 }
                 _ => i += 1,
             }
         }
-        true
+        one_value(ev, frames, last_close)
     }
 
     /// Records the atoms a string token (`token`, escapes decoded) makes
@@ -601,13 +620,24 @@ fn colon_follows(ev: &[u8], close: usize) -> bool {
     false
 }
 
+/// Whether a scan that ended with `frames` open, the outermost value
+/// closed at `last_close` (`usize::MAX`: never), saw one whole JSON value:
+/// every bracket closed and nothing but whitespace after it.
+fn one_value(ev: &[u8], frames: &[Frame], last_close: usize) -> bool {
+    frames.is_empty()
+        && last_close != usize::MAX
+        && ev[last_close + 1..]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 fn ends_with(token: &[u8], suffix: &[u8]) -> bool {
     token.len() >= suffix.len() && same(&token[token.len() - suffix.len()..], suffix)
 }
 
 /// Applies a structural character outside strings to the frame stack
 /// (`,` expects a key next in an object). False when nesting is too deep
-/// to scan.
+/// to scan, or when a bracket closes what it did not open.
 #[inline(always)]
 fn structure(c: u8, frames: &mut Vec<Frame>) -> bool {
     match c {
@@ -628,9 +658,10 @@ fn structure(c: u8, frames: &mut Vec<Frame>) -> bool {
                 key,
             });
         }
-        b'}' | b']' => {
-            frames.pop();
-        }
+        b'}' | b']' => match frames.pop() {
+            Some(f) if f.object == (c == b'}') => {}
+            _ => return false,
+        },
         _ => {
             if let Some(f) = frames.last_mut() {
                 f.expect_key = f.object;
@@ -743,7 +774,6 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
     }
     true
 }
-
 
 /// Whether the event holds a character whose lower case hides ASCII.
 fn unscannable_char(event: &[u8]) -> bool {

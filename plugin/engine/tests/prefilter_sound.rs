@@ -343,3 +343,37 @@ fn contains_literals_keep_every_match() {
         assert_eq!(got, want, "{event}");
     }
 }
+
+/// An event no rule could match is not parsed, but its brackets and
+/// strings are checked on the way: a line whose brackets do not pair up,
+/// whose string does not end, or that holds more than one value is parsed
+/// and gets the parser's error, as it would if a rule could match it (and
+/// the host does not splice a verdict into broken JSON).
+#[test]
+fn broken_structure_is_an_error_even_when_no_rule_could_match() {
+    let rules = "title: never\ndetection:\n  sel:\n    eventName: NoSuchCall\n  condition: sel\n";
+    let mut e = Engine::load(&[RuleSource::new("never.yml", rules)], Options::default()).unwrap();
+    for bad in [
+        r#"{"a": 1, "b": [1,2}"#,
+        r#"{"a": 1, "b": [1,2]]}"#,
+        r#"{"a": "x}"#,
+        r#"{"a": {"b": 1}"#,
+        r#"{"a": 1}}"#,
+        r#"{"a": 1}{"b": 2}"#,
+        r#"{"a": 1} x"#,
+        r#"{"a": "x\"}"#,
+        "123",
+    ] {
+        assert!(e.evaluate(bad.as_bytes()).is_err(), "{bad}");
+        assert!(e.evaluate_unfiltered(bad.as_bytes()).is_err(), "{bad}");
+    }
+    for good in [
+        r#"{"a": 1, "b": [1, {"c": "]}"}]}"#,
+        "{}",
+        "{\"a\":\"\\\"}\"} \n",
+        r#"{"x": "{[" }"#,
+    ] {
+        let v = e.evaluate(good.as_bytes()).unwrap();
+        assert!(!v.matched(), "{good}");
+    }
+}
