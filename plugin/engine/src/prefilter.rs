@@ -727,11 +727,12 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let mut i = 0;
     while i < raw.len() {
-        let b = raw[i];
-        i += 1;
-        if b != b'\\' {
-            out.push(b);
-            continue;
+        // The run up to the next escape, in one copy.
+        let run = memchr::memchr(b'\\', &raw[i..]).unwrap_or(raw.len() - i);
+        out.extend_from_slice(&raw[i..i + run]);
+        i += run + 1;
+        if i > raw.len() {
+            break;
         }
         let Some(&e) = raw.get(i) else { return false };
         i += 1;
