@@ -375,7 +375,7 @@ impl Engine {
     /// Evaluates one event, a JSON object as UTF-8 bytes.
     ///
     /// When the pack has correlation rules, the event also feeds them (see
-    /// the [`correlation`](crate::correlation) module): the alerts it
+    /// the [`correlation`] module): the alerts it
     /// releases are kept for [`Engine::take_alerts`]. Rules that only feed
     /// correlations report no finding.
     ///

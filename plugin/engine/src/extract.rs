@@ -23,7 +23,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use crate::error::EventError;
 use crate::rule::KEYWORDS;
 use crate::value::Val;
-use crate::wordtable::{WordTable, same};
+use crate::wordtable::{KeyTable, same};
 
 /// The field paths of a rule pack, as a trie of key segments.
 #[derive(Clone, Debug, Default)]
@@ -50,38 +50,25 @@ struct TNode {
 #[derive(Clone, Debug)]
 struct Index {
     /// The children's keys; the ids index `nodes`.
-    keys: WordTable,
+    keys: KeyTable,
     nodes: Vec<u32>,
-    /// For each first byte, bit `n` set when some child key starts with it
-    /// and has `n` bytes (63: 63 or more): most keys of an event are no
-    /// child, and this rules them out before any lookup.
-    shapes: [u64; 256],
 }
 
 impl Index {
     fn new(children: &[(Box<str>, u32)]) -> Box<Index> {
         let mut index = Box::new(Index {
-            keys: WordTable::new(false),
+            keys: KeyTable::new(),
             nodes: Vec::new(),
-            shapes: [0; 256],
         });
         for (key, node) in children {
             if index.keys.insert(key.as_bytes()) as usize == index.nodes.len() {
                 index.nodes.push(*node);
-            }
-            if let Some(&b) = key.as_bytes().first() {
-                index.shapes[b as usize] |= 1 << key.len().min(63);
             }
         }
         index
     }
 
     fn get(&self, key: &str) -> Option<u32> {
-        if let Some(&b) = key.as_bytes().first()
-            && self.shapes[b as usize] & 1 << key.len().min(63) == 0
-        {
-            return None;
-        }
         self.keys
             .get(key.as_bytes())
             .map(|i| self.nodes[i as usize])
@@ -187,7 +174,7 @@ impl Trie {
         if let Some(c) = self.child(node, key) {
             return Some(c);
         }
-        if !crate::prefilter::has_dot(key.as_bytes()) {
+        if !crate::structural::has_dot(key.as_bytes()) {
             return None;
         }
         self.step_dotted(node, key)
@@ -546,7 +533,7 @@ impl<'a> Fast<'a, '_, '_> {
     #[inline(always)]
     fn string(&mut self) -> Option<Option<(usize, usize)>> {
         let start = self.i;
-        let k = crate::prefilter::quote_or_backslash(&self.b[start..])?;
+        let k = crate::structural::quote_or_backslash(&self.b[start..])?;
         let at = start + k;
         if self.b[at] == b'"' {
             self.i = at + 1;
@@ -564,7 +551,7 @@ impl<'a> Fast<'a, '_, '_> {
         buf.clear();
         let mut i = start;
         let end = loop {
-            let k = crate::prefilter::quote_or_backslash(&self.b[i..])?;
+            let k = crate::structural::quote_or_backslash(&self.b[i..])?;
             let at = i + k;
             buf.push_str(&self.text[i..at]);
             if self.b[at] == b'"' {

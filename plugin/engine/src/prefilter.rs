@@ -58,9 +58,9 @@ use rustc_hash::FxHashMap;
 use crate::extract::hex4;
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
-use crate::structural;
+use crate::structural::{self, has_dot, quote_or_backslash};
 use crate::value::{Anchor, Piece};
-use crate::wordtable::{WordTable, same};
+use crate::wordtable::{KeyTable, WordTable, len_bit, same};
 
 /// A fact about the raw text that a matching event must show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,19 +89,11 @@ struct KeyAtoms {
     contains: Vec<(memchr::memmem::Finder<'static>, AtomId)>,
 }
 
-fn len_bit(n: usize) -> u64 {
-    1 << n.min(63)
-}
-
 /// The compiled prefilter of a rule pack.
 #[derive(Clone, Debug)]
 pub(crate) struct Prefilter {
     /// The keys rules name; the ids index `per_key`.
-    keys: WordTable,
-    /// For each first byte, bit `n` set when some key of `keys` starts with
-    /// it and has `n` bytes (63: 63 or more): most keys of an event are in
-    /// no rule, and this rules them out before any lookup.
-    key_shapes: Box<[u64; 256]>,
+    keys: KeyTable,
     per_key: Vec<KeyAtoms>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
     /// keyword only if the text does.
@@ -195,8 +187,7 @@ impl Prefilter {
             }
         }
         let mut pf = Prefilter {
-            keys: WordTable::new(false),
-            key_shapes: Box::new([0; 256]),
+            keys: KeyTable::new(),
             per_key: Vec::new(),
             keywords: None,
             users,
@@ -257,9 +248,6 @@ impl Prefilter {
     }
 
     fn key_atoms(&mut self, key: &str) -> &mut KeyAtoms {
-        if let Some(&first) = key.as_bytes().first() {
-            self.key_shapes[first as usize] |= len_bit(key.len());
-        }
         let i = self.keys.insert(key.as_bytes());
         if i as usize == self.per_key.len() {
             self.per_key.push(KeyAtoms {
@@ -463,20 +451,21 @@ impl Prefilter {
                         j = at + 2;
                     };
                     i = end + 1;
-                    let raw = &ev[start..end];
-                    let token: &[u8] = if escaped {
-                        if !decode(raw, &mut s.decoded) {
+                    let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
+                    if escaped {
+                        // Decoded into the scratch buffer, which is lent
+                        // out for the call and then put back.
+                        let mut decoded = std::mem::take(&mut s.decoded);
+                        let ok = decode(&ev[start..end], &mut decoded);
+                        if ok {
+                            self.string(&decoded, is_key, s, frames);
+                        }
+                        s.decoded = decoded;
+                        if !ok {
                             return false;
                         }
-                        &std::mem::take(&mut s.decoded)
                     } else {
-                        raw
-                    };
-                    let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
-                    self.string(token, is_key, s, frames);
-                    if escaped {
-                        // Give the decode buffer back for the next string.
-                        s.decoded = token.to_vec();
+                        self.string(&ev[start..end], is_key, s, frames);
                     }
                     // The separator after a string, taken here rather than
                     // by another turn of the loop.
@@ -539,9 +528,7 @@ impl Prefilter {
 
     #[inline(always)]
     fn lookup_key(&self, token: &[u8]) -> u32 {
-        if self.may_be_key(token)
-            && let Some(k) = self.keys.get(token)
-        {
+        if let Some(k) = self.keys.get(token) {
             return k;
         }
         // A flattened key (`"a.b.c"`) answers for its last segment.
@@ -549,21 +536,9 @@ impl Prefilter {
             return NO_KEY;
         }
         match token.iter().rposition(|&b| b == b'.') {
-            Some(dot) if self.may_be_key(&token[dot + 1..]) => {
-                self.keys.get(&token[dot + 1..]).unwrap_or(NO_KEY)
-            }
-            _ => NO_KEY,
+            Some(dot) => self.keys.get(&token[dot + 1..]).unwrap_or(NO_KEY),
+            None => NO_KEY,
         }
-    }
-
-    /// False when `token` is certainly not in `keys`: no key has its first
-    /// byte and length. (The empty key, which a path ending in `.` names,
-    /// has no first byte: it is always looked up.)
-    #[inline(always)]
-    fn may_be_key(&self, token: &[u8]) -> bool {
-        token
-            .first()
-            .is_none_or(|&b| self.key_shapes[b as usize] & len_bit(token.len()) != 0)
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
@@ -672,54 +647,6 @@ fn structure(c: u8, frames: &mut Vec<Frame>) -> bool {
         }
     }
     true
-}
-
-/// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
-/// where a word-at-a-time scan beats the set-up of a vector search; long
-/// strings go to memchr. Always inlined: the WebAssembly build otherwise
-/// keeps it a call (with an epoch check) per string.
-#[inline(always)]
-pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    for _ in 0..4 {
-        let Some(chunk) = b.get(i..i + 8) else { break };
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let q = w ^ (LO * b'"' as u64);
-        let s = w ^ (LO * b'\\' as u64);
-        let found = (q.wrapping_sub(LO) & !q | s.wrapping_sub(LO) & !s) & HI;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
-}
-
-/// Whether `b` holds a `.`, a word at a time (keys are short, and rarely
-/// dotted: this spares the byte loop that finds the last dot).
-#[inline]
-pub(crate) fn has_dot(b: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let dot = |w: u64| {
-        let x = w ^ (LO * b'.' as u64);
-        x.wrapping_sub(LO) & !x & HI != 0
-    };
-    if b.len() < 8 {
-        return b.contains(&b'.');
-    }
-    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    // Whole words, then the last 8 bytes (overlapping the previous word).
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        if dot(word(i)) {
-            return true;
-        }
-        i += 8;
-    }
-    i < b.len() && dot(word(b.len() - 8))
 }
 
 /// Decodes a JSON string's escapes as the parser would. False when the
@@ -1087,30 +1014,13 @@ mod tests {
     }
 
     #[test]
-    fn quote_or_backslash_finds_the_first() {
-        for len in 0..80 {
-            for at in 0..len {
-                for c in *b"\"\\" {
-                    let mut b = vec![b'a'; len];
-                    b[at] = c;
-                    if at + 1 < len {
-                        b[at + 1] = b'"';
-                    }
-                    assert_eq!(quote_or_backslash(&b), Some(at), "len {len} at {at}");
-                }
-            }
-            assert_eq!(quote_or_backslash(&vec![0xFFu8; len]), None);
-        }
-    }
-
-    #[test]
     fn every_key_of_the_table_is_found() {
         let mut pf = Prefilter::build(std::iter::empty(), &[], &|_| None);
         for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
             pf.key_atoms(key);
         }
         for key in ["", "a", "eventName", "x".repeat(70).as_str()] {
-            assert!(pf.may_be_key(key.as_bytes()), "{key:?}");
+            assert!(pf.keys.may_hold(key.as_bytes()), "{key:?}");
             assert_ne!(pf.lookup_key(key.as_bytes()), NO_KEY, "{key:?}");
             assert_ne!(
                 pf.lookup_key(format!("p.q.{key}").as_bytes()),
@@ -1118,23 +1028,9 @@ mod tests {
                 "{key:?}"
             );
         }
-        assert!(!pf.may_be_key(b"eventTim"));
+        assert!(!pf.keys.may_hold(b"eventTim"));
         assert_eq!(pf.lookup_key(b"b"), NO_KEY);
         assert_eq!(pf.lookup_key(b"a.b"), NO_KEY);
-    }
-
-    #[test]
-    fn has_dot_finds_any_dot() {
-        for len in 0..40 {
-            assert!(!has_dot(&vec![b'a'; len]));
-            for at in 0..len {
-                let mut b = vec![b'a'; len];
-                b[at] = b'.';
-                assert!(has_dot(&b), "len {len} at {at}");
-                b[at] = b'.' ^ 0x80;
-                assert!(!has_dot(&b), "len {len} at {at}");
-            }
-        }
     }
 
     #[test]

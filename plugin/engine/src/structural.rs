@@ -1,5 +1,6 @@
 //! Where a JSON text's quotes and structural characters are, 64 bytes at a
-//! time.
+//! time (and, within one short string, a word at a time:
+//! [`quote_or_backslash`], [`has_dot`]).
 //!
 //! The prefilter reads every byte of every event, and most events are
 //! dropped by it, so its tokeniser is the engine's hot loop. Scanning for
@@ -184,6 +185,54 @@ fn printable16(chunk: &[u8; 16]) -> bool {
     chunk.iter().all(|&c| (0x20..0x80).contains(&c))
 }
 
+/// The first `"` or `\` in `b`. JSON strings are short (keys, ids, names),
+/// where a word-at-a-time scan beats the set-up of a vector search; long
+/// strings go to memchr. Always inlined: the WebAssembly build otherwise
+/// keeps it a call (with an epoch check) per string.
+#[inline(always)]
+pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    for _ in 0..4 {
+        let Some(chunk) = b.get(i..i + 8) else { break };
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let q = w ^ (LO * b'"' as u64);
+        let s = w ^ (LO * b'\\' as u64);
+        let found = (q.wrapping_sub(LO) & !q | s.wrapping_sub(LO) & !s) & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
+}
+
+/// Whether `b` holds a `.`, a word at a time (keys are short, and rarely
+/// dotted: this spares the byte loop that finds the last dot).
+#[inline]
+pub(crate) fn has_dot(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let dot = |w: u64| {
+        let x = w ^ (LO * b'.' as u64);
+        x.wrapping_sub(LO) & !x & HI != 0
+    };
+    if b.len() < 8 {
+        return b.contains(&b'.');
+    }
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    // Whole words, then the last 8 bytes (overlapping the previous word).
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        if dot(word(i)) {
+            return true;
+        }
+        i += 8;
+    }
+    i < b.len() && dot(word(b.len() - 8))
+}
+
 /// The portable definition, which the vector versions must equal.
 #[cfg_attr(
     any(
@@ -214,6 +263,37 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_or_backslash_finds_the_first() {
+        for len in 0..80 {
+            for at in 0..len {
+                for c in *b"\"\\" {
+                    let mut b = vec![b'a'; len];
+                    b[at] = c;
+                    if at + 1 < len {
+                        b[at + 1] = b'"';
+                    }
+                    assert_eq!(quote_or_backslash(&b), Some(at), "len {len} at {at}");
+                }
+            }
+            assert_eq!(quote_or_backslash(&vec![0xFFu8; len]), None);
+        }
+    }
+
+    #[test]
+    fn has_dot_finds_any_dot() {
+        for len in 0..40 {
+            assert!(!has_dot(&vec![b'a'; len]));
+            for at in 0..len {
+                let mut b = vec![b'a'; len];
+                b[at] = b'.';
+                assert!(has_dot(&b), "len {len} at {at}");
+                b[at] = b'.' ^ 0x80;
+                assert!(!has_dot(&b), "len {len} at {at}");
+            }
+        }
+    }
 
     #[test]
     fn every_byte_is_classified_as_the_scalar_definition_says() {

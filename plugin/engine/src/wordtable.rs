@@ -134,6 +134,58 @@ impl WordTable {
     }
 }
 
+/// A [`WordTable`] of keys with a filter in front: for each first byte, bit
+/// `n` is set when some key starts with it and has `n` bytes (63: 63 or
+/// more). Most keys of an event are in no rule, and this rules them out
+/// before any lookup. (The empty key, which a path ending in `.` names,
+/// has no first byte: it is always looked up.)
+#[derive(Clone, Debug)]
+pub(crate) struct KeyTable {
+    table: WordTable,
+    shapes: Box<[u64; 256]>,
+}
+
+impl KeyTable {
+    /// An empty, case-sensitive table.
+    pub fn new() -> KeyTable {
+        KeyTable {
+            table: WordTable::new(false),
+            shapes: Box::new([0; 256]),
+        }
+    }
+
+    /// The id of `key`, inserting it with the next id if it is new.
+    pub fn insert(&mut self, key: &[u8]) -> Id {
+        if let Some(&b) = key.first() {
+            self.shapes[b as usize] |= len_bit(key.len());
+        }
+        self.table.insert(key)
+    }
+
+    /// Whether `key` may be in the table (false: certainly not).
+    #[inline(always)]
+    pub fn may_hold(&self, key: &[u8]) -> bool {
+        key.first()
+            .is_none_or(|&b| self.shapes[b as usize] & len_bit(key.len()) != 0)
+    }
+
+    /// The id of `key`, if the table holds it.
+    #[inline(always)]
+    pub fn get(&self, key: &[u8]) -> Option<Id> {
+        if self.may_hold(key) {
+            self.table.get(key)
+        } else {
+            None
+        }
+    }
+}
+
+/// Bit `n` of a length set (63: 63 or more).
+#[inline(always)]
+pub(crate) fn len_bit(n: usize) -> u64 {
+    1 << n.min(63)
+}
+
 /// `a == b`, a word at a time. In WebAssembly a slice comparison is a
 /// call to a byte-by-byte `memcmp`, which key lookups would pay for every
 /// key.
