@@ -612,12 +612,7 @@ impl Correlator {
             .collect();
         let alert = Alert {
             rule: corr.rule,
-            group: corr
-                .group_names
-                .iter()
-                .cloned()
-                .zip(key::values(key).into_iter().map(str::to_string))
-                .collect(),
+            group: group_labels(corr, key),
             window_start_ms: acc.start,
             window_end_ms: acc.last,
             events: acc.ids.iter().map(|i| i.to_string()).collect(),
@@ -687,12 +682,7 @@ impl Correlator {
             let window = &self.store.group(slot).window;
             let alert = Alert {
                 rule: corr.rule,
-                group: corr
-                    .group_names
-                    .iter()
-                    .cloned()
-                    .zip(key::values(&w.key).into_iter().map(str::to_string))
-                    .collect(),
+                group: group_labels(corr, &w.key),
                 window_start_ms: window.first_ts().unwrap_or(w.ts),
                 window_end_ms: w.ts,
                 events: window.event_ids(self.limits.max_events_per_group),
@@ -845,6 +835,15 @@ fn product(fields: &[Vec<Box<str>>]) -> (Vec<Vec<&str>>, u64) {
         }
     }
     (out, (total - MAX_FANOUT) as u64)
+}
+
+/// An alert's group: the group-by names with the values of the group key.
+fn group_labels(corr: &link::Corr, key: &[u8]) -> Vec<(String, String)> {
+    corr.group_names
+        .iter()
+        .cloned()
+        .zip(key::values(key).into_iter().map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]
