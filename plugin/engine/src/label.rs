@@ -21,6 +21,7 @@
 
 use crate::matcher::Lookup;
 use crate::rule::Expr;
+use crate::schema::Column;
 use crate::timepart::{self, DatePiece};
 use crate::value::Val;
 
@@ -36,30 +37,13 @@ pub(crate) struct Label {
 pub(crate) enum LabelValue {
     Const(String),
     Field {
-        from: FieldSource,
+        /// Where the value is read, after schema mapping (locations are
+        /// field slots).
+        from: Column<u32>,
         pattern: Option<regex_lite::Regex>,
         format: Option<Vec<DatePiece>>,
     },
     Case(Vec<Arm>),
-}
-
-/// Where a projected field's value is read, after schema mapping.
-#[derive(Clone, Debug)]
-pub(crate) enum FieldSource {
-    /// The first of these slots that holds a value.
-    Slots(Vec<u32>),
-    /// A constant of the schema mapping.
-    Value(String),
-    /// A slot whose raw values are renamed.
-    Renamed {
-        slot: u32,
-        values: Vec<(String, String)>,
-    },
-    /// The first capture group of a regex over a slot.
-    Derived {
-        slot: u32,
-        pattern: regex_lite::Regex,
-    },
 }
 
 /// One arm of a CASE: `when` is `None` for the `else` arm.
@@ -91,13 +75,13 @@ impl LabelValue {
                 format,
             } => {
                 let text = match from {
-                    FieldSource::Value(v) => Some(v.clone()),
-                    FieldSource::Slots(slots) => slots
+                    Column::Value(v) => Some(v.clone()),
+                    Column::First(slots) => slots
                         .iter()
                         .map(|&s| ctx.values(s))
                         .find(|v| !v.is_empty())
                         .and_then(first_text),
-                    FieldSource::Renamed { slot, values } => {
+                    Column::Renamed { at: slot, values } => {
                         first_text(ctx.values(*slot)).map(|raw| {
                             values
                                 .iter()
@@ -105,7 +89,7 @@ impl LabelValue {
                                 .map_or(raw, |(_, col)| col.clone())
                         })
                     }
-                    FieldSource::Derived { slot, pattern } => first_text(ctx.values(*slot))
+                    Column::Derived { at: slot, pattern } => first_text(ctx.values(*slot))
                         .and_then(|raw| {
                             pattern
                                 .captures(&raw)

@@ -7,7 +7,7 @@
 //! line of the node at fault.
 
 use crate::condition::{self, Cond, OfTarget};
-use crate::label::{Arm, FieldSource, Label, LabelValue};
+use crate::label::{Arm, Label, LabelValue};
 use crate::level::Level;
 use crate::logsource::Source;
 use crate::matcher::{self, CompileCtx, FieldCond, NoLookup, Slots, StrPat, Test};
@@ -494,21 +494,15 @@ fn field_label(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<L
     };
     let column = |p: &str| cx.mapping.and_then(|m| m.column(p));
     let from = match (paths.as_slice(), column(&paths[0])) {
-        ([_], Some(Column::Value(c))) => FieldSource::Value(c.clone()),
-        ([_], Some(Column::Renamed { path, values })) => FieldSource::Renamed {
-            slot: slots.json_slot(path),
-            values: values.clone(),
-        },
-        ([_], Some(Column::Derived { path, pattern })) => FieldSource::Derived {
-            slot: slots.json_slot(path),
-            pattern: pattern.clone(),
-        },
+        ([_], Some(c @ (Column::Value(_) | Column::Renamed { .. } | Column::Derived { .. }))) => {
+            c.map(|p| slots.json_slot(p))
+        }
         _ => {
             let mut list = Vec::new();
             for p in &paths {
                 match column(p) {
                     None => list.push(slots.json_slot(p)),
-                    Some(Column::Paths(alts)) => {
+                    Some(Column::First(alts)) => {
                         list.extend(alts.iter().map(|a| slots.json_slot(a)))
                     }
                     Some(_) => {
@@ -521,7 +515,7 @@ fn field_label(v: &Node, cx: &CompileCtx<'_>, slots: &mut dyn Slots) -> Result<L
                     }
                 }
             }
-            FieldSource::Slots(list)
+            Column::First(list)
         }
     };
     Ok(LabelValue::Field {
@@ -818,7 +812,7 @@ fn field_entry(
     };
     match cx.mapping.and_then(|m| m.column(field)) {
         None => Ok(Expr::Field(cond_on(field, slots)?)),
-        Some(Column::Paths(paths)) => {
+        Some(Column::First(paths)) => {
             let conds = paths
                 .iter()
                 .map(|p| cond_on(p, slots))
@@ -832,7 +826,7 @@ fn field_entry(
                 &NoLookup,
             )))
         }
-        Some(Column::Renamed { path, values }) => {
+        Some(Column::Renamed { at: path, values }) => {
             let cond = cond_on(path, slots)?;
             let exact = |raw: Vec<&String>| FieldCond {
                 slot: cond.slot,
@@ -865,7 +859,7 @@ fn field_entry(
             }
             Ok(Expr::Or(any))
         }
-        Some(Column::Derived { path, .. }) => Err(at(
+        Some(Column::Derived { at: path, .. }) => Err(at(
             k,
             format!(
                 "`{field}` comes from `{path}` through a pattern for this source; a rule can label with it (sigil.labels) but not test it"

@@ -49,23 +49,40 @@ const TABLES: [(&str, &str); 5] = [
     ("falcon.yml", include_str!("../schemas/falcon.yml")),
 ];
 
-/// Where one column comes from in one raw source.
+/// Where one column comes from in one raw source, `L` being a location in
+/// the event: a path in the schema tables, a field slot once compiled
+/// (a label's field source).
 #[derive(Clone, Debug)]
-pub(crate) enum Column {
-    /// The first of these paths that the event has.
-    Paths(Vec<String>),
+pub(crate) enum Column<L = String> {
+    /// The first of these locations that holds a value.
+    First(Vec<L>),
     /// A constant.
     Value(String),
-    /// A path whose values are renamed (raw value, column value).
+    /// A location whose values are renamed (raw value, column value).
     Renamed {
-        path: String,
+        at: L,
         values: Vec<(String, String)>,
     },
-    /// The first capture group of `pattern` over a path.
-    Derived {
-        path: String,
-        pattern: regex_lite::Regex,
-    },
+    /// The first capture group of `pattern` over a location.
+    Derived { at: L, pattern: regex_lite::Regex },
+}
+
+impl<L> Column<L> {
+    /// The same column with each location mapped by `f`.
+    pub fn map<M>(&self, mut f: impl FnMut(&L) -> M) -> Column<M> {
+        match self {
+            Column::First(locs) => Column::First(locs.iter().map(f).collect()),
+            Column::Value(v) => Column::Value(v.clone()),
+            Column::Renamed { at, values } => Column::Renamed {
+                at: f(at),
+                values: values.clone(),
+            },
+            Column::Derived { at, pattern } => Column::Derived {
+                at: f(at),
+                pattern: pattern.clone(),
+            },
+        }
+    }
 }
 
 /// How one schema's columns are found in one raw source.
@@ -165,7 +182,7 @@ fn parse(doc: &Node) -> Result<Schema, String> {
 
 fn column(spec: &Node) -> Result<Column, String> {
     if let Some(p) = spec.as_str() {
-        return Ok(Column::Paths(vec![p.to_string()]));
+        return Ok(Column::First(vec![p.to_string()]));
     }
     if let Some(items) = spec.as_seq() {
         let paths = items
@@ -174,7 +191,7 @@ fn column(spec: &Node) -> Result<Column, String> {
             .collect::<Option<Vec<_>>>();
         return paths
             .filter(|p| !p.is_empty())
-            .map(Column::Paths)
+            .map(Column::First)
             .ok_or_else(|| "a list of paths must hold strings".into());
     }
     if let Some(v) = spec.get("value") {
@@ -197,7 +214,7 @@ fn column(spec: &Node) -> Result<Column, String> {
             .collect::<Option<Vec<_>>>()
             .ok_or("`values` must map scalars to scalars")?;
         return Ok(Column::Renamed {
-            path: path.to_string(),
+            at: path.to_string(),
             values,
         });
     }
@@ -208,11 +225,11 @@ fn column(spec: &Node) -> Result<Column, String> {
             return Err("`pattern` needs a capture group: the column is its first group".into());
         }
         return Ok(Column::Derived {
-            path: path.to_string(),
+            at: path.to_string(),
             pattern,
         });
     }
-    Ok(Column::Paths(vec![path.to_string()]))
+    Ok(Column::First(vec![path.to_string()]))
 }
 
 #[cfg(test)]
