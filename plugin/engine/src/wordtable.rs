@@ -123,7 +123,7 @@ impl WordTable {
                     || if self.fold {
                         s.eq_ignore_ascii_case(stored)
                     } else {
-                        s == &stored[..]
+                        same(s, stored)
                     }
                 {
                     return Some(slot.id);
@@ -199,7 +199,7 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     }
     let (wa, _) = a.as_chunks::<8>();
     let (wb, _) = b.as_chunks::<8>();
-    wa.iter().zip(wb).all(|(x, y)| x == y) && a[a.len() - 8..] == b[b.len() - 8..]
+    wa.iter().zip(wb).all(|(x, y)| x == y) && le64(&a[a.len() - 8..]) == le64(&b[b.len() - 8..])
 }
 
 /// The two words that, with its length, identify a string of up to 16
