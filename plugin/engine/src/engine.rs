@@ -112,6 +112,7 @@ struct Scratch {
     candidates: Vec<u32>,
     /// Extracted values, kept between calls for their allocation only.
     values: Vec<(u32, Val<'static>)>,
+    ranges: SlotRanges,
 }
 
 struct TrieSlots<'t>(&'t mut Trie);
@@ -458,7 +459,11 @@ impl Engine {
                 // Stable: within a slot, values keep document order, which labels
                 // (the first value) depend on.
                 values.sort_by_key(|(s, _)| *s);
-                let ctx = Ctx { values: &values };
+                self.scratch.ranges.index(&values);
+                let ctx = Ctx {
+                    values: &values,
+                    ranges: &self.scratch.ranges,
+                };
                 let shape = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
                 let mut findings = Vec::new();
                 for &c in candidates {
@@ -642,13 +647,68 @@ fn recycle<'b>(mut v: Vec<(u32, Val<'_>)>) -> Vec<(u32, Val<'b>)> {
 struct Ctx<'v, 'a> {
     /// Sorted by slot.
     values: &'v [(u32, Val<'a>)],
+    /// Where each slot's values are in `values`.
+    ranges: &'v SlotRanges,
 }
 
 impl<'a> Lookup<'a> for Ctx<'_, 'a> {
     fn values(&self, slot: u32) -> &[(u32, Val<'a>)] {
-        let start = self.values.partition_point(|(s, _)| *s < slot);
-        let end = start + self.values[start..].partition_point(|(s, _)| *s == slot);
-        &self.values[start..end]
+        match self.ranges.ranges.get(slot as usize) {
+            Some(r) if r.stamp == self.ranges.stamp => {
+                &self.values[r.start as usize..r.end as usize]
+            }
+            _ => &[],
+        }
+    }
+}
+
+/// Where each slot's values are in one event's sorted values, so that a
+/// lookup takes constant time. A candidate event has dozens of lookups
+/// (the logsource shape's fields, then every condition of every candidate
+/// rule), and two binary searches each were loops, which the WebAssembly
+/// build pays an epoch check per turn for.
+///
+/// Entries are stamped with the event they belong to rather than cleared:
+/// an entry with another stamp means the slot has no value.
+#[derive(Clone, Debug, Default)]
+struct SlotRanges {
+    ranges: Vec<SlotRange>,
+    stamp: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SlotRange {
+    stamp: u32,
+    start: u32,
+    end: u32,
+}
+
+impl SlotRanges {
+    /// Records the ranges of `values`, sorted by slot, for a new event.
+    fn index(&mut self, values: &[(u32, Val<'_>)]) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Stamps have wrapped: no old entry may look current.
+            self.ranges.fill(SlotRange::default());
+            self.stamp = 1;
+        }
+        for (i, &(slot, _)) in values.iter().enumerate() {
+            let slot = slot as usize;
+            if slot >= self.ranges.len() {
+                self.ranges.resize(slot + 1, SlotRange::default());
+            }
+            let r = &mut self.ranges[slot];
+            let i = i as u32;
+            if r.stamp == self.stamp {
+                r.end = i + 1;
+            } else {
+                *r = SlotRange {
+                    stamp: self.stamp,
+                    start: i,
+                    end: i + 1,
+                };
+            }
+        }
     }
 }
 
@@ -669,5 +729,57 @@ fn eval(e: &Expr, ctx: &Ctx<'_, '_>) -> bool {
         Expr::And(v) => v.iter().all(|i| eval(i, ctx)),
         Expr::Or(v) => v.iter().any(|i| eval(i, ctx)),
         Expr::AtLeast(n, v) => v.iter().filter(|i| eval(i, ctx)).take(*n).count() >= *n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'v, 'a>(values: &'v [(u32, Val<'a>)], ranges: &'v SlotRanges, slot: u32) -> Vec<f64> {
+        let ctx = Ctx { values, ranges };
+        ctx.values(slot)
+            .iter()
+            .map(|(s, v)| {
+                assert_eq!(*s, slot);
+                v.number().expect("numbers only")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slot_ranges_answer_for_the_current_event_only() {
+        let mut ranges = SlotRanges::default();
+        let first = [
+            (0, Val::Num(1.0)),
+            (2, Val::Num(2.0)),
+            (2, Val::Num(3.0)),
+            (5, Val::Num(4.0)),
+        ];
+        ranges.index(&first);
+        assert_eq!(lookup(&first, &ranges, 0), [1.0]);
+        assert_eq!(lookup(&first, &ranges, 1), [0.0; 0]);
+        assert_eq!(lookup(&first, &ranges, 2), [2.0, 3.0]);
+        assert_eq!(lookup(&first, &ranges, 5), [4.0]);
+        assert_eq!(lookup(&first, &ranges, 9), [0.0; 0]);
+
+        // The next event has none of slot 0 or 5: their old ranges must not show.
+        let second = [(2, Val::Num(7.0))];
+        ranges.index(&second);
+        assert_eq!(lookup(&second, &ranges, 0), [0.0; 0]);
+        assert_eq!(lookup(&second, &ranges, 2), [7.0]);
+        assert_eq!(lookup(&second, &ranges, 5), [0.0; 0]);
+
+        // Nor after the stamps wrap around (to 1, which `first` is
+        // stamped with here).
+        ranges.stamp = 0;
+        ranges.index(&first);
+        ranges.stamp = u32::MAX;
+        ranges.index(&second);
+        assert_eq!(ranges.stamp, 1);
+        assert_eq!(lookup(&second, &ranges, 0), [0.0; 0]);
+        assert_eq!(lookup(&second, &ranges, 2), [7.0]);
+        ranges.index(&[]);
+        assert_eq!(lookup(&[], &ranges, 2), [0.0; 0]);
     }
 }
