@@ -124,3 +124,59 @@ fn compare(sources: &[sigil_engine::RuleSource], files: &[PathBuf]) -> u64 {
     assert_eq!(native.correlation_stats(), component.correlation_stats());
     alerts
 }
+
+/// Both detectors cut a block into the same lines wherever the newlines
+/// fall: the guest's line search takes 128 bytes at a time, so lines of
+/// every length around those boundaries, blank lines, `\r\n` endings and
+/// a last line without a newline are all here.
+#[test]
+fn lines_are_cut_alike_wherever_the_newlines_fall() {
+    let mut input = Vec::new();
+    let mut events = 0;
+    for n in 0..300 {
+        let pad = "x".repeat(n);
+        input.extend_from_slice(
+            format!(
+                r#"{{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTrail","pad":"{pad}"}}"#
+            )
+            .as_bytes(),
+        );
+        input.extend_from_slice(match n % 5 {
+            0 => b"\r\n",
+            1 => b"\n\n",
+            2 => b"\n   \n",
+            _ => b"\n",
+        });
+        events += 1;
+    }
+    input.extend_from_slice(
+        br#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com"}"#,
+    );
+    events += 1;
+
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+    let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
+    let sources = sigil_host::rule_sources(&[rules]).unwrap();
+    let options = Options {
+        skip_invalid: true,
+        ..Options::default()
+    };
+    let mut native = Detector::Native(Engine::load(&sources, options.clone()).unwrap());
+    let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+    let mut component = Detector::Component(plugin.session(&sources, &options).unwrap());
+    let (a, ca) = run_to_vec(&mut native, &input).unwrap();
+    let (b, cb) = run_to_vec(&mut component, &input).unwrap();
+    let (a, b) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    if let Some((n, (la, lb))) = a
+        .lines()
+        .zip(b.lines())
+        .enumerate()
+        .find(|(_, (x, y))| x != y)
+    {
+        panic!("line {}:\nnative:    {la}\ncomponent: {lb}", n + 1);
+    }
+    assert_eq!(a.lines().count(), b.lines().count());
+    assert_eq!(ca, cb);
+    assert_eq!(ca.events_in, events);
+    assert!(ca.matched > 0, "the rules must see the events: {ca:?}");
+}

@@ -15,6 +15,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::structural;
+
 /// The non-blank lines of an NDJSON block, without their line ending.
 ///
 /// A line ends at `\n`; a `\r` before it is dropped; the last line needs no
@@ -26,7 +28,8 @@ pub fn ndjson_events(block: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|line| !is_blank(line))
 }
 
-/// Lines split at `\n` with memchr (SIMD): the one scan every event pays.
+/// Lines split at `\n` with a vector search (see [`structural::newline`]):
+/// the one scan every event pays.
 struct Lines<'a> {
     rest: Option<&'a [u8]>,
 }
@@ -36,7 +39,7 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match memchr::memchr(b'\n', rest) {
+        match structural::newline(rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])

@@ -132,6 +132,46 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
     )
 }
 
+/// The first `\n` in `b`: where an NDJSON line ends.
+///
+/// memchr everywhere but in the WebAssembly build, where memchr's `simd128`
+/// loop takes 64 bytes per turn and reloads its splatted needle from the
+/// stack on each; this one takes 128 bytes per turn (and per epoch check)
+/// and lets memchr find the byte only in the 128 that hold it.
+#[inline]
+pub(crate) fn newline(b: &[u8]) -> Option<usize> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        let (chunks, _) = b.as_chunks::<128>();
+        for (k, chunk) in chunks.iter().enumerate() {
+            if has_newline128(chunk) {
+                return memchr::memchr(b'\n', chunk).map(|i| k * 128 + i);
+            }
+        }
+        let tail = chunks.len() * 128;
+        memchr::memchr(b'\n', &b[tail..]).map(|i| tail + i)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    memchr::memchr(b'\n', b)
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn has_newline128(chunk: &[u8; 128]) -> bool {
+    use core::arch::wasm32::*;
+    let nl = u8x16_splat(b'\n');
+    let (v, _) = chunk.as_chunks::<16>();
+    // SAFETY: each `v[i]` is 16 readable bytes; `v128_load` has no
+    // alignment requirement.
+    let eq = |i: usize| u8x16_eq(unsafe { v128_load(v[i].as_ptr().cast::<v128>()) }, nl);
+    let any = v128_or(
+        v128_or(v128_or(eq(0), eq(1)), v128_or(eq(2), eq(3))),
+        v128_or(v128_or(eq(4), eq(5)), v128_or(eq(6), eq(7))),
+    );
+    v128_any_true(any)
+}
+
 /// Whether every byte of `b` is printable ASCII or a space (0x20..=0x7F).
 #[inline]
 pub(crate) fn printable_ascii(b: &[u8]) -> bool {
