@@ -118,6 +118,8 @@ pub(crate) struct Scratch {
     seen: Vec<bool>,
     seen_list: Vec<u32>,
     frames: Vec<Frame>,
+    /// The buffer of the structural index (see [`structural::index`]).
+    index: Vec<u32>,
     lower: Vec<u8>,
     decoded: Vec<u8>,
     /// The scan saw a top-level `eventSource` naming an AWS service: the
@@ -362,10 +364,77 @@ impl Prefilter {
     /// when the text has a backslash or a byte 0xC4 or 0xE2 (see
     /// [`structural::Masks::escape`]), or this build has no vector code.
     ///
+    /// Two forms that must agree (the tests hold both to the byte scan):
+    /// natively the bits of each block are walked as it is classified
+    /// ([`Prefilter::scan_bits`]); the WebAssembly build indexes the whole
+    /// text first and then reads the index ([`Prefilter::scan_indexed`]),
+    /// see [`structural::index`] for why.
+    #[inline(always)]
+    fn scan_blocks(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> Option<bool> {
+        if cfg!(target_arch = "wasm32") {
+            self.scan_indexed(ev, s, frames)
+        } else {
+            self.scan_bits(ev, s, frames)
+        }
+    }
+
+    /// [`Prefilter::scan_blocks`] from the structural index.
+    #[inline(never)]
+    fn scan_indexed(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> Option<bool> {
+        let mut buf = std::mem::take(&mut s.index);
+        let ok = match structural::index(ev, &mut buf) {
+            structural::Index::Tokens(index) => Some(self.read_index(ev, index, s, frames)),
+            structural::Index::Unterminated => Some(false),
+            structural::Index::Unindexed => None,
+        };
+        s.index = buf;
+        ok
+    }
+
+    /// Reads a structural index: one turn per string and per bracket.
+    fn read_index(
+        &self,
+        ev: &[u8],
+        index: &[u32],
+        s: &mut Scratch,
+        frames: &mut Vec<Frame>,
+    ) -> bool {
+        // Where the outermost value closed.
+        let mut last_close = usize::MAX;
+        let mut tokens = index.iter();
+        while let Some(&at) = tokens.next() {
+            let at = at as usize;
+            let c = ev[at];
+            if c == b'"' {
+                // The index pairs quotes (it holds only terminated strings).
+                let Some(&close) = tokens.next() else {
+                    return false;
+                };
+                let close = close as usize;
+                self.string(&ev[at + 1..close], colon_follows(ev, close), s, frames);
+                continue;
+            }
+            if !structure(c, frames) {
+                return false;
+            }
+            if frames.is_empty() {
+                if last_close != usize::MAX {
+                    // A second value.
+                    return false;
+                }
+                last_close = at;
+            }
+        }
+        one_value(ev, frames, last_close)
+    }
+
+    /// [`Prefilter::scan_blocks`] walking each block's bits as it is
+    /// classified.
+    ///
     /// Out of line: inlined into `Engine::evaluate`, the WebAssembly build
     /// spilled more registers in the token loop (1.4 % more instructions).
     #[inline(never)]
-    fn scan_blocks(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> Option<bool> {
+    fn scan_bits(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> Option<bool> {
         if !structural::ENABLED {
             return None;
         }
@@ -507,9 +576,13 @@ impl Prefilter {
             let top = frames.len() == 1;
             let Some(f) = frames.last_mut() else { return };
             let key = self.lookup_key(token);
-            f.event_source = top && same(token, b"eventSource");
-            f.key = key;
-            f.expect_key = false;
+            // One store of the whole frame rather than one per field.
+            *f = Frame {
+                object: f.object,
+                expect_key: false,
+                event_source: top && same(token, b"eventSource"),
+                key,
+            };
             if key != NO_KEY
                 && let Some(a) = self.per_key[key as usize].present
             {
@@ -1086,16 +1159,24 @@ mod tests {
         pf
     }
 
-    fn outcome(pf: &Prefilter, ev: &[u8], blocks: bool) -> Option<(bool, Vec<bool>, bool)> {
+    /// Which scanner `outcome` runs.
+    #[derive(Clone, Copy, Debug)]
+    enum Scanner {
+        Bits,
+        Indexed,
+        Bytes,
+    }
+
+    fn outcome(pf: &Prefilter, ev: &[u8], scanner: Scanner) -> Option<(bool, Vec<bool>, bool)> {
         let mut s = Scratch {
             seen: vec![false; pf.users.len()],
             ..Scratch::default()
         };
         let mut frames = Vec::new();
-        let ok = if blocks {
-            pf.scan_blocks(ev, &mut s, &mut frames)?
-        } else {
-            pf.scan_with(ev, &mut s, &mut frames)
+        let ok = match scanner {
+            Scanner::Bits => pf.scan_bits(ev, &mut s, &mut frames)?,
+            Scanner::Indexed => pf.scan_indexed(ev, &mut s, &mut frames)?,
+            Scanner::Bytes => pf.scan_with(ev, &mut s, &mut frames),
         };
         Some((ok, s.seen, s.cloudtrail))
     }
@@ -1150,7 +1231,9 @@ mod tests {
             let ev = if pretty { serde_json::to_vec_pretty(&v) } else { serde_json::to_vec(&v) }.unwrap();
             let pf = toy();
             if structural::ENABLED && !ev.contains(&b'\\') {
-                proptest::prop_assert_eq!(outcome(&pf, &ev, true), outcome(&pf, &ev, false));
+                let bytes = outcome(&pf, &ev, Scanner::Bytes);
+                proptest::prop_assert_eq!(&outcome(&pf, &ev, Scanner::Bits), &bytes);
+                proptest::prop_assert_eq!(&outcome(&pf, &ev, Scanner::Indexed), &bytes);
             }
         }
 
@@ -1167,7 +1250,14 @@ mod tests {
             let ev = parts.concat().into_bytes();
             let pf = toy();
             if structural::ENABLED {
-                proptest::prop_assert!(outcome(&pf, &ev, true).is_some());
+                // Both forms of the block scan give the same verdict, and
+                // the same atoms when the text scans.
+                let bits = outcome(&pf, &ev, Scanner::Bits).expect("no backslash");
+                let indexed = outcome(&pf, &ev, Scanner::Indexed).expect("no backslash");
+                proptest::prop_assert_eq!(bits.0, indexed.0);
+                if bits.0 {
+                    proptest::prop_assert_eq!(bits, indexed);
+                }
             }
         }
     }
@@ -1176,13 +1266,17 @@ mod tests {
     fn block_scan_leaves_escapes_to_the_byte_scan() {
         let pf = toy();
         let ev = br#"{"a":"x\"y","b":"xy"}"#;
-        assert_eq!(outcome(&pf, ev, true), None);
-        let (ok, seen, _) = outcome(&pf, ev, false).unwrap();
+        assert_eq!(outcome(&pf, ev, Scanner::Bits), None);
+        assert_eq!(outcome(&pf, ev, Scanner::Indexed), None);
+        let (ok, seen, _) = outcome(&pf, ev, Scanner::Bytes).unwrap();
         assert!(ok && seen[0] && seen[2]);
         let deep = "[".repeat(MAX_NESTING + 1);
-        assert_eq!(
-            outcome(&pf, deep.as_bytes(), true),
-            Some((false, vec![false; 7], false))
-        );
+        for scanner in [Scanner::Bits, Scanner::Indexed] {
+            assert_eq!(
+                outcome(&pf, deep.as_bytes(), scanner),
+                Some((false, vec![false; 7], false)),
+                "{scanner:?}"
+            );
+        }
     }
 }

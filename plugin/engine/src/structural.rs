@@ -63,6 +63,98 @@ pub(crate) fn classify(block: &[u8; 64]) -> Masks {
     m
 }
 
+/// What [`index`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Index<'a> {
+    /// The position of every quote, and of every bracket outside a
+    /// string, in order. An opening quote is always followed by its
+    /// closing quote (brackets inside strings are left out), so a reader
+    /// takes a string in one step.
+    Tokens(&'a [u32]),
+    /// The last string does not end.
+    Unterminated,
+    /// The text cannot be indexed: it has a byte of [`Masks::escape`], it
+    /// is longer than [`MAX_INDEXED`], or this build has no vector code.
+    Unindexed,
+}
+
+/// The longest text [`index`] takes (4 MiB, four times the default largest
+/// event): its buffer holds 4 bytes per byte of text. Longer ones go to
+/// the byte-wise scanner.
+pub(crate) const MAX_INDEXED: usize = 4 << 20;
+
+/// The structural index of `text`, built in `buf` (reused from text to
+/// text; it only grows).
+///
+/// The WebAssembly build's prefilter reads events through this rather
+/// than walking each block's bits as it classifies them: in one loop with
+/// the per-string work, Cranelift kept the block state and its own values
+/// (the linear memory's base, the epoch deadline) in stack slots and
+/// reloaded them around every token. Out of line, this loop holds them in
+/// registers, and the token loop that reads the index has fewer values
+/// live. Natively the one-loop form is faster (LLVM allocates registers
+/// well; the x86-64 baseline has no `popcnt`), see `Prefilter::scan_blocks`.
+#[inline(never)]
+pub(crate) fn index<'a>(text: &[u8], buf: &'a mut Vec<u32>) -> Index<'a> {
+    if !ENABLED || text.len() > MAX_INDEXED {
+        return Index::Unindexed;
+    }
+    // Room for a token per byte and a block's worth of stores past the
+    // last: no growth (a call) inside the loop.
+    if buf.len() < text.len() + 64 {
+        buf.resize(text.len() + 64, 0);
+    }
+    let mut carry = 0;
+    let mut n = 0;
+    let (blocks, tail) = text.as_chunks::<64>();
+    let mut base = 0;
+    for block in blocks {
+        if !index_block(classify(block), base, &mut carry, buf, &mut n) {
+            return Index::Unindexed;
+        }
+        base += 64;
+    }
+    if !tail.is_empty() {
+        // Spaces are in no class.
+        let mut last = [b' '; 64];
+        last[..tail.len()].copy_from_slice(tail);
+        if !index_block(classify(&last), base, &mut carry, buf, &mut n) {
+            return Index::Unindexed;
+        }
+    }
+    if carry != 0 {
+        return Index::Unterminated;
+    }
+    Index::Tokens(&buf[..n])
+}
+
+/// Appends the tokens of one block at `buf[*n..]`. Eight positions are
+/// written whether or not the block has eight tokens (most have fewer): a
+/// fixed run of stores rather than a loop turn and a branch per token; `*n`
+/// advances by the true count and the rest is overwritten later.
+#[inline(always)]
+fn index_block(m: Masks, base: u32, carry: &mut u64, buf: &mut [u32], n: &mut usize) -> bool {
+    if m.escape != 0 {
+        return false;
+    }
+    let inside = inside_strings(m.quote, carry);
+    let mut bits = m.quote | m.structural & !inside;
+    let count = bits.count_ones() as usize;
+    let dst: &mut [u32; 64] = (&mut buf[*n..*n + 64]).try_into().expect("64 slots");
+    for slot in &mut dst[..8] {
+        *slot = base + bits.trailing_zeros();
+        bits &= bits.wrapping_sub(1);
+    }
+    let mut k = 8;
+    while bits != 0 {
+        dst[k & 63] = base + bits.trailing_zeros();
+        bits &= bits - 1;
+        k += 1;
+    }
+    *n += count;
+    true
+}
+
 /// Bit `i` set when byte `i` of the block is a string's opening quote or
 /// inside the string (its closing quote is not), given that no quote is
 /// escaped; `carry` is all ones when the previous block ended inside a
@@ -400,5 +492,73 @@ mod tests {
         let inside = inside_strings(1 << 3, &mut carry);
         assert_eq!(inside, 0b111);
         assert_eq!(carry, 0);
+    }
+
+    /// The index by its definition: every quote, and every bracket outside
+    /// a string.
+    fn naive_index(text: &[u8]) -> Option<Vec<u32>> {
+        let mut inside = false;
+        let mut out = Vec::new();
+        for (i, &b) in text.iter().enumerate() {
+            match b {
+                b'\\' | 0xC4 | 0xE2 => return None,
+                b'"' => {
+                    inside = !inside;
+                    out.push(i as u32);
+                }
+                b'{' | b'[' | b'}' | b']' if !inside => out.push(i as u32),
+                _ => {}
+            }
+        }
+        // A string that does not end: a marker no position can equal.
+        Some(if inside { vec![u32::MAX] } else { out })
+    }
+
+    #[test]
+    fn index_holds_every_quote_and_every_bracket_outside_strings() {
+        if !ENABLED {
+            return;
+        }
+        // Token counts per block from none to all 64, strings across block
+        // ends, brackets inside strings, lengths around the 64-byte tail.
+        let pieces: [&[u8]; 8] = [
+            b"\"",
+            b"{",
+            b"]",
+            b"a",
+            b"\"[}\"",
+            b"xyz",
+            b"[[[[[[[[[[",
+            b"\"\"",
+        ];
+        let mut buf = Vec::new();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..300 {
+            let mut text = Vec::new();
+            while text.len() < len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.extend_from_slice(pieces[(seed % 8) as usize]);
+            }
+            let got = match index(&text, &mut buf) {
+                Index::Tokens(t) => Some(t.to_vec()),
+                Index::Unterminated => Some(vec![u32::MAX]),
+                Index::Unindexed => None,
+            };
+            let want = naive_index(&text);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+        }
+        let all_quotes = vec![b'"'; 64 * 3];
+        assert_eq!(
+            index(&all_quotes, &mut buf),
+            Index::Tokens(&(0..192).collect::<Vec<u32>>())
+        );
+        assert_eq!(index(b"{\"a\\\"\"}", &mut buf), Index::Unindexed);
+        assert_eq!(index(b"{\"a}", &mut buf), Index::Unterminated);
+        assert_eq!(
+            index(&vec![b' '; MAX_INDEXED + 1], &mut buf),
+            Index::Unindexed
+        );
     }
 }
