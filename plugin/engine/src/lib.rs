@@ -102,6 +102,7 @@
 #![deny(missing_docs)]
 
 mod condition;
+mod contains_filter;
 pub mod correlation;
 mod engine;
 mod error;

@@ -55,6 +55,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
+use crate::contains_filter::ContainsFilter;
 use crate::extract::hex4;
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
@@ -87,6 +88,9 @@ struct KeyAtoms {
     anchored: Vec<(Anchor, Box<[u8]>, AtomId)>,
     /// Contains literals, lower-cased, with their prebuilt searchers.
     contains: Vec<(memchr::memmem::Finder<'static>, AtomId)>,
+    /// With several contains literals: a pass that rules them all out at
+    /// once, before a search per literal.
+    contains_filter: Option<ContainsFilter>,
 }
 
 /// The compiled prefilter of a rule pack.
@@ -231,6 +235,10 @@ impl Prefilter {
                 }
             }
         }
+        for atoms in &mut pf.per_key {
+            atoms.contains_filter =
+                ContainsFilter::new(atoms.contains.iter().map(|(f, _)| f.needle()));
+        }
         if !keyword_lits.is_empty() {
             // A DFA is fastest; a pack with so many keywords that it would be
             // too big gets the slower automaton, and if even that fails every
@@ -259,6 +267,7 @@ impl Prefilter {
                 exact_lens: 0,
                 anchored: Vec::new(),
                 contains: Vec::new(),
+                contains_filter: None,
             });
         }
         &mut self.per_key[i as usize]
@@ -627,9 +636,18 @@ impl Prefilter {
             let mut lower = std::mem::take(&mut s.lower);
             lower.clear();
             lower.extend(token.iter().map(u8::to_ascii_lowercase));
-            for (finder, a) in &atoms.contains {
-                if finder.find(&lower).is_some() {
-                    self.hit(*a, s);
+            let maybe = match &atoms.contains_filter {
+                Some(filter) => {
+                    lower.extend_from_slice(&[0; ContainsFilter::PADDING]);
+                    filter.any_in(&lower, token.len())
+                }
+                None => true,
+            };
+            if maybe {
+                for (finder, a) in &atoms.contains {
+                    if finder.find(&lower[..token.len()]).is_some() {
+                        self.hit(*a, s);
+                    }
                 }
             }
             s.lower = lower;

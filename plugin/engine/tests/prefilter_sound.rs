@@ -312,7 +312,7 @@ fn contains_literals_keep_every_match() {
     )
     .unwrap();
     // Rules by their index in the file.
-    let cases: [(&str, &[u32]); 5] = [
+    let cases: [(&str, &[u32]); 6] = [
         (
             r#"{"userAgent":"S3 Browser 9.1","userIdentity":{"arn":"arn:aws:iam::1:user/admin"}}"#,
             &[0, 3],
@@ -330,6 +330,12 @@ fn contains_literals_keep_every_match() {
             &[3],
         ),
         (r#"{"userAgent":"aws-cli/2","eventName":"CreateUser"}"#, &[]),
+        // Past the first 16 bytes, upper case (the prefilter's filter for
+        // several literals compares 16 positions at a time).
+        (
+            r#"{"userAgent":"Mozilla/5.0 (compatible; S3 BROWSER 11.4)","eventName":"CreateUser"}"#,
+            &[2, 3],
+        ),
     ];
     for (event, want) in cases {
         let fast = e.evaluate(event.as_bytes()).unwrap();

@@ -1,0 +1,225 @@
+//! A filter in front of the prefilter's substring searches, for a key
+//! whose values are searched for several `contains` literals.
+//!
+//! The SigmaHQ cloud pack searches every `userAgent` for six literals
+//! (`s3 browser`, `trufflehog`, `bav2ropc`, ...). One substring search per
+//! literal is one pass over the value each, plus a call and the searcher's
+//! set-up: in the WebAssembly guest that was the prefilter's most costly
+//! step after tokenising (about 1 500 instructions per event). Nearly no
+//! value holds any of the literals, so one pass that proves it, comparing
+//! 16 positions at a time with the first four bytes of every literal,
+//! replaces the searches for nearly every value; the searches run only
+//! when some literal's first four bytes occur.
+//!
+//! Four bytes, not two: with two, common pairs (`tr` in
+//! `stratus-red-team`, `s3` in `aws-cli ... command/s3.cp`) let most values
+//! through. The filter is exact about what it claims: false means no
+//! literal occurs. It is built only with vector code (x86_64 SSE2, or
+//! WebAssembly `simd128`); elsewhere the searches run as before.
+
+/// The first four bytes of up to [`ContainsFilter::MAX`] literals.
+#[derive(Clone, Debug)]
+pub(crate) struct ContainsFilter {
+    /// `prefix[k][j]`: byte `j` of the `k`-th distinct prefix; unused
+    /// slots repeat the first prefix, which changes no answer.
+    prefix: [[u8; 4]; ContainsFilter::MAX],
+}
+
+impl ContainsFilter {
+    /// The most distinct prefixes one filter compares.
+    pub const MAX: usize = 8;
+
+    /// Zero bytes that the text passed to [`ContainsFilter::any_in`] must
+    /// carry after its end: the last window reads 19 bytes from a position
+    /// below the end.
+    pub const PADDING: usize = 32;
+
+    /// A filter for `literals` (lower-cased, as the text will be); `None`
+    /// when there are fewer than two (one search is as cheap as the
+    /// filter), when one is shorter than four bytes or holds a zero byte
+    /// (the padding), when they have more than [`ContainsFilter::MAX`]
+    /// distinct prefixes, or when this build has no vector code.
+    pub fn new<'l>(literals: impl IntoIterator<Item = &'l [u8]>) -> Option<ContainsFilter> {
+        let mut prefixes: Vec<[u8; 4]> = Vec::new();
+        let mut count = 0;
+        for l in literals {
+            count += 1;
+            if l.contains(&0) {
+                return None;
+            }
+            let p: [u8; 4] = l.get(..4)?.try_into().expect("four bytes");
+            if !prefixes.contains(&p) {
+                prefixes.push(p);
+            }
+        }
+        if !ENABLED || count < 2 || prefixes.len() > ContainsFilter::MAX {
+            return None;
+        }
+        let first = prefixes[0];
+        prefixes.resize(ContainsFilter::MAX, first);
+        Some(ContainsFilter {
+            prefix: prefixes.try_into().expect("MAX prefixes"),
+        })
+    }
+
+    /// Whether some literal's first four bytes occur in the first `len`
+    /// bytes of `padded`, which holds at least [`ContainsFilter::PADDING`]
+    /// zero bytes after them. False means that no literal occurs.
+    pub fn any_in(&self, padded: &[u8], len: usize) -> bool {
+        debug_assert!(padded.len() >= len + ContainsFilter::PADDING);
+        debug_assert!(padded[len..].iter().all(|&b| b == 0));
+        let mut i = 0;
+        // A prefix starting past the end meets the padding's zeros, which
+        // no literal holds, so whole windows need no mask.
+        while i < len {
+            let window: &[u8; 19] = padded[i..i + 19].try_into().expect("19 bytes");
+            if self.any16(window) {
+                return true;
+            }
+            i += 16;
+        }
+        false
+    }
+
+    /// Whether a prefix starts at one of the first 16 positions of `w`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn any16(&self, w: &[u8; 19]) -> bool {
+        use core::arch::x86_64::*;
+        // SAFETY: the four loads read bytes 0..16, 1..17, 2..18 and 3..19
+        // of `w`; `loadu` has no alignment requirement; SSE2 is part of
+        // the x86_64 base ISA.
+        unsafe {
+            let v: [__m128i; 4] =
+                std::array::from_fn(|j| _mm_loadu_si128(w.as_ptr().add(j).cast::<__m128i>()));
+            let mut acc = _mm_setzero_si128();
+            for p in &self.prefix {
+                let eq = |j: usize| _mm_cmpeq_epi8(v[j], _mm_set1_epi8(p[j] as i8));
+                let all = _mm_and_si128(_mm_and_si128(eq(0), eq(1)), _mm_and_si128(eq(2), eq(3)));
+                acc = _mm_or_si128(acc, all);
+            }
+            _mm_movemask_epi8(acc) != 0
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn any16(&self, w: &[u8; 19]) -> bool {
+        use core::arch::wasm32::*;
+        // SAFETY: the four loads read bytes 0..16, 1..17, 2..18 and 3..19
+        // of `w`; `v128_load` has no alignment requirement.
+        let v: [v128; 4] =
+            std::array::from_fn(|j| unsafe { v128_load(w.as_ptr().add(j).cast::<v128>()) });
+        let mut acc = u8x16_splat(0);
+        for p in &self.prefix {
+            let eq = |j: usize| u8x16_eq(v[j], u8x16_splat(p[j]));
+            acc = v128_or(
+                acc,
+                v128_and(v128_and(eq(0), eq(1)), v128_and(eq(2), eq(3))),
+            );
+        }
+        v128_any_true(acc)
+    }
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    fn any16(&self, _: &[u8; 19]) -> bool {
+        // Never built: `new` gives no filter without vector code.
+        true
+    }
+}
+
+/// Whether this build has the filter's vector code.
+const ENABLED: bool = cfg!(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn padded(text: &[u8]) -> Vec<u8> {
+        let mut v = text.to_vec();
+        v.resize(text.len() + ContainsFilter::PADDING, 0);
+        v
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_filter() {
+        assert!(
+            ContainsFilter::new([&b"trufflehog"[..]]).is_none(),
+            "one literal"
+        );
+        assert!(
+            ContainsFilter::new([&b"abcd"[..], b"xyz"]).is_none(),
+            "short"
+        );
+        assert!(
+            ContainsFilter::new([&b"abcd"[..], b"ab\0d"]).is_none(),
+            "zero byte"
+        );
+        let many: Vec<Vec<u8>> = (0..=ContainsFilter::MAX as u8)
+            .map(|k| vec![b'a' + k; 4])
+            .collect();
+        assert!(
+            ContainsFilter::new(many.iter().map(|l| &l[..])).is_none(),
+            "too many"
+        );
+        // The same prefix counts once.
+        let same: Vec<Vec<u8>> = (0..20u8)
+            .map(|k| [b"cbai".as_slice(), &[b'a' + k]].concat())
+            .collect();
+        assert_eq!(
+            ContainsFilter::new(same.iter().map(|l| &l[..])).is_some(),
+            ENABLED
+        );
+    }
+
+    /// Against its definition, on random texts over an alphabet that
+    /// makes near misses common, at every length around the windows.
+    #[test]
+    fn says_false_exactly_when_no_prefix_occurs() {
+        if !ENABLED {
+            return;
+        }
+        let literals: [&[u8]; 4] = [b"s3 browser", b"trufflehog", b"bav2ropc", b"cbainprod"];
+        let filter = ContainsFilter::new(literals).unwrap();
+        let alphabet = b"s3 btrufbav2cio";
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..70 {
+            for _ in 0..60 {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                let want = text
+                    .windows(4)
+                    .any(|w| literals.iter().any(|l| l[..4] == *w));
+                assert_eq!(
+                    filter.any_in(&padded(&text), len),
+                    want,
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+            // A prefix at the very end, at every offset, and one cut short
+            // by the end (which must not count).
+            for l in literals {
+                let mut text = vec![b'.'; len];
+                text.extend_from_slice(&l[..4]);
+                assert!(filter.any_in(&padded(&text), text.len()), "len {len}");
+                let cut = &text[..text.len() - 1];
+                assert!(!filter.any_in(&padded(cut), cut.len()), "cut, len {len}");
+            }
+        }
+    }
+}
