@@ -55,7 +55,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
-use crate::contains_filter::ContainsFilter;
+use crate::contains_filter::{ContainsFilter, lower_padded};
 use crate::extract::hex4;
 use crate::matcher::{FieldCond, StrPat, Test};
 use crate::rule::Expr;
@@ -634,15 +634,11 @@ impl Prefilter {
         }
         if !atoms.contains.is_empty() {
             let mut lower = std::mem::take(&mut s.lower);
-            lower.clear();
-            lower.extend(token.iter().map(u8::to_ascii_lowercase));
-            let maybe = match &atoms.contains_filter {
-                Some(filter) => {
-                    lower.extend_from_slice(&[0; ContainsFilter::PADDING]);
-                    filter.any_in(&lower, token.len())
-                }
-                None => true,
-            };
+            lower_padded(token, &mut lower);
+            let maybe = atoms
+                .contains_filter
+                .as_ref()
+                .is_none_or(|filter| filter.any_in(&lower, token.len()));
             if maybe {
                 for (finder, a) in &atoms.contains {
                     if finder.find(&lower[..token.len()]).is_some() {
