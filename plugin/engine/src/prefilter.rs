@@ -18,7 +18,8 @@
 //! of their quotes and brackets built 64 bytes at a time (`structural`),
 //! the rest byte by byte. Keys are looked up in a table of the keys rules
 //! name (`wordtable`); values only under those keys are compared, exact
-//! values by table too. A rule
+//! values by table too, `contains` literals by substring search (behind
+//! one filter for all of a key's literals, `contains_filter`). A rule
 //! is a candidate when each of its clauses has an atom that held; events
 //! with no candidate are never parsed, and nothing is allocated for them.
 //!

@@ -129,9 +129,10 @@ pub(crate) fn index<'a>(text: &[u8], buf: &'a mut Vec<u32>) -> Index<'a> {
 }
 
 /// Appends the tokens of one block at `buf[*n..]`. Eight positions are
-/// written whether or not the block has eight tokens (most have fewer): a
-/// fixed run of stores rather than a loop turn and a branch per token; `*n`
-/// advances by the true count and the rest is overwritten later.
+/// written whether or not the block has eight tokens (most have fewer), and
+/// eight more when it has more: fixed runs of stores rather than a loop turn
+/// and a branch per token; `*n` advances by the true count and the rest is
+/// overwritten later.
 #[inline(always)]
 fn index_block(m: Masks, base: u32, carry: &mut u64, buf: &mut [u32], n: &mut usize) -> bool {
     if m.escape != 0 {
@@ -145,11 +146,20 @@ fn index_block(m: Masks, base: u32, carry: &mut u64, buf: &mut [u32], n: &mut us
         *slot = base + bits.trailing_zeros();
         bits &= bits.wrapping_sub(1);
     }
-    let mut k = 8;
-    while bits != 0 {
-        dst[k & 63] = base + bits.trailing_zeros();
-        bits &= bits - 1;
-        k += 1;
+    // Four blocks in ten of CloudTrail text have more than eight tokens,
+    // nearly none more than sixteen: eight more stores for those, and the
+    // loop (a turn and an epoch check per token) only past sixteen.
+    if count > 8 {
+        for slot in &mut dst[8..16] {
+            *slot = base + bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+        }
+        let mut k = 16;
+        while bits != 0 {
+            dst[k & 63] = base + bits.trailing_zeros();
+            bits &= bits - 1;
+            k += 1;
+        }
     }
     *n += count;
     true
