@@ -154,18 +154,73 @@ fn lines_are_cut_alike_wherever_the_newlines_fall() {
     );
     events += 1;
 
+    let ca = same_output_of(&sigmahq_sources(), &input);
+    assert_eq!(ca.events_in, events);
+    assert!(ca.matched > 0, "the rules must see the events: {ca:?}");
+}
+
+/// A value searched for several `contains` literals (the SigmaHQ pack has
+/// six for `userAgent`) first goes through a filter of the literals' first
+/// four bytes, 16 positions at a time, written with each build's own vector
+/// code: both builds find a literal at every offset around those windows,
+/// in any case, and neither takes a near miss for one.
+#[test]
+fn contains_literals_are_found_alike_at_every_offset() {
+    let mut input = String::new();
+    let mut want = 0;
+    for offset in 0..40 {
+        let pad: String = "aws-cli/2 ".chars().cycle().take(offset).collect();
+        let sts = [
+            ("TruffleHog", true),
+            ("TRUFFLEHOG", true),
+            ("trufflehog/3.63", true),
+            ("TruffleHo", false),
+            ("Truffle Hog", false),
+        ];
+        for (text, hit) in sts {
+            input += &format!(
+                r#"{{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"{pad}{text}"}}"#
+            );
+            input.push('\n');
+            want += u64::from(hit);
+        }
+        let iam = [
+            ("S3 Browser 11.4", true),
+            ("s3 BROWSER", true),
+            ("S3 Browse", false),
+            ("S3-Browser", false),
+        ];
+        for (text, hit) in iam {
+            input += &format!(
+                r#"{{"eventSource":"iam.amazonaws.com","eventName":"GetLoginProfile","userAgent":"{pad}{text}"}}"#
+            );
+            input.push('\n');
+            want += u64::from(hit);
+        }
+    }
+    let counters = same_output_of(&sigmahq_sources(), input.as_bytes());
+    assert_eq!(counters.matched, want, "{counters:?}");
+}
+
+/// The SigmaHQ cloud rules of `../shared` (or `SIGIL_RULES_DIR`).
+fn sigmahq_sources() -> Vec<sigil_engine::RuleSource> {
     let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
     let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
-    let sources = sigil_host::rule_sources(&[rules]).unwrap();
+    sigil_host::rule_sources(&[rules]).unwrap()
+}
+
+/// Runs one input through both detectors loaded with `sources`, checks
+/// that they write the same lines, and returns the counters.
+fn same_output_of(sources: &[sigil_engine::RuleSource], input: &[u8]) -> sigil_host::Counters {
     let options = Options {
         skip_invalid: true,
         ..Options::default()
     };
-    let mut native = Detector::Native(Engine::load(&sources, options.clone()).unwrap());
+    let mut native = Detector::Native(Engine::load(sources, options.clone()).unwrap());
     let plugin = Plugin::builtin(HostConfig::default()).unwrap();
-    let mut component = Detector::Component(plugin.session(&sources, &options).unwrap());
-    let (a, ca) = run_to_vec(&mut native, &input).unwrap();
-    let (b, cb) = run_to_vec(&mut component, &input).unwrap();
+    let mut component = Detector::Component(plugin.session(sources, &options).unwrap());
+    let (a, ca) = run_to_vec(&mut native, input).unwrap();
+    let (b, cb) = run_to_vec(&mut component, input).unwrap();
     let (a, b) = (String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
     if let Some((n, (la, lb))) = a
         .lines()
@@ -177,6 +232,6 @@ fn lines_are_cut_alike_wherever_the_newlines_fall() {
     }
     assert_eq!(a.lines().count(), b.lines().count());
     assert_eq!(ca, cb);
-    assert_eq!(ca.events_in, events);
     assert!(ca.matched > 0, "the rules must see the events: {ca:?}");
+    ca
 }
