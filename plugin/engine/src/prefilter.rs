@@ -100,6 +100,13 @@ pub(crate) struct Prefilter {
     /// The keys rules name; the ids index `per_key`.
     keys: KeyTable,
     per_key: Vec<KeyAtoms>,
+    /// For each key: bit `n` set when a value of `n` bytes (63: 63 or
+    /// more) under it could make an atom hold; all bits when the key has
+    /// `contains` or anchored atoms. Most values under a key rules name
+    /// meet none of its exact literals' lengths, and this rules them out
+    /// before the call into [`Prefilter::value`] (in the guest a call
+    /// costs a frame of saved registers).
+    value_lens: Vec<u64>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
     /// keyword only if the text does.
     keywords: Option<(Option<AhoCorasick>, Vec<AtomId>)>,
@@ -196,6 +203,7 @@ impl Prefilter {
         let mut pf = Prefilter {
             keys: KeyTable::new(),
             per_key: Vec::new(),
+            value_lens: Vec::new(),
             keywords: None,
             users,
             full,
@@ -236,10 +244,7 @@ impl Prefilter {
                 }
             }
         }
-        for atoms in &mut pf.per_key {
-            atoms.contains_filter =
-                ContainsFilter::new(atoms.contains.iter().map(|(f, _)| f.needle()));
-        }
+        pf.derive_value_checks();
         if !keyword_lits.is_empty() {
             // A DFA is fastest; a pack with so many keywords that it would be
             // too big gets the slower automaton, and if even that fails every
@@ -256,6 +261,26 @@ impl Prefilter {
             pf.keywords = Some((ac, keyword_ids));
         }
         pf
+    }
+
+    /// Derives what the value checks read from the atoms of every key: the
+    /// `contains` filters and `value_lens`. Run once all atoms are in.
+    fn derive_value_checks(&mut self) {
+        for atoms in &mut self.per_key {
+            atoms.contains_filter =
+                ContainsFilter::new(atoms.contains.iter().map(|(f, _)| f.needle()));
+        }
+        self.value_lens = self
+            .per_key
+            .iter()
+            .map(|a| {
+                if a.contains.is_empty() && a.anchored.is_empty() {
+                    a.exact_lens
+                } else {
+                    u64::MAX
+                }
+            })
+            .collect();
     }
 
     fn key_atoms(&mut self, key: &str) -> &mut KeyAtoms {
@@ -603,7 +628,7 @@ impl Prefilter {
             if frames.len() == 1 && frames[0].event_source && ends_with(token, b".amazonaws.com") {
                 s.cloudtrail = true;
             }
-            if key != NO_KEY {
+            if key != NO_KEY && self.value_lens[key as usize] & len_bit(token.len()) != 0 {
                 self.value(token, key, s);
             }
         }
@@ -1171,6 +1196,7 @@ mod tests {
         c.contains
             .push((memchr::memmem::Finder::new(b"mid").into_owned(), 6));
         pf.users = vec![Vec::new(); 7];
+        pf.derive_value_checks();
         pf
     }
 
