@@ -166,36 +166,38 @@ fn lines_are_cut_alike_wherever_the_newlines_fall() {
 /// in any case, and neither takes a near miss for one.
 #[test]
 fn contains_literals_are_found_alike_at_every_offset() {
+    // The call each rule names, and user agents that hold its literal or
+    // nearly do.
+    let calls: [(&str, &[(&str, bool)]); 2] = [
+        (
+            r#""eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity""#,
+            &[
+                ("TruffleHog", true),
+                ("TRUFFLEHOG", true),
+                ("trufflehog/3.63", true),
+                ("TruffleHo", false),
+                ("Truffle Hog", false),
+            ],
+        ),
+        (
+            r#""eventSource":"iam.amazonaws.com","eventName":"GetLoginProfile""#,
+            &[
+                ("S3 Browser 11.4", true),
+                ("s3 BROWSER", true),
+                ("S3 Browse", false),
+                ("S3-Browser", false),
+            ],
+        ),
+    ];
     let mut input = String::new();
     let mut want = 0;
     for offset in 0..40 {
         let pad: String = "aws-cli/2 ".chars().cycle().take(offset).collect();
-        let sts = [
-            ("TruffleHog", true),
-            ("TRUFFLEHOG", true),
-            ("trufflehog/3.63", true),
-            ("TruffleHo", false),
-            ("Truffle Hog", false),
-        ];
-        for (text, hit) in sts {
-            input += &format!(
-                r#"{{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"{pad}{text}"}}"#
-            );
-            input.push('\n');
-            want += u64::from(hit);
-        }
-        let iam = [
-            ("S3 Browser 11.4", true),
-            ("s3 BROWSER", true),
-            ("S3 Browse", false),
-            ("S3-Browser", false),
-        ];
-        for (text, hit) in iam {
-            input += &format!(
-                r#"{{"eventSource":"iam.amazonaws.com","eventName":"GetLoginProfile","userAgent":"{pad}{text}"}}"#
-            );
-            input.push('\n');
-            want += u64::from(hit);
+        for (call, agents) in calls {
+            for &(agent, hit) in agents {
+                input += &format!("{{{call},\"userAgent\":\"{pad}{agent}\"}}\n");
+                want += u64::from(hit);
+            }
         }
     }
     let counters = same_output_of(&sigmahq_sources(), input.as_bytes());
