@@ -237,3 +237,35 @@ fn same_output_of(sources: &[sigil_engine::RuleSource], input: &[u8]) -> sigil_h
     assert!(ca.matched > 0, "the rules must see the events: {ca:?}");
     ca
 }
+
+/// Texts the WebAssembly build does not index go to the byte-wise scanner,
+/// which decodes escapes, as natively: a literal spelt with `\u` escapes or
+/// `\/`, and a Kelvin sign (U+212A, whose lower case is `k`), are found
+/// alike at every offset; an escaped quote is not taken for the string's
+/// end.
+#[test]
+fn escaped_and_unscannable_texts_are_read_alike() {
+    let sts = r#""eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity""#;
+    let agents: [(&str, bool); 4] = [
+        (r"\u0054ruffleHog", true),
+        (r"Truffle\u0048og\/3", true),
+        (r#"Truffle\"Hog"#, false),
+        (r#"x\" TruffleHog"#, true),
+    ];
+    let mut input = String::new();
+    let mut want = 0;
+    for offset in 0..40 {
+        let pad: String = "aws-cli/2 ".chars().cycle().take(offset).collect();
+        for (agent, hit) in agents {
+            input += &format!("{{{sts},\"userAgent\":\"{pad}{agent}\"}}\n");
+            want += u64::from(hit);
+        }
+        // The Kelvin sign, raw, in a value a rule compares exactly.
+        input += &format!(
+            "{{\"eventSource\":\"\u{212A}ms.amazonaws.com\",\"eventName\":\"ImportKeyMaterial\",\"pad\":\"{pad}\"}}\n"
+        );
+        want += 1;
+    }
+    let counters = same_output_of(&sigmahq_sources(), input.as_bytes());
+    assert_eq!(counters.matched, want, "{counters:?}");
+}
