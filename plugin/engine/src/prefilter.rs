@@ -33,7 +33,9 @@
 //! - Escapes: every escape (`\u0052`, `\/`, `\"`, ...) is decoded before
 //!   comparing, as the parser decodes it; a string with a broken escape, or
 //!   with an escaped character whose lower case hides ASCII (below), makes
-//!   the scanner give up: every rule is then a candidate.
+//!   the scanner give up: every rule is then a candidate. Keywords are
+//!   searched in the raw text, not string by string, so in a text with an
+//!   escaped string every keyword atom is taken to hold.
 //! - Case: matching is case-insensitive by Unicode lower-casing, the scan by
 //!   ASCII folding. Literals are ASCII only (a pattern with other
 //!   characters contributes its longest ASCII run, as a `contains` atom),
@@ -108,7 +110,8 @@ pub(crate) struct Prefilter {
     /// costs a frame of saved registers).
     value_lens: Vec<u64>,
     /// Keyword literals, found anywhere in the raw text: a value holds a
-    /// keyword only if the text does.
+    /// keyword only if the text does, unless an escape spells it otherwise
+    /// (then every keyword is taken to hold, see `Scratch::escaped`).
     keywords: Option<(Option<AhoCorasick>, Vec<AtomId>)>,
     /// For each atom: the (rule, clause) pairs it satisfies.
     users: Vec<Vec<(u32, u8)>>,
@@ -137,6 +140,9 @@ pub(crate) struct Scratch {
     /// The scan saw a top-level `eventSource` naming an AWS service: the
     /// engine will recognise the event as CloudTrail.
     cloudtrail: bool,
+    /// The scan decoded an escaped string: the raw text may then spell a
+    /// keyword that a value holds (`\u0053topInstances`) differently.
+    escaped: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -317,6 +323,7 @@ impl Prefilter {
             s.seen = vec![false; self.users.len()];
         }
         s.cloudtrail = false;
+        s.escaped = false;
         if self.scan(event, s) {
             // Log-source gating: a CloudTrail event meets only rules for aws
             // or for no product, as in the engine (see `logsource`).
@@ -325,12 +332,16 @@ impl Prefilter {
                 && (!ct || self.aws_keywords)
             {
                 match ac {
-                    Some(ac) => {
+                    // Keywords are searched in the raw text, which holds
+                    // a value's keyword only if no escape spells it
+                    // otherwise; with escapes (a few events in a
+                    // thousand) every keyword rule stays a candidate.
+                    Some(ac) if !s.escaped => {
                         for m in ac.find_overlapping_iter(event) {
                             self.hit(ids[m.pattern().as_usize()], s);
                         }
                     }
-                    None => ids.iter().for_each(|&a| self.hit(a, s)),
+                    _ => ids.iter().for_each(|&a| self.hit(a, s)),
                 }
             }
             for &rule in &s.touched {
@@ -559,6 +570,7 @@ impl Prefilter {
                     if escaped {
                         // Decoded into the scratch buffer, which is lent
                         // out for the call and then put back.
+                        s.escaped = true;
                         let mut decoded = std::mem::take(&mut s.decoded);
                         let ok = decode(&ev[start..end], &mut decoded);
                         if ok {

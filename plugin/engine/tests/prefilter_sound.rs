@@ -386,3 +386,28 @@ fn broken_structure_is_an_error_even_when_no_rule_could_match() {
         assert!(!v.matched(), "{good}");
     }
 }
+
+/// Regression (found by `prefilter_never_drops_a_match`): keywords were
+/// searched in the raw text only, so a value that spells its keyword with
+/// an escape (`\u0053topInstances`) lost the keyword rule.
+#[test]
+fn a_keyword_spelt_with_escapes_is_not_dropped() {
+    let rules = "title: kw\nlogsource: {product: aws}\ndetection:\n  keywords: [StopInstances]\n  condition: keywords\n";
+    let mut e = Engine::load(&[RuleSource::new("kw.yml", rules)], Options::default()).unwrap();
+    for event in [
+        r#"{"eventSource":"ec2.amazonaws.com","eventName":"\u0053topInstances"}"#,
+        r#"{"eventSource":"ec2.amazonaws.com","x":"a\/b","eventName":"StopInstances"}"#,
+        r#"{"eventSource":"ec2.amazonaws.com","eventName":"Stop\u0049nstances"}"#,
+    ] {
+        let fast = e.evaluate(event.as_bytes()).unwrap();
+        assert_eq!(
+            Ok(fast.clone()),
+            e.evaluate_unfiltered(event.as_bytes()),
+            "{event}"
+        );
+        assert!(fast.matched(), "{event}");
+    }
+    // Still dropped when no value holds it.
+    let other = r#"{"eventSource":"ec2.amazonaws.com","eventName":"\u0053tartInstances"}"#;
+    assert!(!e.evaluate(other.as_bytes()).unwrap().matched());
+}
