@@ -21,6 +21,8 @@
 //! literal occurs. It is built only with vector code (x86_64 SSE2, or
 //! WebAssembly `simd128`); elsewhere the searches run as before.
 
+use crate::structural::ENABLED;
+
 /// The first four bytes of up to [`ContainsFilter::MAX`] literals.
 #[derive(Clone, Debug)]
 pub(crate) struct ContainsFilter {
@@ -260,12 +262,6 @@ fn lower16(src: &[u8; 16], dst: &mut [u8; 16]) {
         *d = c.to_ascii_lowercase();
     }
 }
-
-/// Whether this build has the filter's vector code.
-const ENABLED: bool = cfg!(any(
-    target_arch = "x86_64",
-    all(target_arch = "wasm32", target_feature = "simd128")
-));
 
 #[cfg(test)]
 mod tests {

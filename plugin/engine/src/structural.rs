@@ -179,25 +179,15 @@ fn index_block(
 /// extractions, shifts and ors per block). Elsewhere, [`classify`].
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-#[allow(unsafe_code)]
 fn tokens_of(block: &[u8; 64]) -> Option<(u64, u64)> {
     use core::arch::wasm32::*;
     let (mut quote, mut structural) = (0u64, 0u64);
     let mut escape = u8x16_splat(0);
     for (k, chunk) in block.as_chunks::<16>().0.iter().enumerate() {
-        // SAFETY: `chunk` is 16 readable bytes; `v128_load` has no
-        // alignment requirement.
-        let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
-        let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
-        // As in `classify16`.
-        let folded = v128_or(v, u8x16_splat(0x20));
-        let brackets = v128_or(
-            u8x16_eq(folded, u8x16_splat(b'{')),
-            u8x16_eq(folded, u8x16_splat(b'}')),
-        );
-        quote |= u64::from(u8x16_bitmask(eq(b'"'))) << (16 * k);
-        structural |= u64::from(u8x16_bitmask(brackets)) << (16 * k);
-        escape = v128_or(escape, v128_or(eq(b'\\'), v128_or(eq(0xC4), eq(0xE2))));
+        let (q, e, s) = classes16(chunk);
+        quote |= u64::from(u8x16_bitmask(q)) << (16 * k);
+        structural |= u64::from(u8x16_bitmask(s)) << (16 * k);
+        escape = v128_or(escape, e);
     }
     (!v128_any_true(escape)).then_some((quote, structural))
 }
@@ -259,22 +249,41 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-#[allow(unsafe_code)]
 fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
+    use core::arch::wasm32::*;
+    let (quote, escape, structural) = classes16(chunk);
+    (
+        u8x16_bitmask(quote),
+        u8x16_bitmask(escape),
+        u8x16_bitmask(structural),
+    )
+}
+
+/// The classes of [`Masks`] for 16 bytes, as vectors of all-ones bytes:
+/// quote, escape, structural.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn classes16(
+    chunk: &[u8; 16],
+) -> (
+    core::arch::wasm32::v128,
+    core::arch::wasm32::v128,
+    core::arch::wasm32::v128,
+) {
     use core::arch::wasm32::*;
     // SAFETY: `chunk` is 16 readable bytes; `v128_load` has no alignment
     // requirement.
     let v = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
     let eq = |b: u8| u8x16_eq(v, u8x16_splat(b));
+    // `{` 0x7B and `[` 0x5B differ only in bit 0x20, as do `}` and `]`.
     let folded = v128_or(v, u8x16_splat(0x20));
     let open = u8x16_eq(folded, u8x16_splat(b'{'));
     let close = u8x16_eq(folded, u8x16_splat(b'}'));
-    let structural = v128_or(open, close);
-    let escape = v128_or(eq(b'\\'), v128_or(eq(0xC4), eq(0xE2)));
     (
-        u8x16_bitmask(eq(b'"')),
-        u8x16_bitmask(escape),
-        u8x16_bitmask(structural),
+        eq(b'"'),
+        v128_or(eq(b'\\'), v128_or(eq(0xC4), eq(0xE2))),
+        v128_or(open, close),
     )
 }
 
