@@ -18,8 +18,9 @@ use std::time::Duration;
 /// against it: the defaults are hundreds of times what the engine needs.
 /// Setting [`HostConfig::fuel`] selects deterministic fuel metering instead
 /// (the same call always completes or always fails). Either check costs
-/// the guest about a fifth of its instructions; fuel about 3 % more than
-/// deadlines on the benchmark corpus (see `BENCHMARKS.md`).
+/// the guest about 15 % of its instructions and a sixth of its time on the
+/// benchmark corpus, mostly in registers spilled around the check's slow
+/// path; fuel about as much as deadlines (see `BENCHMARKS.md`).
 ///
 /// ```
 /// use sigil_host::{FuelLimits, HostConfig};
