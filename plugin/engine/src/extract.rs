@@ -212,7 +212,9 @@ pub(crate) fn extract<'a>(
 }
 
 /// [`extract`] by a serde walk: validates the whole event as serde_json
-/// does and reports its errors.
+/// does and reports its errors, and checks that it is UTF-8 throughout
+/// (serde_json checks only the strings it decodes, not those it skips, and
+/// the event goes out with its verdict as it came in).
 pub(crate) fn extract_serde<'a>(
     event: &'a [u8],
     trie: &Trie,
@@ -220,6 +222,9 @@ pub(crate) fn extract_serde<'a>(
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
 ) -> Result<(), EventError> {
+    if std::str::from_utf8(event).is_err() {
+        return Err(EventError::InvalidUtf8);
+    }
     let mut de = serde_json::Deserializer::from_slice(event);
     let walk = Walk {
         trie,

@@ -827,7 +827,9 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
                     Some(c) => c,
                 }
             }
-            other => other as char,
+            b'"' | b'\\' | b'/' => e as char,
+            // Not an escape JSON has: the parser will report it.
+            _ => return false,
         };
         let mut utf8 = [0; 4];
         out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());

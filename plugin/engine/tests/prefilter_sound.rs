@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use sigil_engine::{Engine, Options, RuleSource, input};
+use sigil_engine::{Engine, EventError, Options, RuleSource, input};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
@@ -352,9 +352,10 @@ fn contains_literals_keep_every_match() {
 
 /// An event no rule could match is not parsed, but its brackets and
 /// strings are checked on the way: a line whose brackets do not pair up,
-/// whose string does not end, or that holds more than one value is parsed
-/// and gets the parser's error, as it would if a rule could match it (and
-/// the host does not splice a verdict into broken JSON).
+/// whose string does not end or holds an escape JSON lacks, or that holds
+/// more than one value is parsed and gets the parser's error, as it would
+/// if a rule could match it (and the host does not splice a verdict into
+/// broken JSON). An event a rule could match must also be UTF-8 throughout.
 #[test]
 fn broken_structure_is_an_error_even_when_no_rule_could_match() {
     let rules = "title: never\ndetection:\n  sel:\n    eventName: NoSuchCall\n  condition: sel\n";
@@ -369,10 +370,22 @@ fn broken_structure_is_an_error_even_when_no_rule_could_match() {
         r#"{"a": 1} x"#,
         r#"{"a": "x\"}"#,
         "123",
+        // Escapes JSON does not have, which the prefilter decodes.
+        r#"{"a": "\:"}"#,
+        r#"{"a": "x\qy"}"#,
+        r#"{"a\ ": 1}"#,
     ] {
         assert!(e.evaluate(bad.as_bytes()).is_err(), "{bad}");
         assert!(e.evaluate_unfiltered(bad.as_bytes()).is_err(), "{bad}");
     }
+    // Invalid UTF-8 in an event a rule could match, in a value no rule
+    // reads (which serde_json skips without checking).
+    let candidate = b"{\"eventName\":\"NoSuchCall\",\"note\":\"\xff\"}";
+    assert_eq!(e.evaluate(candidate), Err(EventError::InvalidUtf8));
+    assert_eq!(
+        e.evaluate_unfiltered(candidate),
+        Err(EventError::InvalidUtf8)
+    );
     // Not caught, at no cost to the scan: the grammar between brackets and
     // strings. The parser reports these only when a rule could match.
     assert!(!e.evaluate(br#"{"a" 1}"#).unwrap().matched());
