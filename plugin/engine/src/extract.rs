@@ -212,9 +212,10 @@ pub(crate) fn extract<'a>(
 }
 
 /// [`extract`] by a serde walk: validates the whole event as serde_json
-/// does and reports its errors, and checks that it is UTF-8 throughout
-/// (serde_json checks only the strings it decodes, not those it skips, and
-/// the event goes out with its verdict as it came in).
+/// does and reports its errors. The whole text is checked as UTF-8 first
+/// (a byte slice reader checks only the strings it decodes, not those it
+/// skips, and the event goes out with its verdict as it came in), and then
+/// read as a `str`, which serde_json need not check again.
 pub(crate) fn extract_serde<'a>(
     event: &'a [u8],
     trie: &Trie,
@@ -222,10 +223,8 @@ pub(crate) fn extract_serde<'a>(
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
 ) -> Result<(), EventError> {
-    if std::str::from_utf8(event).is_err() {
-        return Err(EventError::InvalidUtf8);
-    }
-    let mut de = serde_json::Deserializer::from_slice(event);
+    let text = std::str::from_utf8(event).map_err(|_| EventError::InvalidUtf8)?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let walk = Walk {
         trie,
         node: Some(0),
@@ -239,7 +238,7 @@ pub(crate) fn extract_serde<'a>(
         let msg = e.to_string();
         if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
             EventError::TooDeep
-        } else if msg.contains("invalid unicode code point") || msg.contains("UTF-8") {
+        } else if msg.contains("invalid unicode code point") {
             EventError::InvalidUtf8
         } else {
             EventError::InvalidJson(msg)
