@@ -2,11 +2,11 @@
 //! the reference evaluator and to the floor any JSON-reading engine stands
 //! on, all in one run over the same bytes.
 //!
-//! Input: the Stratus Red Team captures (`shared/corpora/stratus-detonation-logs/*.json`,
+//! Input: the Stratus Red Team captures (`tests/data/corpora/stratus-detonation-logs/*.json`,
 //! sorted), each event minified onto one line with
 //! `sigil_engine::input::minify_into`, the whole repeated until it reaches
 //! `SIGIL_BENCH_MB` mebibytes (default 100). Rules: every rule of
-//! `shared/rules/sigmahq-cloud` (sorted, invalid ones skipped).
+//! `tests/data/rules/sigmahq-cloud` (sorted, invalid ones skipped).
 //! `SIGIL_SHARED_DIR` overrides where the shared material is;
 //! `SIGIL_BENCH_DUMP=FILE` writes one copy of the corpus (the unit that is
 //! repeated) to FILE, so that `BENCHMARKS.md` can name it by its SHA-256;

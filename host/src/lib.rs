@@ -82,6 +82,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod config;
 mod detector;
 mod error;
@@ -89,8 +90,9 @@ mod output;
 mod plugin;
 mod rules;
 
+pub use batch::{Batch, BatchEntry, Failure};
 pub use config::{FuelLimits, HostConfig};
-pub use detector::{Batch, BatchEntry, Detector, Failure};
+pub use detector::Detector;
 pub use error::Error;
 pub use output::{Counters, Runner, run_to_vec};
 pub use plugin::{Plugin, Session};

@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
 use sigil_engine::{Alert, EventError, RuleInfo, Verdict};
 
-use crate::detector::{Batch, BatchEntry, Detector, Failure};
+use crate::batch::{Batch, BatchEntry, Failure};
+use crate::detector::Detector;
 use crate::error::Error;
 
 /// What a run did, for the end-of-run summary.

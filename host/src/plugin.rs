@@ -12,8 +12,8 @@ use sigil_engine::{
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
+use crate::batch::{Batch, BatchEntry, Failure};
 use crate::config::{FuelLimits, HostConfig};
-use crate::detector::{Batch, BatchEntry, Failure};
 use crate::error::Error;
 
 mod bindings {

@@ -40,8 +40,8 @@ fn files_with(dir: &std::path::Path, ext: &[&str]) -> Vec<PathBuf> {
 
 #[test]
 fn component_output_is_byte_identical_to_native() {
-    // `../shared` beside the repository, as CI lays it out.
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+    // The third-party corpora and rules copied into `tests/data`.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
     let corpus = dir(
         "SIGIL_CORPUS_DIR",
         &format!("{shared}/corpora/stratus-detonation-logs"),
@@ -56,7 +56,7 @@ fn component_output_is_byte_identical_to_native() {
 
 #[test]
 fn component_output_is_byte_identical_to_native_with_correlations() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
     let corpus = dir(
         "SIGIL_CORPUS_DIR",
         &format!("{shared}/corpora/stratus-detonation-logs"),
@@ -204,9 +204,9 @@ fn contains_literals_are_found_alike_at_every_offset() {
     assert_eq!(counters.matched, want, "{counters:?}");
 }
 
-/// The SigmaHQ cloud rules of `../shared` (or `SIGIL_RULES_DIR`).
+/// The SigmaHQ cloud rules of `tests/data` (or `SIGIL_RULES_DIR`).
 fn sigmahq_sources() -> Vec<sigil_engine::RuleSource> {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
     let rules = dir("SIGIL_RULES_DIR", &format!("{shared}/rules/sigmahq-cloud"));
     sigil_host::rule_sources(&[rules]).unwrap()
 }

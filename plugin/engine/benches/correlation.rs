@@ -14,7 +14,7 @@
 //!   feeds a correlation.
 //!
 //! Rule packs: `without` is the SigmaHQ cloud pack
-//! (`../shared/rules/sigmahq-cloud`); `with` adds every file of
+//! (`tests/data/rules/sigmahq-cloud`); `with` adds every file of
 //! `tests/data/correlation/` (the seeds' four sequences and the differential
 //! set: 10 correlations of every counting type and a chain, on 13 rules);
 //! `rules` adds those files' detection rules only, as plain rules, which

@@ -1,10 +1,10 @@
 //! Throughput of the native engine on real CloudTrail, next to the reference
 //! evaluator and to the floor any JSON-reading engine stands on.
 //!
-//! Input: the 35 Stratus Red Team captures (`../shared/corpora`), each event
+//! Input: the 35 Stratus Red Team captures (`tests/data/corpora`), each event
 //! minified onto one line, the whole repeated until it reaches
 //! `SIGIL_BENCH_MB` mebibytes (default 100). Rules: the 225 SigmaHQ cloud
-//! rules (`../shared/rules/sigmahq-cloud`). `SIGIL_SHARED_DIR` overrides
+//! rules (`tests/data/rules/sigmahq-cloud`). `SIGIL_SHARED_DIR` overrides
 //! where the shared material is.
 //!
 //! Groups, each measured over the whole input (`Throughput::Bytes`):

@@ -4,16 +4,18 @@ use crate::correlation::{
     self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName,
 };
 use crate::error::{EventError, LoadError, RuleError};
-use crate::extract::{self, Trie};
-use crate::label::Label;
-use crate::logsource::{self, Product, Shape};
-use crate::matcher::{CompileCtx, Lookup, Slots};
+use crate::matching::expr::{Expr, KEYWORDS};
+use crate::matching::label::Label;
+use crate::matching::matcher::{Lookup, Slots};
 use crate::options::Options;
-use crate::prefilter::{self, Prefilter};
-use crate::rule::{self, Doc, Expr, KEYWORDS, Rule, RuleTest, Variant};
-use crate::value::Val;
+use crate::rules::field::CompileCtx;
+use crate::rules::rule::{self, Doc, Rule, RuleTest, Variant};
+use crate::rules::yaml;
+use crate::scan::extract::{self, Trie};
+use crate::scan::prefilter::{self, Prefilter};
 use crate::verdict::{Finding, RuleInfo, Verdict};
-use crate::yaml;
+use crate::vocab::logsource::{self, Product, Shape};
+use crate::vocab::value::Val;
 
 /// One rule file handed to [`Engine::load`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -541,7 +543,7 @@ impl Engine {
         alerts: &mut Vec<BatchAlert>,
     ) -> u32 {
         let mut n = 0u32;
-        for event in crate::input::ndjson_events(block) {
+        for event in crate::scan::input::ndjson_events(block) {
             match self.evaluate(event) {
                 Ok(v) if !v.matched() => {}
                 outcome => out.push(BatchEntry { index: n, outcome }),

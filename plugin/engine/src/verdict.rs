@@ -1,7 +1,7 @@
 //! What the engine says about one event.
 
-use crate::level::Level;
-use crate::logsource::Source;
+use crate::vocab::level::Level;
+use crate::vocab::logsource::Source;
 
 /// Static facts about one loaded rule; `Finding::rule` indexes a table of these.
 #[derive(Clone, Debug, PartialEq, Eq)]

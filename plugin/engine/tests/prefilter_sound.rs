@@ -13,7 +13,7 @@ use serde_json::Value;
 use sigil_engine::{Engine, EventError, Options, RuleSource, input};
 
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {

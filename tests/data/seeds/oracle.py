@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent oracle for the five vendor seed queries in /work/shared/seeds/.
+"""Independent oracle for the five vendor seed queries (the project's seed documents).
 
 Each query is transliterated literally, clause by clause, from the vendor's own
 documentation (see README.md for the sources and for every semantic decision).

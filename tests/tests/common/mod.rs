@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sigil_engine::{Engine, Options, RuleSource};
 
-/// The project's read-only shared material (`../shared` from the project
-/// root); `SIGIL_SHARED_DIR` overrides it.
+/// The third-party corpora and rules (`tests/data/corpora`,
+/// `tests/data/rules`, copied with their licences; see NOTICE);
+/// `SIGIL_SHARED_DIR` points the tests at another folder of that layout.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("SIGIL_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        None => data_dir(),
     }
 }
 

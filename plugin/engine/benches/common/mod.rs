@@ -11,9 +11,10 @@ use sigil_engine::RuleSource;
 
 pub const MIB: usize = 1 << 20;
 
-/// `../shared` beside the repository (found from the bench's crate upward,
-/// at the directory holding `rust-toolchain.toml`); `SIGIL_SHARED_DIR`
-/// overrides it.
+/// The third-party corpora and rules, `tests/data` of the repository (found
+/// from the bench's crate upward, at the directory holding
+/// `rust-toolchain.toml`); `SIGIL_SHARED_DIR` points at another folder of
+/// that layout.
 pub fn shared_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SIGIL_SHARED_DIR") {
         return PathBuf::from(dir);
@@ -22,7 +23,7 @@ pub fn shared_dir() -> PathBuf {
     while !dir.join("rust-toolchain.toml").is_file() {
         dir = dir.parent().expect("the bench sits inside the repository");
     }
-    dir.join("../shared")
+    dir.join("tests/data")
 }
 
 /// `SIGIL_BENCH_MB`, else `default`, in bytes.

@@ -6,10 +6,10 @@
 //! batches every few minutes, and its files are not sorted), so arrival
 //! time would both split real sequences and join unrelated ones.
 
-use crate::logsource::Product;
-use crate::matcher::{Lookup, Slots};
-use crate::timepart::parse_rfc3339_ms;
-use crate::value::Val;
+use crate::matching::matcher::{Lookup, Slots};
+use crate::vocab::logsource::Product;
+use crate::vocab::timepart::parse_rfc3339_ms;
+use crate::vocab::value::Val;
 
 use super::key::bounded;
 

@@ -6,9 +6,9 @@
 //! a rule from a later document or file. Field paths become extraction
 //! slots here, so evaluation never looks a name up.
 
-use crate::matcher::Slots;
+use crate::matching::matcher::Slots;
 
-use super::parse::{Def, Kind};
+use crate::rules::correlation::{Def, Kind};
 
 /// Where a correlation reads one of its fields, for events of one position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,13 +46,13 @@ pub(crate) struct Corr {
     pub rule: u32,
     pub kind: Kind,
     pub timespan_ms: i64,
-    pub condition: super::parse::Condition,
+    pub condition: crate::rules::correlation::Condition,
     /// The names alerts give the group-by values (alias names or paths).
     pub group_names: Vec<String>,
     pub positions: Vec<Position>,
     /// Aggregate columns (see `sigil.aggregate`) and, for each argument,
     /// the slot of the event field it falls back to.
-    pub aggregate: Vec<(super::parse::AggColumn, Option<u32>)>,
+    pub aggregate: Vec<(crate::rules::correlation::AggColumn, Option<u32>)>,
 }
 
 /// The correlation network of a pack.

@@ -128,20 +128,19 @@
 mod clock;
 mod key;
 mod link;
-mod parse;
 mod state;
 mod store;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::logsource::Product;
-use crate::matcher::{Lookup, Slots};
-use crate::value::{Val, format_number};
+use crate::matching::matcher::{Lookup, Slots};
 use crate::verdict::Finding;
+use crate::vocab::logsource::Product;
+use crate::vocab::value::{Val, format_number};
 
+pub(crate) use crate::rules::correlation::Def;
 pub(crate) use link::{Plan, RuleName, link};
-pub(crate) use parse::{Def, parse};
 
 use clock::Clock;
 use key::bounded;
@@ -706,7 +705,8 @@ impl Correlator {
         let c = key::corr_of(&w.key);
         let corr = &self.plan.corrs[c as usize];
         let timespan = corr.timespan_ms;
-        let funcs: Vec<parse::AggFn> = corr.aggregate.iter().map(|(col, _)| col.func).collect();
+        let funcs: Vec<crate::rules::correlation::AggFn> =
+            corr.aggregate.iter().map(|(col, _)| col.func).collect();
         let cap = self.limits.max_events_per_group;
         let window = self.store.window_mut(slot);
         let ended = window

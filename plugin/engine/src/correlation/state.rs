@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use super::parse::{AggFn, Kind};
+use crate::rules::correlation::{AggFn, Kind};
 
 /// What an entry contributes besides being counted.
 #[derive(Clone, Debug, PartialEq)]

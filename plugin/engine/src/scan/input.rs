@@ -1,0 +1,209 @@
+//! Framing: how events sit in a byte stream.
+//!
+//! Three shapes occur in the wild and all are accepted:
+//!
+//! - NDJSON, one event per line: what pipelines (Fluent Bit, Vector, Kafka
+//!   consumers) carry. This is the fast path: events are found with a newline
+//!   scan and never re-serialised.
+//! - A JSON array of events: what exports and the Stratus Red Team captures hold.
+//! - CloudTrail delivery files, `{"Records": [...]}`: what S3 holds.
+//!
+//! This module owns the rules for each shape so that the host, the component
+//! and every adapter split a stream the same way (the batch call's event
+//! indexes depend on it).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::scan::structural;
+
+/// The non-blank lines of an NDJSON block, without their line ending.
+///
+/// A line ends at `\n`; a `\r` before it is dropped; the last line needs no
+/// `\n`. Lines holding only ASCII whitespace are not events and are skipped,
+/// so event `i` of this iterator is event `i` of `evaluate-batch`.
+pub fn ndjson_events(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    Lines { rest: Some(block) }
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !is_blank(line))
+}
+
+/// Lines split at `\n` with a vector search (see [`structural::newline`]):
+/// the one scan every event pays.
+struct Lines<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match structural::newline(rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// True when `bytes` holds only ASCII whitespace.
+pub fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// How a whole document is framed, guessed from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One JSON value per line.
+    Ndjson,
+    /// Anything else: a JSON array, a `{"Records": [...]}` delivery file, or
+    /// one or more (possibly pretty-printed) JSON objects one after another.
+    Document,
+}
+
+/// Guesses the framing of a stream from its start.
+///
+/// NDJSON when the first non-blank line is, on its own, a complete JSON
+/// object that is not a CloudTrail delivery file; `Document` otherwise. A
+/// first line that is broken JSON also counts as NDJSON, so that the bad
+/// line is reported on its own and the lines after it still flow.
+pub fn detect_framing(start: &[u8]) -> Framing {
+    let Some(first) = ndjson_events(start).next() else {
+        return Framing::Ndjson;
+    };
+    let trimmed = first.trim_ascii();
+    if trimmed.first() == Some(&b'[') {
+        return Framing::Document;
+    }
+    match serde_json::from_slice::<Records<'_>>(trimmed) {
+        Ok(r) if r.records.is_some() => Framing::Document,
+        Ok(_) => Framing::Ndjson,
+        // An object that does not close on its first line is pretty-printed.
+        Err(e) if e.is_eof() => Framing::Document,
+        Err(_) => Framing::Ndjson,
+    }
+}
+
+#[derive(Deserialize)]
+struct Records<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+/// Error splitting a document into events.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot split the document into events: {0}")]
+pub struct FramingError(String);
+
+/// Splits a whole document into the raw bytes of its events.
+///
+/// Accepts a JSON array of objects, a CloudTrail `{"Records": [...]}`
+/// file, or a sequence of JSON values (pretty-printed or not), where each
+/// value is itself an event, an array or a Records file. Each event is
+/// returned as the exact slice of the input that holds it.
+pub fn document_events(doc: &[u8]) -> Result<Vec<&[u8]>, FramingError> {
+    let mut out = Vec::new();
+    let stream = serde_json::Deserializer::from_slice(doc).into_iter::<&RawValue>();
+    for value in stream {
+        let value = value.map_err(|e| FramingError(e.to_string()))?;
+        push_value(value, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_value<'a>(value: &'a RawValue, out: &mut Vec<&'a [u8]>) -> Result<(), FramingError> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&'a RawValue> =
+                serde_json::from_str(text).map_err(|e| FramingError(e.to_string()))?;
+            out.extend(items.into_iter().map(|v| v.get().as_bytes()));
+        }
+        Some(b'{') => match serde_json::from_str::<Records<'a>>(text) {
+            Ok(Records {
+                records: Some(items),
+            }) => {
+                out.extend(items.into_iter().map(|v| v.get().as_bytes()));
+            }
+            _ => out.push(text.as_bytes()),
+        },
+        _ => out.push(text.as_bytes()),
+    }
+    Ok(())
+}
+
+/// Appends `raw` to `out` with the whitespace between JSON tokens removed,
+/// so that a pretty-printed event becomes one NDJSON line. Bytes inside
+/// strings are copied untouched; nothing is parsed or re-encoded.
+pub fn minify_into(raw: &[u8], out: &mut Vec<u8>) {
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_skips_blank_lines_and_crlf() {
+        let block = b"{\"a\":1}\r\n\n   \n{\"b\":2}";
+        let events: Vec<_> = ndjson_events(block).collect();
+        assert_eq!(events, vec![&b"{\"a\":1}"[..], &b"{\"b\":2}"[..]]);
+    }
+
+    #[test]
+    fn framing_is_detected() {
+        assert_eq!(detect_framing(b"{\"a\":1}\n{\"a\":2}\n"), Framing::Ndjson);
+        assert_eq!(detect_framing(b"[\n {\"a\":1}\n]"), Framing::Document);
+        assert_eq!(detect_framing(b"{\n  \"a\": 1\n}\n"), Framing::Document);
+        assert_eq!(
+            detect_framing(b"{\"Records\":[{\"a\":1}]}"),
+            Framing::Document
+        );
+        assert_eq!(detect_framing(b"not json\n{\"a\":1}"), Framing::Ndjson);
+    }
+
+    #[test]
+    fn documents_split_into_events() {
+        let arr = br#"[ {"a": 1}, {"b": [1, 2]} ]"#;
+        assert_eq!(
+            document_events(arr).unwrap(),
+            vec![&br#"{"a": 1}"#[..], &br#"{"b": [1, 2]}"#[..]]
+        );
+        let records = br#"{"Records": [{"a": 1}]}"#;
+        assert_eq!(document_events(records).unwrap(), vec![&br#"{"a": 1}"#[..]]);
+        let pretty = b"{\n \"a\": 1\n}\n{\n \"b\": 2\n}";
+        assert_eq!(document_events(pretty).unwrap().len(), 2);
+        assert!(document_events(b"[{\"a\":1},").is_err());
+    }
+
+    #[test]
+    fn minify_keeps_strings() {
+        let mut out = Vec::new();
+        minify_into(b"{ \"a b\" : \"x \\\" y\" ,\n \"c\": [1, 2] }", &mut out);
+        assert_eq!(out, b"{\"a b\":\"x \\\" y\",\"c\":[1,2]}");
+    }
+}
