@@ -554,8 +554,10 @@ impl Prefilter {
                     let mut j = start;
                     let mut escaped = false;
                     let end = loop {
-                        let Some(k) = quote_or_backslash(&ev[j..]) else {
-                            // Unterminated.
+                        // `j` passes the end when the line is cut right
+                        // after a backslash (`"x\`): unterminated, like
+                        // a string with no closing quote.
+                        let Some(k) = ev.get(j..).and_then(quote_or_backslash) else {
                             return false;
                         };
                         let at = j + k;
