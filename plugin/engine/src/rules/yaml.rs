@@ -148,7 +148,23 @@ pub(crate) struct YamlError {
 }
 
 /// Parses every document of a YAML stream.
+///
+/// Rule files come from community packs and pull requests, so the work is
+/// bounded before anything is built: the text ([`MAX_BYTES`]), the nesting
+/// ([`MAX_DEPTH`]) and the nodes of the tree, aliases expanded
+/// ([`MAX_NODES`]). The last stops the "billion laughs" shape, where a
+/// kilobyte of nested anchors and aliases stands for billions of nodes:
+/// each alias costs the size of the tree it copies, checked before copying.
 pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
+    if text.len() > MAX_BYTES {
+        return Err(YamlError {
+            line: 1,
+            message: format!(
+                "the file is {} bytes, over the limit of {MAX_BYTES}: split the pack into smaller files",
+                text.len()
+            ),
+        });
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, true).map_err(|e| YamlError {
@@ -162,31 +178,61 @@ pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
 }
 
 /// Deepest YAML nesting accepted in a rule file.
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Largest rule file, in bytes (the biggest SigmaHQ rule is under 10 KiB).
+pub(crate) const MAX_BYTES: usize = 1 << 20;
+
+/// Most nodes in a rule file's trees, every alias counted as the nodes it
+/// copies.
+pub(crate) const MAX_NODES: usize = 200_000;
 
 #[derive(Default)]
 struct Builder {
     docs: Vec<Node>,
-    stack: Vec<(Node, usize)>,
+    /// Open collections: the node, its anchor, its node count so far and
+    /// the height of its tallest child.
+    stack: Vec<(Node, usize, usize, usize)>,
     /// A mapping key waiting for its value, one per open mapping level.
     keys: Vec<Option<Node>>,
-    anchors: Vec<(usize, Node)>,
+    /// Anchored nodes with their node counts and heights.
+    anchors: Vec<(usize, Node, usize, usize)>,
+    /// Nodes built so far, aliases expanded.
+    nodes: usize,
     error: Option<YamlError>,
 }
 
 impl Builder {
-    fn push(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+    /// Counts `n` more nodes; false (and the error set) past the limit.
+    fn count(&mut self, n: usize, line: u32) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.error.get_or_insert(YamlError {
+                line,
+                message: format!(
+                    "the file holds more than {MAX_NODES} YAML nodes once its aliases are \
+                     expanded (nested anchors and aliases?): write the values out or split the file"
+                ),
+            });
+            return false;
         }
-        self.insert(node);
+        true
     }
 
-    fn insert(&mut self, node: Node) {
-        let Some((parent, _)) = self.stack.last_mut() else {
+    fn push(&mut self, node: Node, anchor: usize, size: usize, height: usize) {
+        if anchor > 0 {
+            self.anchors.push((anchor, node.clone(), size, height));
+        }
+        self.insert(node, size, height);
+    }
+
+    fn insert(&mut self, node: Node, size: usize, height: usize) {
+        let Some((parent, _, parent_size, parent_height)) = self.stack.last_mut() else {
             self.docs.push(node);
             return;
         };
+        *parent_size = parent_size.saturating_add(size);
+        *parent_height = (*parent_height).max(height);
         match &mut parent.value {
             Yaml::Seq(items) => items.push(node),
             Yaml::Map(entries) => {
@@ -203,7 +249,19 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        // After the first error the rest of the stream is only scanned
+        // (linear in the text), never built.
+        if self.error.is_some() {
+            return;
+        }
         let line = mark.line() as u32;
+        if matches!(
+            ev,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) && !self.count(1, line)
+        {
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
@@ -213,6 +271,8 @@ impl MarkedEventReceiver for Builder {
                         line,
                     },
                     anchor,
+                    1,
+                    1,
                 );
             }
             Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
@@ -230,6 +290,8 @@ impl MarkedEventReceiver for Builder {
                         line,
                     },
                     anchor,
+                    1,
+                    0,
                 ));
             }
             Event::MappingStart(anchor, _) => {
@@ -239,21 +301,42 @@ impl MarkedEventReceiver for Builder {
                         line,
                     },
                     anchor,
+                    1,
+                    0,
                 ));
                 self.keys.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, anchor)) = self.stack.pop() {
+                if let Some((node, anchor, size, height)) = self.stack.pop() {
                     if matches!(node.value, Yaml::Map(_)) {
                         self.keys.pop();
                     }
-                    self.push(node, anchor);
+                    self.push(node, anchor, size, height + 1);
                 }
             }
-            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _)| *a == id) {
-                Some((_, node)) => {
+            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, ..)| *a == id) {
+                Some(&(_, _, size, height)) => {
+                    // A copy placed deep inside another nests as deep as
+                    // both: held to the same depth as written nodes.
+                    if self.stack.len() + height > MAX_DEPTH {
+                        self.error.get_or_insert(YamlError {
+                            line,
+                            message: format!(
+                                "nests deeper than {MAX_DEPTH} levels (through an alias)"
+                            ),
+                        });
+                        return;
+                    }
+                    // Counted before the copy, so the copy is bounded.
+                    if !self.count(size, line) {
+                        return;
+                    }
+                    let Some((_, node, ..)) = self.anchors.iter().rev().find(|(a, ..)| *a == id)
+                    else {
+                        return;
+                    };
                     let node = node.clone();
-                    self.insert(node);
+                    self.insert(node, size, height);
                 }
                 None => {
                     self.error.get_or_insert(YamlError {
@@ -295,6 +378,57 @@ mod tests {
             err.message.contains("deep") || err.message.contains("recursion"),
             "{err:?}"
         );
+    }
+
+    /// Nine levels of ten aliases each: 10^9 nodes from 700 bytes.
+    fn billion_laughs() -> String {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let text = billion_laughs();
+        assert!(text.len() < 1024, "{}", text.len());
+        let started = std::time::Instant::now();
+        let err = load(&text).unwrap_err();
+        assert!(err.message.contains("aliases"), "{err:?}");
+        // The alias that passes the limit: the sixth level (10^5 nodes
+        // each copy) fills 200 000 on its second alias.
+        assert_eq!(err.line, 6, "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn aliases_cannot_stack_depth() {
+        // Each anchor nests the previous one 40 levels deeper.
+        let mut text = String::from("a0: &a0 x\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text += &format!("a{i}: &a{i} {}*a{p}{}\n", "[".repeat(40), "]".repeat(40));
+        }
+        let err = load(&text).unwrap_err();
+        assert!(err.message.contains("through an alias"), "{err:?}");
+        assert_eq!(err.line, 3, "{err:?}");
+    }
+
+    #[test]
+    fn aliases_within_the_limit_still_load() {
+        let docs = load("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(docs[0].get("b").unwrap().as_seq().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn oversized_file_is_refused_before_parsing() {
+        let text = format!("a: '{}'\n", "x".repeat(MAX_BYTES));
+        let err = load(&text).unwrap_err();
+        assert!(err.message.contains("split the pack"), "{err:?}");
     }
 
     #[test]
