@@ -22,6 +22,9 @@ pub struct Counters {
     pub matched: u64,
     /// Events written with an error instead of a verdict.
     pub errors: u64,
+    /// Events that could not be read as they came and were evaluated on
+    /// what could be read: their verdict carries `"warnings"`.
+    pub warned: u64,
     /// Plugin instances replaced after a failed call.
     pub plugin_restarts: u64,
     /// Of those, replacements that lost correlation windows.
@@ -303,9 +306,21 @@ impl<'d> Runner<'d> {
                     if v.matched() {
                         self.counters.matched += 1;
                     }
+                    let warned = !v.warnings.is_empty();
+                    if warned {
+                        self.counters.warned += 1;
+                    }
                     if v.keep {
                         self.render_verdict(&mut fields, &v);
-                        write_line(&mut buf, event, &fields, looks_like_object(event));
+                        // An event read with warnings may not be JSON as
+                        // it came (invalid UTF-8, a raw control character):
+                        // then it goes out wrapped, with its raw text.
+                        let object = if warned {
+                            is_json_object(event)
+                        } else {
+                            looks_like_object(event)
+                        };
+                        write_line(&mut buf, event, &fields, object);
                         self.counters.events_out += 1;
                     }
                 }
@@ -398,6 +413,16 @@ impl<'d> Runner<'d> {
         if let Some(source) = v.source {
             out.extend_from_slice(b",\"source\":");
             json_string(out, source.name());
+        }
+        if !v.warnings.is_empty() {
+            out.extend_from_slice(b",\"warnings\":[");
+            for (i, w) in v.warnings.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_string(out, &w.to_string());
+            }
+            out.push(b']');
         }
     }
 }

@@ -679,6 +679,21 @@ fn verdict(v: wit::Verdict) -> Verdict {
             })
             .collect(),
         source: v.source.map(source),
+        warnings: v.warnings.into_iter().map(warning).collect(),
+    }
+}
+
+fn warning(w: wit::EventWarning) -> sigil_engine::EventWarning {
+    use sigil_engine::EventWarning as W;
+    match w {
+        wit::EventWarning::InvalidUtf8 => W::InvalidUtf8,
+        wit::EventWarning::ControlCharacters => W::ControlCharacters,
+        wit::EventWarning::LoneSurrogate => W::LoneSurrogate,
+        wit::EventWarning::InvalidEscape => W::InvalidEscape,
+        wit::EventWarning::Truncated(bytes) => W::Truncated { bytes },
+        wit::EventWarning::TooDeep => W::TooDeep,
+        wit::EventWarning::DuplicateKey(key) => W::DuplicateKey(key),
+        wit::EventWarning::Other(text) => W::Other(text),
     }
 }
 

@@ -145,6 +145,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let c = runner.counters().clone();
     drop(runner);
     let secs = started.elapsed().as_secs_f64();
+    // Events read with warnings: only when there were some, as for restarts.
+    let warned = match c.warned {
+        0 => String::new(),
+        n => format!(", warned {n}"),
+    };
     let restarts = match (c.plugin_restarts, c.correlation_resets) {
         (0, _) => String::new(),
         (n, 0) => format!(", plugin restarts {n}"),
@@ -169,7 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         String::new()
     };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{alerts}{restarts} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{restarts} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,

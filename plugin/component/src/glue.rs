@@ -225,6 +225,21 @@ fn verdict(v: sigil_engine::Verdict) -> wit::Verdict {
             })
             .collect(),
         source: v.source.map(source),
+        warnings: v.warnings.into_iter().map(warning).collect(),
+    }
+}
+
+fn warning(w: sigil_engine::EventWarning) -> wit::EventWarning {
+    use sigil_engine::EventWarning as W;
+    match w {
+        W::InvalidUtf8 => wit::EventWarning::InvalidUtf8,
+        W::ControlCharacters => wit::EventWarning::ControlCharacters,
+        W::LoneSurrogate => wit::EventWarning::LoneSurrogate,
+        W::InvalidEscape => wit::EventWarning::InvalidEscape,
+        W::Truncated { bytes } => wit::EventWarning::Truncated(bytes),
+        W::TooDeep => wit::EventWarning::TooDeep,
+        W::DuplicateKey(key) => wit::EventWarning::DuplicateKey(key),
+        other => wit::EventWarning::Other(other.to_string()),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::rules::rule::{self, Doc, Rule, RuleTest, Variant};
 use crate::rules::yaml;
 use crate::scan::extract::{self, Trie};
 use crate::scan::prefilter::{self, Prefilter};
+use crate::scan::repair;
 use crate::verdict::{Finding, RuleInfo, Verdict};
 use crate::vocab::logsource::{self, Product, Shape};
 use crate::vocab::value::Val;
@@ -115,6 +116,8 @@ struct Scratch {
     /// Extracted values, kept between calls for their allocation only.
     values: Vec<(u32, Val<'static>)>,
     ranges: SlotRanges,
+    /// The rewrite of an event that could not be read as it came.
+    repaired: Vec<u8>,
 }
 
 struct TrieSlots<'t>(&'t mut Trie);
@@ -389,6 +392,45 @@ impl Engine {
     /// prefilter rules out is not parsed: only its brackets and strings are
     /// checked on the way (see the crate docs).
     pub fn evaluate(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
+        match self.evaluate_as_is(event) {
+            Err(e) => self.read_repaired(event, e, Engine::evaluate_as_is),
+            ok => ok,
+        }
+    }
+
+    /// An event that cannot be read as it came is rewritten into the
+    /// nearest one that can (`scan::repair`) and read again with `read`;
+    /// its verdict carries the warnings. When nothing could be repaired, or
+    /// the rewrite is still no event, the answer is the original `error`.
+    fn read_repaired(
+        &mut self,
+        event: &[u8],
+        error: EventError,
+        read: fn(&mut Engine, &[u8]) -> Result<Verdict, EventError>,
+    ) -> Result<Verdict, EventError> {
+        let mut buf = std::mem::take(&mut self.scratch.repaired);
+        let warnings = repair::repair(
+            event,
+            self.options.max_event_bytes as usize,
+            self.options.max_depth,
+            &mut buf,
+        );
+        let outcome = if warnings.is_empty() {
+            Err(error)
+        } else {
+            match read(self, &buf) {
+                Ok(mut v) => {
+                    v.warnings = warnings;
+                    Ok(v)
+                }
+                Err(_) => Err(error),
+            }
+        };
+        self.scratch.repaired = buf;
+        outcome
+    }
+
+    fn evaluate_as_is(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
             return Err(EventError::TooLarge(
                 event.len().min(u32::MAX as usize) as u32
@@ -413,6 +455,13 @@ impl Engine {
     /// production use.
     #[doc(hidden)]
     pub fn evaluate_unfiltered(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
+        match self.evaluate_unfiltered_as_is(event) {
+            Err(e) => self.read_repaired(event, e, Engine::evaluate_unfiltered_as_is),
+            ok => ok,
+        }
+    }
+
+    fn evaluate_unfiltered_as_is(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
             return Err(EventError::TooLarge(
                 event.len().min(u32::MAX as usize) as u32
@@ -430,14 +479,21 @@ impl Engine {
     ///
     /// As [`Engine::evaluate`].
     pub fn matching_rules(&mut self, event: &[u8]) -> Result<Vec<u32>, EventError> {
+        let verdict = match self.matching_rules_as_is(event) {
+            Err(e) => self.read_repaired(event, e, Engine::matching_rules_as_is)?,
+            Ok(v) => v,
+        };
+        Ok(verdict.findings.iter().map(|f| f.rule).collect())
+    }
+
+    fn matching_rules_as_is(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
             return Err(EventError::TooLarge(
                 event.len().min(u32::MAX as usize) as u32
             ));
         }
         let all: Vec<u32> = (0..self.rules.len() as u32).collect();
-        let verdict = self.evaluate_candidates(event, &all, Mode::Raw)?;
-        Ok(verdict.findings.iter().map(|f| f.rule).collect())
+        self.evaluate_candidates(event, &all, Mode::Raw)
     }
 
     fn evaluate_candidates(
@@ -526,6 +582,7 @@ impl Engine {
             level,
             findings,
             source: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -545,7 +602,7 @@ impl Engine {
         let mut n = 0u32;
         for event in crate::scan::input::ndjson_events(block) {
             match self.evaluate(event) {
-                Ok(v) if !v.matched() => {}
+                Ok(v) if !v.matched() && v.warnings.is_empty() => {}
                 outcome => out.push(BatchEntry { index: n, outcome }),
             }
             alerts.extend(

@@ -60,6 +60,70 @@ fn empty_pack(skipped: &[RuleError]) -> String {
     }
 }
 
+/// Why an event's verdict is less certain than usual: the event could not
+/// be read as it came, so it was evaluated on what could be read (see the
+/// `scan::repair` module: bytes an attacker controls may lower confidence,
+/// never detection). The verdict carries one per kind of damage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventWarning {
+    /// Bytes that are not UTF-8 were read as U+FFFD.
+    InvalidUtf8,
+    /// Raw control characters inside strings were read as they are.
+    ControlCharacters,
+    /// A `\u` escape of half a surrogate pair was read as U+FFFD.
+    LoneSurrogate,
+    /// A backslash before a character JSON does not escape was read as a
+    /// backslash.
+    InvalidEscape,
+    /// The event was over `Options::max_event_bytes`: long strings were
+    /// cut to their head and tail and, if still too long, the members after
+    /// the limit were left out.
+    Truncated {
+        /// The event's size as it came.
+        bytes: u32,
+    },
+    /// Values nested deeper than `Options::max_depth` were read as `null`.
+    TooDeep,
+    /// A key the rules read appears more than once in one object; the last
+    /// value was evaluated, as JSON parsers and SIEMs read it.
+    DuplicateKey(String),
+    /// A warning this build has no case for (from a newer plugin); the
+    /// text is for humans.
+    Other(String),
+}
+
+impl EventWarning {
+    /// The warning's stable name, the case name of the WIT `event-warning`
+    /// (`invalid-utf8`, `truncated`, ...), for filters and counters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventWarning::InvalidUtf8 => "invalid-utf8",
+            EventWarning::ControlCharacters => "control-characters",
+            EventWarning::LoneSurrogate => "lone-surrogate",
+            EventWarning::InvalidEscape => "invalid-escape",
+            EventWarning::Truncated { .. } => "truncated",
+            EventWarning::TooDeep => "too-deep",
+            EventWarning::DuplicateKey(_) => "duplicate-key",
+            EventWarning::Other(_) => "other",
+        }
+    }
+}
+
+impl fmt::Display for EventWarning {
+    /// `code`, then `: detail` where there is one (`truncated: 2097152
+    /// bytes`, `duplicate-key: eventName`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())?;
+        match self {
+            EventWarning::Truncated { bytes } => write!(f, ": {bytes} bytes"),
+            EventWarning::DuplicateKey(key) => write!(f, ": {key}"),
+            EventWarning::Other(text) => write!(f, ": {text}"),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why one event could not be evaluated. The event is not lost: hosts pass it
 /// through marked with this error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -115,7 +115,7 @@ mod vocab;
 
 pub use correlation::{Alert, BatchAlert, CorrelationStats};
 pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
-pub use error::{EventError, LoadError, RuleError};
+pub use error::{EventError, EventWarning, LoadError, RuleError};
 pub use options::Options;
 pub use rules::rule::RuleTest;
 pub use scan::input;

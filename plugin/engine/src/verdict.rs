@@ -1,5 +1,6 @@
 //! What the engine says about one event.
 
+use crate::error::EventWarning;
 use crate::vocab::level::Level;
 use crate::vocab::logsource::Source;
 
@@ -51,6 +52,10 @@ pub struct Verdict {
     /// `None` for an event of no known shape, and for events the prefilter
     /// ruled out, which are not parsed.
     pub source: Option<Source>,
+    /// What kept the event from being read as it came (invalid UTF-8, a
+    /// size over the limit, ...): the verdict is on what could be read.
+    /// Empty for nearly every event.
+    pub warnings: Vec<EventWarning>,
 }
 
 impl Verdict {

@@ -1,0 +1,542 @@
+//! Reading what can be read of an event that cannot be read as it is.
+//!
+//! Attackers write into the fields sigil reads (`userAgent`, request
+//! parameters, resource names). If one invalid byte in such a field made the
+//! whole event an error, an attacker could hide any action from every rule
+//! by adding it: a `--matched-only` pipeline would drop the event. So bytes
+//! an attacker controls may lower sigil's confidence, never its detection:
+//! an event the strict reader refuses is rewritten into the nearest event
+//! that can be read, evaluated, and its verdict carries a [`Warning`] per
+//! kind of damage. Only text that is not an event at all stays an error.
+//!
+//! The rewrite keeps every key and every byte it can:
+//!
+//! - invalid UTF-8 becomes U+FFFD, as every lossy decoder does;
+//! - a raw control character inside a string becomes its `\u00XX` escape
+//!   (the character is read as it is);
+//! - a `\u` escape of half a surrogate pair becomes `\uFFFD`; a backslash
+//!   before a character JSON does not escape is read as a backslash;
+//! - an event over the size limit first has each long string cut to its
+//!   head and tail ([`STRING_HEAD`] + [`STRING_TAIL`] bytes, which keeps
+//!   the keys, the short values and both ends of a padded one), and, if it
+//!   is still too long, is cut after its last complete member under the
+//!   limit, its open brackets closed;
+//! - a value nested deeper than the depth limit becomes `null`.
+//!
+//! One pass, linear in the event, no recursion; the output is never longer
+//! than the limit.
+
+use crate::error::EventWarning as Warning;
+
+/// Bytes kept from the start of a string cut in an over-long event.
+pub(crate) const STRING_HEAD: usize = 6 * 1024;
+/// Bytes kept from the end of such a string.
+pub(crate) const STRING_TAIL: usize = 2 * 1024;
+
+/// Rewrites `event` into `out` (cleared first) and says what was changed;
+/// no warning means nothing was, and the event's error is its own.
+///
+/// `max_bytes` bounds `out`; containers deeper than `max_depth` are
+/// replaced by `null`.
+pub(crate) fn repair(
+    event: &[u8],
+    max_bytes: usize,
+    max_depth: u32,
+    out: &mut Vec<u8>,
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    // A BOM is not part of the event (files written by Windows tools).
+    let event = event.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(event);
+    let text = String::from_utf8_lossy(event);
+    if matches!(text, std::borrow::Cow::Owned(_)) {
+        warnings.push(Warning::InvalidUtf8);
+    }
+    let too_large = event.len() > max_bytes;
+    let mut r = Rewriter {
+        out,
+        cap_strings: too_large,
+        max_depth: max_depth as usize,
+        closers: Vec::new(),
+        safe: (0, 0),
+        skipping: 0,
+        controls: false,
+        surrogates: false,
+        escapes: false,
+        cut_strings: false,
+        deep: false,
+    };
+    r.out.clear();
+    r.run(text.as_bytes());
+    if r.controls {
+        warnings.push(Warning::ControlCharacters);
+    }
+    if r.surrogates {
+        warnings.push(Warning::LoneSurrogate);
+    }
+    if r.escapes {
+        warnings.push(Warning::InvalidEscape);
+    }
+    if r.deep {
+        warnings.push(Warning::TooDeep);
+    }
+    if too_large {
+        let cut = r.out.len() > max_bytes;
+        if cut {
+            r.cut(max_bytes);
+        }
+        if r.cut_strings || cut {
+            warnings.push(Warning::Truncated {
+                bytes: event.len().min(u32::MAX as usize) as u32,
+            });
+        }
+    }
+    warnings
+}
+
+struct Rewriter<'o> {
+    out: &'o mut Vec<u8>,
+    cap_strings: bool,
+    max_depth: usize,
+    /// The closing bracket of each open container.
+    closers: Vec<u8>,
+    /// The last place the output could end after closing the brackets then
+    /// open: its length, and how many brackets were open.
+    safe: (usize, usize),
+    /// Depth of the container being skipped (deeper than the limit); 0 when
+    /// none is.
+    skipping: usize,
+    controls: bool,
+    surrogates: bool,
+    escapes: bool,
+    cut_strings: bool,
+    deep: bool,
+}
+
+impl Rewriter<'_> {
+    fn run(&mut self, b: &[u8]) {
+        let mut i = 0;
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => i = self.string(b, i + 1),
+                b'{' | b'[' => {
+                    let closer = if c == b'{' { b'}' } else { b']' };
+                    self.closers.push(closer);
+                    if self.skipping == 0 && self.closers.len() > self.max_depth {
+                        self.skipping = self.closers.len();
+                        self.deep = true;
+                        self.out.extend_from_slice(b"null");
+                    } else if self.skipping == 0 {
+                        self.out.push(c);
+                        self.mark_safe();
+                    }
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    let depth = self.closers.len();
+                    self.closers.pop();
+                    if self.skipping == depth {
+                        self.skipping = 0;
+                    } else if self.skipping == 0 {
+                        self.out.push(c);
+                        self.mark_safe();
+                    }
+                    i += 1;
+                }
+                b',' => {
+                    if self.skipping == 0 {
+                        self.mark_safe();
+                        self.out.push(c);
+                    }
+                    i += 1;
+                }
+                _ => {
+                    if self.skipping == 0 {
+                        self.out.push(c);
+                    }
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    fn mark_safe(&mut self) {
+        self.safe = (self.out.len(), self.closers.len());
+    }
+
+    /// Copies the string whose body starts at `start`; returns the index
+    /// after its closing quote (or the end of the text).
+    fn string(&mut self, b: &[u8], start: usize) -> usize {
+        let keep = self.skipping == 0;
+        if keep {
+            self.out.push(b'"');
+        }
+        let mut i = start;
+        // Where the body's bytes start in `out`, to cut a long string.
+        let body = self.out.len();
+        loop {
+            let Some(&c) = b.get(i) else {
+                // Unterminated: left so, the reader says it is not JSON.
+                return i;
+            };
+            match c {
+                b'"' => {
+                    if keep {
+                        if self.cap_strings {
+                            self.cap(body);
+                        }
+                        self.out.push(b'"');
+                    }
+                    return i + 1;
+                }
+                b'\\' => {
+                    let n = self.escape(b, i, keep);
+                    i += n;
+                }
+                0..=0x1f => {
+                    self.controls = true;
+                    if keep {
+                        let hex = |d: u8| if d < 10 { b'0' + d } else { b'a' + d - 10 };
+                        self.out.extend_from_slice(b"\\u00");
+                        self.out.push(hex(c >> 4));
+                        self.out.push(hex(c & 15));
+                    }
+                    i += 1;
+                }
+                _ => {
+                    if keep {
+                        self.out.push(c);
+                    }
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Copies the escape at `b[i]` (a backslash); returns its length.
+    fn escape(&mut self, b: &[u8], i: usize, keep: bool) -> usize {
+        match b.get(i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                if keep {
+                    self.out
+                        .extend_from_slice(b.get(i..i + 2).unwrap_or_default());
+                }
+                2
+            }
+            Some(b'u') => {
+                let Some(unit) = hex4(b, i + 2) else {
+                    self.escapes = true;
+                    if keep {
+                        self.out.extend_from_slice(b"\\\\");
+                    }
+                    return 1;
+                };
+                let high = (0xD800..0xDC00).contains(&unit);
+                let low = (0xDC00..0xE000).contains(&unit);
+                if high {
+                    let pair = b.get(i + 6) == Some(&b'\\')
+                        && b.get(i + 7) == Some(&b'u')
+                        && hex4(b, i + 8).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+                    if pair {
+                        if keep {
+                            self.out
+                                .extend_from_slice(b.get(i..i + 12).unwrap_or_default());
+                        }
+                        return 12;
+                    }
+                }
+                if high || low {
+                    self.surrogates = true;
+                    if keep {
+                        self.out.extend_from_slice(b"\\ufffd");
+                    }
+                } else if keep {
+                    self.out
+                        .extend_from_slice(b.get(i..i + 6).unwrap_or_default());
+                }
+                6
+            }
+            // A backslash JSON would refuse (`\q`, or at the very end): the
+            // backslash itself, escaped.
+            _ => {
+                self.escapes = true;
+                if keep {
+                    self.out.extend_from_slice(b"\\\\");
+                }
+                1
+            }
+        }
+    }
+
+    /// Cuts the string body written from `body` to its head and tail, at
+    /// character and escape boundaries.
+    // In bounds: `body <= out.len()` (it was `out.len()` when the string
+    // began and `out` only grew since), `head <= STRING_HEAD < len` and
+    // `tail <= len` by `boundary_before`/`boundary_after`.
+    #[allow(clippy::indexing_slicing)]
+    fn cap(&mut self, body: usize) {
+        let len = self.out.len() - body;
+        if len <= STRING_HEAD + STRING_TAIL {
+            return;
+        }
+        self.cut_strings = true;
+        let s = &self.out[body..];
+        let head = boundary_before(s, STRING_HEAD);
+        let tail = boundary_after(s, len - STRING_TAIL);
+        let mut kept = Vec::with_capacity(head + 3 + (len - tail));
+        kept.extend_from_slice(&s[..head]);
+        kept.extend_from_slice("…".as_bytes());
+        kept.extend_from_slice(&s[tail..]);
+        self.out.truncate(body);
+        self.out.extend_from_slice(&kept);
+    }
+
+    /// Ends the output at the last complete member that leaves room for the
+    /// closing brackets under `max_bytes`.
+    // In bounds: `len` is a position `last_safe_within` found in `out`.
+    #[allow(clippy::indexing_slicing)]
+    fn cut(&mut self, max_bytes: usize) {
+        // The safe points seen were recorded as the output grew; find the
+        // last one that fits by scanning the output again (rare path).
+        let (len, open) = last_safe_within(self.out, max_bytes);
+        self.out.truncate(len);
+        let closers = closers_of(&self.out[..], open);
+        self.out.extend(closers.iter().rev());
+    }
+}
+
+/// The last place in `out` (a rewritten event: valid UTF-8, no raw control
+/// characters) where it can end with its brackets closed, within
+/// `max_bytes` brackets included: its length and how many brackets are open.
+fn last_safe_within(out: &[u8], max_bytes: usize) -> (usize, usize) {
+    let mut best = (0, 0);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = 0;
+    while let Some(&c) = out.get(i) {
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            let point = match c {
+                b'"' => {
+                    in_string = true;
+                    None
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    Some((i + 1, depth))
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    Some((i + 1, depth))
+                }
+                b',' => Some((i, depth)),
+                _ => None,
+            };
+            if let Some((len, open)) = point {
+                if len + open > max_bytes {
+                    break;
+                }
+                best = (len, open);
+            }
+        }
+        i += 1;
+    }
+    best
+}
+
+/// The closing brackets of the `open` containers still open at the end of
+/// `prefix`, innermost last.
+fn closers_of(prefix: &[u8], open: usize) -> Vec<u8> {
+    let mut stack = Vec::with_capacity(open);
+    let mut in_string = false;
+    let mut i = 0;
+    while let Some(&c) = prefix.get(i) {
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_string = true,
+                b'{' => stack.push(b'}'),
+                b'[' => stack.push(b']'),
+                b'}' | b']' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    stack
+}
+
+/// The four hex digits at `b[at..]` as a number.
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let d = b.get(at..at + 4)?;
+    let s = std::str::from_utf8(d).ok()?;
+    if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// The largest index `<= at` in string body `s` that starts a character and
+/// is not inside an escape.
+fn boundary_before(s: &[u8], at: usize) -> usize {
+    let starts = escape_starts(s);
+    let mut i = at.min(s.len());
+    while i > 0 && (!is_char_start(s, i) || inside_escape(&starts, i)) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest index `>= at` in `s` that starts a character and is not
+/// inside an escape.
+fn boundary_after(s: &[u8], at: usize) -> usize {
+    let starts = escape_starts(s);
+    let mut i = at.min(s.len());
+    while i < s.len() && (!is_char_start(s, i) || inside_escape(&starts, i)) {
+        i += 1;
+    }
+    i
+}
+
+fn is_char_start(s: &[u8], i: usize) -> bool {
+    s.get(i).is_none_or(|&c| (c as i8) >= -0x40)
+}
+
+/// Every escape in a rewritten string body: (start, length).
+fn escape_starts(s: &[u8]) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        if c == b'\\' {
+            let n = if s.get(i + 1) == Some(&b'u') { 6 } else { 2 };
+            v.push((i, n));
+            i += n;
+        } else {
+            i += 1;
+        }
+    }
+    v
+}
+
+fn inside_escape(starts: &[(usize, usize)], i: usize) -> bool {
+    let k = starts.partition_point(|&(s, _)| s < i);
+    k > 0 && starts.get(k - 1).is_some_and(|&(s, n)| i < s + n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixed(event: &[u8], max: usize) -> (String, Vec<Warning>) {
+        let mut out = Vec::new();
+        let w = repair(event, max, 64, &mut out);
+        let s = String::from_utf8(out).expect("the rewrite is UTF-8");
+        (s, w)
+    }
+
+    fn parses(s: &str) -> serde_json::Value {
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    #[test]
+    fn well_formed_events_are_unchanged() {
+        let ev = br#"{"a":"x\"\u00e9\ud83d\ude00","b":[1,{"c":null}]}"#;
+        let (s, w) = fixed(ev, 1 << 20);
+        assert_eq!(s.as_bytes(), ev);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement() {
+        let (s, w) = fixed(
+            b"{\"eventName\":\"StopInstances\",\"ua\":\"\xff\"}",
+            1 << 20,
+        );
+        assert_eq!(parses(&s)["ua"], "\u{fffd}");
+        assert_eq!(w, [Warning::InvalidUtf8]);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let (s, w) = fixed(b"{\"ua\":\"a\tb\x01\"}", 1 << 20);
+        assert_eq!(parses(&s)["ua"], "a\tb\u{1}");
+        assert_eq!(w, [Warning::ControlCharacters]);
+    }
+
+    #[test]
+    fn lone_surrogates_and_bad_escapes() {
+        let (s, w) = fixed(
+            br#"{"a":"\ud800","b":"\udc00x","c":"\q","d":"\u12"}"#,
+            1 << 20,
+        );
+        let v = parses(&s);
+        assert_eq!(v["a"], "\u{fffd}");
+        assert_eq!(v["b"], "\u{fffd}x");
+        assert_eq!(v["c"], "\\q");
+        assert_eq!(v["d"], "\\u12");
+        assert_eq!(w, [Warning::LoneSurrogate, Warning::InvalidEscape]);
+    }
+
+    #[test]
+    fn padded_string_keeps_head_tail_and_later_keys() {
+        let pad = "A".repeat(3 << 20);
+        let ev = format!(r#"{{"userAgent":"{pad}END","eventName":"StopInstances"}}"#);
+        let (s, w) = fixed(ev.as_bytes(), 1 << 20);
+        let v = parses(&s);
+        assert_eq!(v["eventName"], "StopInstances");
+        assert!(v["userAgent"].as_str().unwrap().ends_with("AEND"));
+        assert!(s.len() < 16 * 1024);
+        assert_eq!(
+            w,
+            [Warning::Truncated {
+                bytes: ev.len() as u32
+            }]
+        );
+    }
+
+    #[test]
+    fn many_fields_are_cut_after_a_complete_member() {
+        let mut ev = String::from(r#"{"eventName":"StopInstances","p":{"#);
+        for i in 0..200_000 {
+            ev += &format!(r#""k{i}":[{i}],"#);
+        }
+        ev += r#""z":1}}"#;
+        let (s, w) = fixed(ev.as_bytes(), 1 << 20);
+        assert!(s.len() <= 1 << 20);
+        let v = parses(&s);
+        assert_eq!(v["eventName"], "StopInstances");
+        assert!(v["p"]["k0"].is_array());
+        assert!(matches!(w.as_slice(), [Warning::Truncated { .. }]));
+    }
+
+    #[test]
+    fn too_deep_values_become_null() {
+        let ev = format!(
+            r#"{{"a":{}1{},"eventName":"x"}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let mut out = Vec::new();
+        let w = repair(ev.as_bytes(), 1 << 20, 64, &mut out);
+        let v = parses(std::str::from_utf8(&out).unwrap());
+        assert_eq!(v["eventName"], "x");
+        assert_eq!(w, [Warning::TooDeep]);
+    }
+
+    #[test]
+    fn cut_after_backslash_stays_unterminated() {
+        let (s, _) = fixed(b"{\"a\":\"x\\", 1 << 20);
+        assert!(serde_json::from_str::<serde_json::Value>(&s).is_err());
+    }
+}
