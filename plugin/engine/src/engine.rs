@@ -415,7 +415,9 @@ impl Engine {
             self.options.max_depth,
             &mut buf,
         );
-        let outcome = if warnings.is_empty() {
+        // A leading byte-order mark is dropped without a warning: it is
+        // not part of the event.
+        let outcome = if warnings.is_empty() && buf.as_slice() == event {
             Err(error)
         } else {
             match read(self, &buf) {
