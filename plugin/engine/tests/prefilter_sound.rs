@@ -378,7 +378,10 @@ fn broken_structure_is_an_error_even_when_no_rule_could_match() {
     // read with the backslash as a backslash (an attacker's stray escape
     // must not hide the event), with a warning.
     for odd in [r#"{"a": "\:"}"#, r#"{"a": "x\qy"}"#, r#"{"a\ ": 1}"#] {
-        for v in [e.evaluate(odd.as_bytes()), e.evaluate_unfiltered(odd.as_bytes())] {
+        for v in [
+            e.evaluate(odd.as_bytes()),
+            e.evaluate_unfiltered(odd.as_bytes()),
+        ] {
             let v = v.unwrap_or_else(|err| panic!("{odd}: {err}"));
             assert_eq!(v.warnings, [EventWarning::InvalidEscape], "{odd}");
         }
