@@ -134,11 +134,13 @@ impl Rewriter<'_> {
                 b'}' | b']' => {
                     let depth = self.closers.len();
                     self.closers.pop();
-                    if self.skipping == depth {
-                        self.skipping = 0;
-                    } else if self.skipping == 0 {
+                    if self.skipping == 0 {
+                        // Copied even when nothing is open: an extra
+                        // bracket leaves the event as broken as it came.
                         self.out.push(c);
                         self.mark_safe();
+                    } else if self.skipping == depth {
+                        self.skipping = 0;
                     }
                     i += 1;
                 }
@@ -532,6 +534,15 @@ mod tests {
         let v = parses(std::str::from_utf8(&out).unwrap());
         assert_eq!(v["eventName"], "x");
         assert_eq!(w, [Warning::TooDeep]);
+    }
+
+    /// Found by `tests/random_bytes.rs`: a closing bracket with nothing
+    /// open was dropped, silently turning broken text into an event.
+    #[test]
+    fn regression_extra_closing_bracket_is_kept() {
+        let (s, w) = fixed(br#"{"a":1}}"#, 1 << 20);
+        assert_eq!(s, r#"{"a":1}}"#);
+        assert!(w.is_empty());
     }
 
     #[test]

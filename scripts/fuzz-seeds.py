@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Builds the fuzzers' starting corpus from the repository's own data.
+
+The seeds are the real events and rules the tests use, so coverage starts
+where real input is: every Stratus Red Team event (one file each, and the
+captures whole as documents), the Atomic Red Team and correlation events,
+every rule of the built-in, seeds and SigmaHQ packs. Bugs the fuzzers found
+are checked in beside the targets (`plugin/engine/fuzz/regressions/`) and
+added on top, so every run replays them first.
+
+Usage: fuzz-seeds.py OUT_DIR   (writes OUT_DIR/{read,load,evaluate}/)
+"""
+import hashlib
+import json
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = pathlib.Path(sys.argv[1])
+
+
+def put(target: str, data: bytes) -> None:
+    d = OUT / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+for target in ("read", "load", "evaluate"):
+    shutil.rmtree(OUT / target, ignore_errors=True)
+
+for capture in sorted((ROOT / "tests/data/corpora/stratus-detonation-logs").glob("*.json")):
+    raw = capture.read_bytes()
+    put("read", raw)
+    for event in json.loads(raw):
+        line = json.dumps(event, separators=(",", ":")).encode()
+        put("evaluate", line)
+for ndjson in sorted(ROOT.glob("tests/data/**/*.ndjson")) + sorted(ROOT.glob("examples/data/*.ndjson")):
+    raw = ndjson.read_bytes()
+    put("read", raw)
+    for line in raw.splitlines()[:50]:
+        if line.strip():
+            put("evaluate", line)
+for rule in sorted(ROOT.glob("rules/**/*.yml")) + sorted(ROOT.glob("tests/data/rules/**/*.yml")):
+    put("load", rule.read_bytes())
+for target in ("read", "load", "evaluate"):
+    for found in sorted((ROOT / "plugin/engine/fuzz/regressions" / target).glob("*")):
+        put(target, found.read_bytes())
+print(" ".join(f"{t}: {len(list((OUT / t).iterdir()))}" for t in ("read", "load", "evaluate")))
