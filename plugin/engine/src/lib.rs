@@ -61,13 +61,19 @@
 //! rules read, and serde_json's recursion limit of 128 elsewhere; the fast
 //! extraction path hands anything nested deeper than 100 to serde_json, so
 //! the stack stays bounded), and regular expressions run in linear time
-//! (`regex-lite`). A malformed event gets an
-//! [`EventError`], never a panic.
+//! (`regex-lite`). Bytes an attacker controls lower confidence, never
+//! detection: an event that cannot be read as it came (invalid UTF-8, raw
+//! control characters, lone surrogates, stray backslashes, over the size or
+//! depth limit) is evaluated on the nearest event that can be read, and its
+//! [`Verdict::warnings`] say what was damaged ([`EventWarning`]). Only text
+//! that is no event at all gets an [`EventError`]; nothing panics.
 //!
 //! Rules may come from an untrusted source too: their count and regex size
 //! are bounded ([`Options::max_rules`], [`Options::max_regex_bytes`]),
-//! `windash` and `expand` expansions are capped, and a bad rule is an
-//! error naming its file and line, not a panic.
+//! `windash` and `expand` expansions are capped, a rule file is at most
+//! 1 MiB and 200 000 YAML nodes with aliases expanded (so the "billion
+//! laughs" shape is refused in milliseconds), and a bad rule is an error
+//! naming its file and line, not a panic.
 //!
 //! Validation is lazy: an event the prefilter rejects is not parsed. Its
 //! scan checks that brackets pair up, strings end and the text holds one
