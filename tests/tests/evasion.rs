@@ -4,7 +4,8 @@
 //! ways an attacker who writes one field (`userAgent`) or adds one can:
 //! an invalid UTF-8 byte, a raw control character, a lone surrogate escape,
 //! a stray backslash, megabytes of padding, thousands of extra fields, a
-//! byte-order mark. Each damaged event must still be detected by exactly
+//! byte-order mark, a duplicated key. Each damaged event must still be
+//! detected by exactly
 //! the rules that detected the clean one, with a warning saying what was
 //! damaged; and the sandboxed component must write the same bytes as the
 //! native engine for all of them.
@@ -58,6 +59,9 @@ fn damages() -> Vec<(&'static str, Box<dyn Fn(&str) -> Vec<u8>>, EventWarning)> 
         out.extend_from_slice(b"\"}");
         out
     }
+    fn first_member(line: &str, text: &str) -> Vec<u8> {
+        format!("{{{text},{}", &line[1..]).into_bytes()
+    }
     let pad = "A".repeat(2 << 20);
     let pad2 = pad.clone();
     let truncated = EventWarning::Truncated { bytes: 0 };
@@ -101,6 +105,13 @@ fn damages() -> Vec<(&'static str, Box<dyn Fn(&str) -> Vec<u8>>, EventWarning)> 
             "2 MiB padding in an added field",
             Box::new(move |l: &str| added_field(l, pad2.as_bytes())),
             truncated.clone(),
+        ),
+        (
+            // The last value wins, as in serde_json and SIEMs: the event's
+            // own name, written after the attacker's.
+            "a duplicated eventName before the real one",
+            Box::new(|l: &str| first_member(l, r#""eventName":"DescribeInstances""#)),
+            EventWarning::DuplicateKey("eventName".into()),
         ),
         (
             "100 000 added fields",

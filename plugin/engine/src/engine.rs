@@ -3,7 +3,7 @@
 use crate::correlation::{
     self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName,
 };
-use crate::error::{EventError, LoadError, RuleError};
+use crate::error::{EventError, EventWarning, LoadError, RuleError};
 use crate::matching::expr::{Expr, KEYWORDS};
 use crate::matching::label::Label;
 use crate::matching::matcher::{Lookup, Slots};
@@ -118,6 +118,8 @@ struct Scratch {
     ranges: SlotRanges,
     /// The rewrite of an event that could not be read as it came.
     repaired: Vec<u8>,
+    /// Keys read twice in one object, found while extracting.
+    dups: extract::Duplicates,
 }
 
 struct TrieSlots<'t>(&'t mut Trie);
@@ -422,7 +424,7 @@ impl Engine {
         } else {
             match read(self, &buf) {
                 Ok(mut v) => {
-                    v.warnings = warnings;
+                    v.warnings.splice(0..0, warnings);
                     Ok(v)
                 }
                 Err(_) => Err(error),
@@ -512,6 +514,7 @@ impl Engine {
             keywords,
             self.options.max_depth,
             &mut values,
+            &mut self.scratch.dups,
         );
         let verdict = match outcome {
             Err(e) => Err(e),
@@ -565,6 +568,13 @@ impl Engine {
                 }
                 let mut verdict = self.verdict(findings);
                 verdict.source = shape.source;
+                verdict.warnings.extend(
+                    self.scratch
+                        .dups
+                        .keys
+                        .drain(..)
+                        .map(EventWarning::DuplicateKey),
+                );
                 Ok(verdict)
             }
         };

@@ -202,13 +202,72 @@ pub(crate) fn extract<'a>(
     keywords: bool,
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
+    dups: &mut Duplicates,
 ) -> Result<(), EventError> {
     let start = out.len();
-    if extract_fast(event, trie, keywords, max_depth, out) {
+    dups.clear();
+    if extract_fast(event, trie, keywords, max_depth, out, dups) {
         return Ok(());
     }
     out.truncate(start);
-    extract_serde(event, trie, keywords, max_depth, out)
+    dups.clear();
+    extract_serde(event, trie, keywords, max_depth, out, dups)
+}
+
+/// Keys read twice in one object, and the bookkeeping that finds them.
+///
+/// JSON leaves a duplicated key's meaning open; serde_json, SIEMs and the
+/// CloudTrail consumers downstream keep the last value. So does sigil, so
+/// that what it checks is what the SIEM stores: an attacker who writes
+/// `"eventName":"StopInstances","eventName":"DescribeInstances"` is judged
+/// on `DescribeInstances` by both. And since a security-relevant key
+/// written twice in one record is itself suspicious, each such key (of the
+/// keys the rules read) is reported, for a warning on the verdict.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Duplicates {
+    /// For every object being read, its members on the rules' paths so far:
+    /// (trie node, start and end of their values in `out`); an object's
+    /// entries sit above its parent's and are dropped when it closes.
+    members: Vec<(u32, usize, usize)>,
+    /// The keys read twice, in the order found.
+    pub keys: Vec<String>,
+}
+
+impl Duplicates {
+    fn clear(&mut self) {
+        self.members.clear();
+        self.keys.clear();
+    }
+
+    /// Before reading the value of `key` (trie node `node`) in the object
+    /// whose members start at `base`: if the key was read before in that
+    /// object, its values are dropped from `out` (the last value wins) and
+    /// the key is recorded. Linear in the object's members on the rules'
+    /// paths, a handful.
+    fn before_member<V>(&mut self, base: usize, node: u32, key: &str, out: &mut Vec<V>) {
+        let Some(k) = self
+            .members
+            .get(base..)
+            .and_then(|m| m.iter().position(|&(n, ..)| n == node))
+        else {
+            return;
+        };
+        self.forget(base + k, out);
+        if !self.keys.iter().any(|k| k == key) {
+            self.keys.push(key.to_string());
+        }
+    }
+
+    #[cold]
+    fn forget<V>(&mut self, at: usize, out: &mut Vec<V>) {
+        let (_, start, end) = self.members.remove(at);
+        out.drain(start.min(out.len())..end.min(out.len()));
+        let n = end - start;
+        for m in self.members.iter_mut().skip(at) {
+            m.1 -= n;
+            m.2 -= n;
+        }
+    }
 }
 
 /// [`extract`] by a serde walk: validates the whole event as serde_json
@@ -222,6 +281,7 @@ pub(crate) fn extract_serde<'a>(
     keywords: bool,
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
+    dups: &mut Duplicates,
 ) -> Result<(), EventError> {
     let text = std::str::from_utf8(event).map_err(|_| EventError::InvalidUtf8)?;
     let mut de = serde_json::Deserializer::from_str(text);
@@ -232,6 +292,7 @@ pub(crate) fn extract_serde<'a>(
         depth: 0,
         max_depth,
         out,
+        dups,
         top: true,
     };
     let mapped = |e: serde_json::Error| {
@@ -275,6 +336,7 @@ pub(crate) fn extract_fast<'a>(
     keywords: bool,
     max_depth: u32,
     out: &mut Vec<(u32, Val<'a>)>,
+    dups: &mut Duplicates,
 ) -> bool {
     // One check of the whole text is far cheaper than one per string; most
     // events are printable ASCII, which one vector pass proves.
@@ -299,6 +361,7 @@ pub(crate) fn extract_fast<'a>(
         keywords,
         max_depth,
         out,
+        dups,
         buf: String::new(),
     };
     p.ws();
@@ -337,6 +400,7 @@ struct Fast<'a, 't, 'o> {
     keywords: bool,
     max_depth: u32,
     out: &'o mut Vec<(u32, Val<'a>)>,
+    dups: &'o mut Duplicates,
     /// Decoded text of the last escaped string.
     buf: String,
 }
@@ -403,6 +467,7 @@ impl<'a> Fast<'a, '_, '_> {
                     self.i += 1;
                     return Some(());
                 }
+                let base = self.dups.members.len();
                 loop {
                     self.eat(b'"')?;
                     let next = match node {
@@ -412,7 +477,11 @@ impl<'a> Fast<'a, '_, '_> {
                                 Some((s, e)) => &self.text[s..e],
                                 None => self.buf.as_str(),
                             };
-                            self.trie.step(n, key)
+                            let next = self.trie.step(n, key);
+                            if let Some(t) = next {
+                                self.dups.before_member(base, t, key, self.out);
+                            }
+                            next
                         }
                         None => {
                             self.string()?;
@@ -422,7 +491,11 @@ impl<'a> Fast<'a, '_, '_> {
                     self.ws();
                     self.eat(b':')?;
                     self.ws();
+                    let start = self.out.len();
                     self.value(next, depth + 1)?;
+                    if let Some(t) = next {
+                        self.dups.members.push((t, start, self.out.len()));
+                    }
                     self.ws();
                     match self.peek() {
                         b',' => {
@@ -431,6 +504,7 @@ impl<'a> Fast<'a, '_, '_> {
                         }
                         b'}' => {
                             self.i += 1;
+                            self.dups.members.truncate(base);
                             return Some(());
                         }
                         _ => return None,
@@ -634,6 +708,7 @@ struct Walk<'t, 'o, 'a> {
     depth: u32,
     max_depth: u32,
     out: &'o mut Vec<(u32, Val<'a>)>,
+    dups: &'o mut Duplicates,
     top: bool,
 }
 
@@ -680,6 +755,7 @@ impl<'a> Walk<'_, '_, 'a> {
             depth: self.depth + 1,
             max_depth: self.max_depth,
             out: self.out,
+            dups: self.dups,
             top: false,
         }
     }
@@ -790,10 +866,19 @@ impl<'de: 'a, 'a> Visitor<'de> for Walk<'_, '_, 'a> {
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         self.push(Val::Compound);
+        let base = self.dups.members.len();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let next = self.node.and_then(|n| self.trie.step(n, key.as_ref()));
+            if let Some(t) = next {
+                self.dups.before_member(base, t, &key, self.out);
+            }
+            let start = self.out.len();
             map.next_value_seed(self.child(next))?;
+            if let Some(t) = next {
+                self.dups.members.push((t, start, self.out.len()));
+            }
         }
+        self.dups.members.truncate(base);
         Ok(())
     }
 }
@@ -840,7 +925,14 @@ mod tests {
         }
         let owned: &'static [u8] = Box::leak(event.as_bytes().to_vec().into_boxed_slice());
         let mut out = Vec::new();
-        extract(owned, &trie, keywords, 8, &mut out)?;
+        extract(
+            owned,
+            &trie,
+            keywords,
+            8,
+            &mut out,
+            &mut Duplicates::default(),
+        )?;
         Ok(out
             .into_iter()
             .map(|(s, v)| (trie.paths[s as usize].clone(), v))
@@ -864,6 +956,63 @@ mod tests {
         assert!(got.contains(&("b.c".to_string(), Val::Num(1.0))));
     }
 
+    /// The last value of a key written twice in one object wins, as
+    /// serde_json and SIEMs read it, whichever walker reads the event; the
+    /// key is reported. Other objects' keys of the same name are not
+    /// duplicates.
+    #[test]
+    fn duplicate_keys_last_wins_in_both_walkers() {
+        let mut trie = Trie::new();
+        for p in ["eventName", "u.type", "u.arn", "items.id", "k"] {
+            trie.slot(p);
+        }
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r#"{"eventName":"A","u":{"type":"Root","arn":"x","type":"IAMUser"},"eventName":"B"}"#,
+                &["type", "eventName"],
+            ),
+            (r#"{"items":[{"id":"1"},{"id":"2"}],"k":"v"}"#, &[]),
+            (
+                r#"{"u":{"type":["a","b"],"type":"c"},"u":{"arn":"y"}}"#,
+                &["type", "u"],
+            ),
+            (r#"{"k":"A","k":"B","k":"C"}"#, &["k"]),
+        ];
+        for &(event, keys) in cases {
+            for fast in [true, false] {
+                let mut out = Vec::new();
+                let mut dups = Duplicates::default();
+                if fast {
+                    let ok = extract_fast(event.as_bytes(), &trie, false, 8, &mut out, &mut dups);
+                    assert!(ok, "{event}");
+                } else {
+                    extract_serde(event.as_bytes(), &trie, false, 8, &mut out, &mut dups).unwrap();
+                }
+                assert_eq!(dups.keys, keys, "{event} (fast: {fast})");
+                let value: serde_json::Value = serde_json::from_str(event).unwrap();
+                let text = |p: &str| -> Vec<String> {
+                    let slot = (0..trie.slots() as u32)
+                        .find(|&s| trie.path(s) == p)
+                        .unwrap();
+                    out.iter()
+                        .filter(|(s, v)| *s == slot && !matches!(v, Val::Compound))
+                        .map(|(_, v)| v.text().unwrap().into_owned())
+                        .collect()
+                };
+                // What serde_json keeps (the last of each key) is what was read.
+                if let Some(name) = value.get("eventName").and_then(|v| v.as_str()) {
+                    assert_eq!(text("eventName"), [name], "{event}");
+                }
+                if let Some(t) = value.pointer("/u/type").and_then(|v| v.as_str()) {
+                    assert_eq!(text("u.type"), [t], "{event}");
+                }
+                if let Some(k) = value.get("k").and_then(|v| v.as_str()) {
+                    assert_eq!(text("k"), [k], "{event}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn escapes_are_decoded() {
         let got = run(r#"{"n":"St\u006fp"}"#, &["n"], false).unwrap();
@@ -885,9 +1034,23 @@ mod tests {
         max_depth: u32,
     ) -> Option<Vec<(u32, Val<'a>)>> {
         let mut slow = Vec::new();
-        let serde = extract_serde(event, trie, keywords, max_depth, &mut slow);
+        let serde = extract_serde(
+            event,
+            trie,
+            keywords,
+            max_depth,
+            &mut slow,
+            &mut Duplicates::default(),
+        );
         let mut fast = Vec::new();
-        if !extract_fast(event, trie, keywords, max_depth, &mut fast) {
+        if !extract_fast(
+            event,
+            trie,
+            keywords,
+            max_depth,
+            &mut fast,
+            &mut Duplicates::default(),
+        ) {
             return None;
         }
         let text = String::from_utf8_lossy(event);
