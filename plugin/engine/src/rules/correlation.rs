@@ -418,7 +418,11 @@ pub(crate) fn timespan(text: &str) -> Result<i64, String> {
             "`{text}` is not a timespan: write a whole number and a unit (s, m, h, d, w), e.g. 10m"
         )
     };
-    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    // The unit is the last byte; a last character of several bytes is no
+    // unit (and splitting inside it would panic).
+    let Some((digits, unit)) = text.split_at_checked(text.len().saturating_sub(1)) else {
+        return Err(bad());
+    };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -574,6 +578,10 @@ mod tests {
         assert!(timespan("5").is_err());
         assert!(timespan("1y").is_err());
         assert!(timespan("999999999999999999d").is_err());
+        // Found by the `load` fuzz target: a last character of several
+        // bytes was split inside (a panic), now it is no unit.
+        assert!(timespan("1\u{fffd}").is_err());
+        assert!(timespan("é").is_err());
     }
 
     #[test]
