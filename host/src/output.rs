@@ -190,6 +190,11 @@ impl<'d> Runner<'d> {
             let eof = buf.len() < want;
             if first {
                 first = false;
+                // A byte-order mark (files written by Windows tools) is not
+                // part of the first event.
+                if buf.starts_with(b"\xEF\xBB\xBF") {
+                    buf.drain(..3);
+                }
                 if detect_framing(&buf) == Framing::Document {
                     let more = input.read_to_end(&mut buf).map_err(read_err)?;
                     self.counters.bytes_in += more as u64;
