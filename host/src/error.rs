@@ -50,6 +50,17 @@ pub enum Error {
         /// What is wrong with it.
         source: sigil_engine::input::FramingError,
     },
+    /// The plugin's SHA-256 is not the one the caller trusts.
+    #[error(
+        "the plugin's SHA-256 is {actual}, not the expected {expected}: make sure this is the \
+         file you meant to trust, or update the expected digest"
+    )]
+    DigestMismatch {
+        /// The digest asked for (lower-case hex).
+        expected: String,
+        /// The plugin's digest (lower-case hex).
+        actual: String,
+    },
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Write(io::Error),

@@ -60,6 +60,33 @@ impl Plugin {
     /// does not export the `sigil:engine/detector` interface;
     /// [`Error::Timer`] when the deadline timer thread cannot be started.
     pub fn new(wasm: &[u8], config: HostConfig) -> Result<Plugin, Error> {
+        Plugin::compile(wasm, config)
+    }
+
+    /// [`Plugin::new`] for a plugin from elsewhere, pinned by its digest:
+    /// the bytes' SHA-256 must be `sha256_hex` (64 hex digits, any case)
+    /// before anything is compiled. A plugin is code from a stranger; the
+    /// sandbox bounds what it can do, the digest says it is the one you
+    /// reviewed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DigestMismatch`] when the digests differ (or `sha256_hex`
+    /// is not a digest), then as [`Plugin::new`].
+    pub fn new_pinned(wasm: &[u8], sha256_hex: &str, config: HostConfig) -> Result<Plugin, Error> {
+        use sha2::Digest as _;
+        let actual: String = sha2::Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let expected = sha256_hex.trim().to_ascii_lowercase();
+        if actual != expected {
+            return Err(Error::DigestMismatch { expected, actual });
+        }
+        Plugin::compile(wasm, config)
+    }
+
+    fn compile(wasm: &[u8], config: HostConfig) -> Result<Plugin, Error> {
         let mut wasm_config = Config::new();
         // Either counter is compiled into the guest's code, so the choice
         // is made per engine.

@@ -84,3 +84,43 @@ fn a_leading_byte_order_mark_is_skipped() {
         );
     }
 }
+
+/// `--plugin-sha256` runs the plugin whose digest it names and refuses any
+/// other, saying both digests.
+#[test]
+fn plugin_sha256_pins_the_plugin() {
+    use sha2::Digest as _;
+    let wasm = root().join("target/sigil.wasm");
+    let bytes = std::fs::read(&wasm).expect("scripts/build-component built target/sigil.wasm");
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let run = |hex: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .current_dir(root())
+            .args([
+                "run",
+                "--plugin",
+                "target/sigil.wasm",
+                "--plugin-sha256",
+                hex,
+            ])
+            .arg("examples/data/sample.ndjson")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&digest);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let wrong = format!("{}0", &digest[..63]);
+    let refused = run(&wrong);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(refused.stdout.is_empty());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&digest.to_ascii_lowercase()), "{err}");
+    assert!(err.contains(&wrong.to_ascii_lowercase()), "{err}");
+}

@@ -17,6 +17,9 @@ pub struct Args {
     /// Run this plugin component instead of the built-in one.
     #[arg(long, value_name = "FILE.wasm", conflicts_with = "native")]
     plugin: Option<PathBuf>,
+    /// Refuse the --plugin file unless its SHA-256 is HEX (`sha256sum FILE`).
+    #[arg(long, value_name = "HEX", requires = "plugin")]
+    plugin_sha256: Option<String>,
     /// Run the engine natively (no sandbox): fastest, no time or memory limit.
     #[arg(long)]
     native: bool,
@@ -112,7 +115,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(path) => {
                 let wasm = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                Plugin::new(&wasm, config)?
+                match &args.plugin_sha256 {
+                    Some(hex) => Plugin::new_pinned(&wasm, hex, config)
+                        .with_context(|| format!("refusing {}", path.display()))?,
+                    None => Plugin::new(&wasm, config)?,
+                }
             }
             None => Plugin::builtin(config)?,
         };
