@@ -1,4 +1,3 @@
-#![deny(clippy::indexing_slicing)]
 //! From raw bytes to the values the plan is evaluated on: framing of NDJSON,
 //! arrays and `Records` files (`input`), the structural index of quotes and
 //! brackets (`structural`), key and value tables (`wordtable`), the
