@@ -460,8 +460,12 @@ fn corpus_stream() -> Vec<u8> {
 /// `sigil run --native` over `stream`, as one input: per event, its line
 /// (if written) and the alert records written after it; and the alerts
 /// written only at the end of input (the flush).
+/// One event's line (None when the option dropped it) and the alert
+/// records written after it.
+type NativeEvent = (Option<Vec<u8>>, Vec<Vec<u8>>);
+
 struct Native {
-    events: Vec<(Option<Vec<u8>>, Vec<Vec<u8>>)>,
+    events: Vec<NativeEvent>,
     flushed: Vec<Vec<u8>>,
 }
 
@@ -475,7 +479,7 @@ fn native(stream: &[u8], options: Options) -> Native {
     let (mut out, mut tail) = (Vec::new(), Vec::new());
     runner.run(Path::new("<corpus>"), stream, &mut out).unwrap();
     runner.finish(&mut tail).unwrap();
-    let mut events: Vec<(Option<Vec<u8>>, Vec<Vec<u8>>)> = Vec::new();
+    let mut events: Vec<NativeEvent> = Vec::new();
     for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         if line.starts_with(ALERT) {
             // With an option that drops events, an alert may come first.
