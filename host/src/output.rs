@@ -3,9 +3,9 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use serde_json::value::RawValue;
+use sigil_engine::Alert;
 use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
-use sigil_engine::{Alert, EventError, RuleInfo, Verdict};
+use sigil_render::{Outcome, Renderer};
 
 use crate::batch::{Batch, BatchEntry, Failure};
 use crate::detector::Detector;
@@ -40,42 +40,6 @@ pub struct Counters {
 /// enough to keep memory flat and per-call deadlines meaningful.
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// The pre-rendered JSON of one rule's findings and alerts.
-struct RenderedRule {
-    /// `{"rule":ID,"title":T,"level":L,"score":`
-    head: Vec<u8>,
-    /// `,"tags":[...],"labels":`
-    tail: Vec<u8>,
-    /// `{"sigil_alert":{"rule":ID,"title":T,"level":L,"score":S,"tags":[...],`
-    alert: Vec<u8>,
-}
-
-impl RenderedRule {
-    fn new(r: &RuleInfo) -> RenderedRule {
-        let mut head = b"{\"rule\":".to_vec();
-        json_string(&mut head, &r.id);
-        head.extend_from_slice(b",\"title\":");
-        json_string(&mut head, &r.title);
-        head.extend_from_slice(b",\"level\":");
-        json_string(&mut head, r.level.as_str());
-        head.extend_from_slice(b",\"score\":");
-        let mut tail = b",\"tags\":[".to_vec();
-        for (i, tag) in r.tags.iter().enumerate() {
-            if i > 0 {
-                tail.push(b',');
-            }
-            json_string(&mut tail, tag);
-        }
-        tail.extend_from_slice(b"],");
-        let mut alert = b"{\"sigil_alert\":".to_vec();
-        alert.extend_from_slice(&head);
-        push_u64(&mut alert, r.score.into());
-        alert.extend_from_slice(&tail);
-        tail.extend_from_slice(b"\"labels\":");
-        RenderedRule { head, tail, alert }
-    }
-}
-
 /// Runs a [`Detector`] over event streams and writes one NDJSON line per
 /// kept event, in input order, with the verdict under a `"sigil"` key:
 ///
@@ -97,7 +61,7 @@ impl RenderedRule {
 /// ```
 pub struct Runner<'d> {
     detector: &'d mut Detector,
-    rules: Vec<RenderedRule>,
+    renderer: Renderer,
     keep_unmatched: bool,
     alerts_only: bool,
     counters: Counters,
@@ -107,11 +71,11 @@ pub struct Runner<'d> {
 impl<'d> Runner<'d> {
     /// A runner over `detector`, with its counters at zero.
     pub fn new(detector: &'d mut Detector) -> Runner<'d> {
-        let rules = detector.rules().iter().map(RenderedRule::new).collect();
+        let renderer = Renderer::new(&detector.rules());
         let keep_unmatched = detector.options().keeps(false, 0);
         Runner {
             detector,
-            rules,
+            renderer,
             keep_unmatched,
             alerts_only: false,
             counters: Counters::default(),
@@ -278,62 +242,38 @@ impl<'d> Runner<'d> {
         let mut alerts = batch.alerts.into_iter().peekable();
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        let mut fields = Vec::new();
         for (i, event) in ndjson_events(block).enumerate() {
             let (line_start, written) = (buf.len(), self.counters.events_out);
             self.counters.events_in += 1;
-            fields.clear();
-            match entries
+            let entry = entries
                 .next_if(|e| e.index as usize == i)
-                .map(|e| e.outcome)
-            {
+                .map(|e| e.outcome);
+            let (outcome, keep) = match &entry {
                 // The engine does not parse events its prefilter rules out,
-                // so it cannot flag every garbage line: catch the ones that
-                // cannot be an object here (cheaply; a line that starts with
-                // `{` and ends with `}` is trusted).
-                None if !looks_like_object(event) => {
-                    self.counters.errors += 1;
-                    let failure = Failure::Event(EventError::InvalidJson(
-                        "the line is not a JSON object".into(),
-                    ));
-                    render_failure(&mut fields, &failure);
-                    write_line(&mut buf, event, &fields, false);
-                    self.counters.events_out += 1;
-                }
-                None => {
-                    if self.keep_unmatched {
-                        fields.extend_from_slice(b"\"score\":0,\"level\":null,\"findings\":[]");
-                        write_line(&mut buf, event, &fields, true);
-                        self.counters.events_out += 1;
-                    }
-                }
+                // so it cannot flag every garbage line: the renderer catches
+                // the ones that cannot be an object (cheaply; a line that
+                // starts with `{` and ends with `}` is trusted).
+                None => (
+                    Outcome::Unmatched,
+                    self.keep_unmatched || !sigil_render::looks_like_object(event),
+                ),
                 Some(Ok(v)) => {
                     if v.matched() {
                         self.counters.matched += 1;
                     }
-                    let warned = !v.warnings.is_empty();
-                    if warned {
+                    if !v.warnings.is_empty() {
                         self.counters.warned += 1;
                     }
-                    if v.keep {
-                        self.render_verdict(&mut fields, &v);
-                        // An event read with warnings may not be JSON as
-                        // it came (invalid UTF-8, a raw control character):
-                        // then it goes out wrapped, with its raw text.
-                        let object = if warned {
-                            is_json_object(event)
-                        } else {
-                            looks_like_object(event)
-                        };
-                        write_line(&mut buf, event, &fields, object);
-                        self.counters.events_out += 1;
-                    }
+                    (Outcome::Verdict(v), v.keep)
                 }
-                Some(Err(failure)) => {
+                Some(Err(failure)) => (Outcome::Failed(failure), true),
+            };
+            if keep {
+                let w = self.renderer.event(&mut buf, event, outcome, &[]);
+                buf.push(b'\n');
+                self.counters.events_out += 1;
+                if w.failed {
                     self.counters.errors += 1;
-                    render_failure(&mut fields, &failure);
-                    write_line(&mut buf, event, &fields, is_json_object(event));
-                    self.counters.events_out += 1;
                 }
             }
             if self.alerts_only {
@@ -349,152 +289,19 @@ impl<'d> Runner<'d> {
         written
     }
 
-    /// One correlation alert line.
+    /// One correlation alert line: `{"sigil_alert":{...}}`.
     fn write_alert(&mut self, buf: &mut Vec<u8>, a: &Alert) {
+        let mark = buf.len();
+        buf.extend_from_slice(b"{\"sigil_alert\":");
         // The component's answers are checked; the native engine's
         // indexes are in range by construction.
-        let Some(rule) = self.rules.get(a.rule as usize) else {
-            return;
-        };
-        self.counters.alerts += 1;
-        buf.extend_from_slice(&rule.alert);
-        buf.extend_from_slice(b"\"group\":");
-        json_object(buf, &a.group);
-        buf.extend_from_slice(b",\"window\":{\"start\":");
-        json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_start_ms));
-        buf.extend_from_slice(b",\"end\":");
-        json_string(buf, &sigil_engine::format_rfc3339_ms(a.window_end_ms));
-        buf.extend_from_slice(b"},\"events\":[");
-        for (i, id) in a.events.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            json_string(buf, id);
-        }
-        buf.extend_from_slice(b"],\"value\":");
-        if !a.value.is_finite() {
-            buf.extend_from_slice(b"null");
-        } else if a.value.fract() == 0.0 && a.value.abs() < 1e15 {
-            let _ = write!(buf, "{}", a.value as i64);
+        if self.renderer.alert(buf, a) {
+            self.counters.alerts += 1;
+            buf.extend_from_slice(b"}\n");
         } else {
-            let _ = write!(buf, "{}", a.value);
-        }
-        // Aggregate records (`sigil.aggregate`) carry their columns.
-        if !a.labels.is_empty() {
-            buf.extend_from_slice(b",\"labels\":");
-            json_object(buf, &a.labels);
-        }
-        buf.extend_from_slice(b"}}\n");
-    }
-
-    /// `"score":S,"level":L,"findings":[...]`
-    fn render_verdict(&self, out: &mut Vec<u8>, v: &Verdict) {
-        out.extend_from_slice(b"\"score\":");
-        push_u64(out, v.score.into());
-        out.extend_from_slice(b",\"level\":");
-        match v.level {
-            Some(l) => json_string(out, l.as_str()),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"findings\":[");
-        let mut first = true;
-        for f in &v.findings {
-            // The component's answers are checked; the native engine's
-            // indexes are in range by construction.
-            let Some(rule) = self.rules.get(f.rule as usize) else {
-                continue;
-            };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(&rule.head);
-            push_u64(out, f.score.into());
-            out.extend_from_slice(&rule.tail);
-            json_object(out, &f.labels);
-            out.push(b'}');
-        }
-        out.push(b']');
-        if let Some(source) = v.source {
-            out.extend_from_slice(b",\"source\":");
-            json_string(out, source.name());
-        }
-        if !v.warnings.is_empty() {
-            out.extend_from_slice(b",\"warnings\":[");
-            for (i, w) in v.warnings.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json_string(out, &w.to_string());
-            }
-            out.push(b']');
+            buf.truncate(mark);
         }
     }
-}
-
-/// `"error":"..."`
-fn render_failure(out: &mut Vec<u8>, failure: &Failure) {
-    out.extend_from_slice(b"\"error\":");
-    json_string(out, &failure.to_string());
-}
-
-/// Writes one output line: the event with `"sigil":{fields}` spliced in
-/// before its final `}` when it is a JSON object, else a wrapper object
-/// holding the fields and the raw line as a string.
-fn write_line(buf: &mut Vec<u8>, event: &[u8], fields: &[u8], object: bool) {
-    let trimmed = event.trim_ascii_end();
-    if object {
-        let body = &trimmed[..trimmed.len() - 1];
-        buf.extend_from_slice(body);
-        // `{}` (any spacing) takes no comma.
-        if sigil_engine::input::is_blank(&body.trim_ascii_start()[1..]) {
-            buf.extend_from_slice(b"\"sigil\":{");
-        } else {
-            buf.extend_from_slice(b",\"sigil\":{");
-        }
-        buf.extend_from_slice(fields);
-        buf.extend_from_slice(b"}}\n");
-    } else {
-        buf.extend_from_slice(b"{\"sigil\":{");
-        buf.extend_from_slice(fields);
-        buf.extend_from_slice(b",\"raw\":");
-        json_string(buf, &String::from_utf8_lossy(event));
-        buf.extend_from_slice(b"}}\n");
-    }
-}
-
-/// Cheap check for events the engine evaluated (so parsed as objects).
-fn looks_like_object(event: &[u8]) -> bool {
-    let t = event.trim_ascii();
-    t.len() >= 2 && t[0] == b'{' && t[t.len() - 1] == b'}'
-}
-
-/// Full check for events that failed: only a valid JSON object is spliced.
-fn is_json_object(event: &[u8]) -> bool {
-    looks_like_object(event) && serde_json::from_slice::<&RawValue>(event).is_ok()
-}
-
-/// `{"name":"value",...}`, in the pairs' order.
-fn json_object(out: &mut Vec<u8>, pairs: &[(String, String)]) {
-    out.push(b'{');
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_string(out, name);
-        out.push(b':');
-        json_string(out, value);
-    }
-    out.push(b'}');
-}
-
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let _ = write!(out, "{n}");
 }
 
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output
@@ -515,24 +322,6 @@ pub fn run_to_vec(detector: &mut Detector, input: &[u8]) -> Result<(Vec<u8>, Cou
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn line(event: &[u8], object: bool) -> String {
-        let mut buf = Vec::new();
-        write_line(&mut buf, event, b"\"error\":\"x\"", object);
-        String::from_utf8(buf).unwrap()
-    }
-
-    #[test]
-    fn splices_before_the_final_brace() {
-        assert_eq!(
-            line(br#"{"a":1}  "#, true),
-            "{\"a\":1,\"sigil\":{\"error\":\"x\"}}\n"
-        );
-        assert_eq!(line(b"{}", true), "{\"sigil\":{\"error\":\"x\"}}\n");
-        assert_eq!(line(b"{ \t}", true), "{ \t\"sigil\":{\"error\":\"x\"}}\n");
-    }
-
     #[test]
     fn rfc3339_times() {
         assert_eq!(
@@ -551,16 +340,6 @@ mod tests {
         assert_eq!(
             sigil_engine::format_rfc3339_ms(951_782_400_000),
             "2000-02-29T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn garbage_is_wrapped_with_its_raw_text() {
-        assert!(!is_json_object(b"{not json}"));
-        assert!(!is_json_object(b"[1]"));
-        assert_eq!(
-            line(b"oops \"\xff", false),
-            "{\"sigil\":{\"error\":\"x\",\"raw\":\"oops \\\"\u{fffd}\"}}\n"
         );
     }
 }
