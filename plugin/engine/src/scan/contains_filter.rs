@@ -68,7 +68,7 @@ impl ContainsFilter {
             if l.contains(&0) {
                 return None;
             }
-            let p: [u8; 4] = l.get(..4)?.try_into().expect("four bytes");
+            let p: [u8; 4] = *l.first_chunk::<4>()?;
             if !prefixes.contains(&p) {
                 prefixes.push(p);
             }
@@ -79,15 +79,22 @@ impl ContainsFilter {
         let mut low = [[0u8; 16]; 4];
         let mut high = [[0u8; 16]; 4];
         for (k, p) in prefixes.iter().enumerate() {
-            for (j, &b) in p.iter().enumerate() {
-                low[j][usize::from(b & 15)] |= 1 << k;
-                high[j][usize::from(b >> 4)] |= 1 << k;
+            for ((low, high), &b) in low.iter_mut().zip(&mut high).zip(p) {
+                // In bounds: `b & 15` and `b >> 4` (of a `u8`) are below 16,
+                // the tables' length.
+                #[allow(clippy::indexing_slicing)]
+                let (l, h) = (
+                    &mut low[usize::from(b & 15)],
+                    &mut high[usize::from(b >> 4)],
+                );
+                *l |= 1 << k;
+                *h |= 1 << k;
             }
         }
-        let first = prefixes[0];
+        let first = *prefixes.first()?;
         prefixes.resize(ContainsFilter::MAX, first);
         Some(ContainsFilter {
-            prefix: prefixes.try_into().expect("MAX prefixes"),
+            prefix: prefixes.try_into().ok()?,
             low,
             high,
         })
@@ -97,17 +104,20 @@ impl ContainsFilter {
     /// bytes of `padded`, which holds at least [`ContainsFilter::PADDING`]
     /// zero bytes after them. False means that no literal occurs.
     pub fn any_in(&self, padded: &[u8], len: usize) -> bool {
-        debug_assert!(padded.len() >= len + ContainsFilter::PADDING);
         debug_assert!(
-            padded[len..len + ContainsFilter::PADDING]
-                .iter()
-                .all(|&b| b == 0)
+            padded
+                .get(len..len + ContainsFilter::PADDING)
+                .is_some_and(|pad| pad.iter().all(|&b| b == 0))
         );
         let mut i = 0;
         // A prefix starting past the end meets the padding's zeros, which
         // no literal holds, so whole windows need no mask.
         while i < len {
-            let window: &[u8; 19] = padded[i..i + 19].try_into().expect("19 bytes");
+            // Without the padding (never, see `lower_padded`), true: the
+            // searches then decide.
+            let Some(window) = padded.get(i..).and_then(<[u8]>::first_chunk::<19>) else {
+                return true;
+            };
             if self.any16(window) {
                 return true;
             }
@@ -126,12 +136,15 @@ impl ContainsFilter {
         // of `w`; `loadu` has no alignment requirement; SSE2 is part of
         // the x86_64 base ISA.
         unsafe {
-            let v: [__m128i; 4] =
+            let [v0, v1, v2, v3]: [__m128i; 4] =
                 std::array::from_fn(|j| _mm_loadu_si128(w.as_ptr().add(j).cast::<__m128i>()));
             let mut acc = _mm_setzero_si128();
-            for p in &self.prefix {
-                let eq = |j: usize| _mm_cmpeq_epi8(v[j], _mm_set1_epi8(p[j] as i8));
-                let all = _mm_and_si128(_mm_and_si128(eq(0), eq(1)), _mm_and_si128(eq(2), eq(3)));
+            for &[p0, p1, p2, p3] in &self.prefix {
+                let eq = |v: __m128i, b: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8));
+                let all = _mm_and_si128(
+                    _mm_and_si128(eq(v0, p0), eq(v1, p1)),
+                    _mm_and_si128(eq(v2, p2), eq(v3, p3)),
+                );
                 acc = _mm_or_si128(acc, all);
             }
             _mm_movemask_epi8(acc) != 0
@@ -145,15 +158,17 @@ impl ContainsFilter {
         use core::arch::wasm32::*;
         // SAFETY (`load`): it reads the 16 bytes of the array it is given;
         // `v128_load` has no alignment requirement.
-        let load = |b: &[u8]| {
-            let b: &[u8; 16] = b[..16].try_into().expect("16 bytes");
-            unsafe { v128_load(b.as_ptr().cast::<v128>()) }
-        };
+        let load = |b: &[u8; 16]| unsafe { v128_load(b.as_ptr().cast::<v128>()) };
         let mut alive = u8x16_splat(0xFF);
-        for j in 0..4 {
-            let v = load(&w[j..]);
-            let low = u8x16_swizzle(load(&self.low[j]), v128_and(v, u8x16_splat(15)));
-            let high = u8x16_swizzle(load(&self.high[j]), u8x16_shr(v, 4));
+        for (j, (low, high)) in self.low.iter().zip(&self.high).enumerate() {
+            // `w` has 19 bytes and `j < 4`: always 16 bytes from `j` (and
+            // were there not, true: the searches then decide).
+            let Some(bytes) = w.get(j..).and_then(<[u8]>::first_chunk::<16>) else {
+                return true;
+            };
+            let v = load(bytes);
+            let low = u8x16_swizzle(load(low), v128_and(v, u8x16_splat(15)));
+            let high = u8x16_swizzle(load(high), u8x16_shr(v, 4));
             alive = v128_and(alive, v128_and(low, high));
         }
         v128_any_true(alive)
@@ -161,7 +176,10 @@ impl ContainsFilter {
 
     /// What the WebAssembly build's `any16` computes, a byte at a time:
     /// the tests hold the nibble tables to the definition with it.
+    // In bounds: `i < 16` and `j < 4` by their ranges, so `i + j < 19`;
+    // nibbles are below 16.
     #[cfg(test)]
+    #[allow(clippy::indexing_slicing)]
     fn any16_by_nibbles(&self, w: &[u8; 19]) -> bool {
         (0..16).any(|i| {
             let alive = (0..4).fold(0xFFu8, |alive, j| {
@@ -193,29 +211,29 @@ pub(crate) fn lower_padded(text: &[u8], out: &mut Vec<u8>) {
     if out.len() < n + ContainsFilter::PADDING {
         out.resize(n + ContainsFilter::PADDING, 0);
     }
-    let (dst, rest) = out.split_at_mut(n);
+    // Never `None`: `out` was just made long enough.
+    let Some((dst, rest)) = out.split_at_mut_checked(n) else {
+        return;
+    };
     let (chunks, tail) = text.as_chunks::<16>();
-    for (k, chunk) in chunks.iter().enumerate() {
-        lower16(
-            chunk,
-            (&mut dst[16 * k..16 * k + 16])
-                .try_into()
-                .expect("16 bytes"),
-        );
+    for (chunk, d) in chunks.iter().zip(dst.as_chunks_mut::<16>().0) {
+        lower16(chunk, d);
     }
     if !tail.is_empty() {
-        if n >= 16 {
+        if let (Some(last), Some(d)) = (text.last_chunk::<16>(), dst.last_chunk_mut::<16>()) {
             // The last 16 bytes again, overlapping the last whole chunk:
             // one vector step instead of a byte loop.
-            let last: &[u8; 16] = text[n - 16..].try_into().expect("16 bytes");
-            lower16(last, (&mut dst[n - 16..]).try_into().expect("16 bytes"));
+            lower16(last, d);
         } else {
+            // Shorter than 16 bytes: `tail` is the whole text.
             for (d, &c) in dst.iter_mut().zip(tail) {
                 *d = c.to_ascii_lowercase();
             }
         }
     }
-    rest[..ContainsFilter::PADDING].fill(0);
+    if let Some(pad) = rest.get_mut(..ContainsFilter::PADDING) {
+        pad.fill(0);
+    }
 }
 
 /// `src`, ASCII lower-cased, into `dst`.
@@ -264,6 +282,14 @@ fn lower16(src: &[u8; 16], dst: &mut [u8; 16]) {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -71,7 +71,7 @@ impl Index {
     fn get(&self, key: &str) -> Option<u32> {
         self.keys
             .get(key.as_bytes())
-            .map(|i| self.nodes[i as usize])
+            .and_then(|i| self.nodes.get(i as usize).copied())
     }
 }
 
@@ -90,29 +90,19 @@ impl Trie {
 
     /// The slot of `path`, adding it when new.
     pub fn slot(&mut self, path: &str) -> u32 {
-        let mut node = 0u32;
-        for seg in path.split('.') {
-            node = match self.child(node, seg) {
-                Some(c) => c,
-                None => {
-                    let id = self.nodes.len() as u32;
-                    self.nodes.push(TNode::default());
-                    let parent = &mut self.nodes[node as usize];
-                    parent.children.push((seg.into(), id));
-                    if parent.children.len() > INDEX_AT {
-                        parent.index = Some(Index::new(&parent.children));
-                    }
-                    id
-                }
-            };
+        let node = self.node(path);
+        let next = self.paths.len() as u32;
+        match self
+            .nodes
+            .get_mut(node)
+            .map(|n| *n.slot.get_or_insert(next))
+        {
+            Some(s) if s != next => s,
+            _ => {
+                self.paths.push(path.to_string());
+                next
+            }
         }
-        if let Some(s) = self.nodes[node as usize].slot {
-            return s;
-        }
-        let s = self.paths.len() as u32;
-        self.paths.push(path.to_string());
-        self.nodes[node as usize].slot = Some(s);
-        s
     }
 
     /// A slot that sees the value at `path` as JSON text: an object or array
@@ -120,16 +110,47 @@ impl Trie {
     /// type are searched that way. Apart from the path's own slot, so that
     /// other rules' tests on the path keep Sigma's meaning.
     pub fn json_slot(&mut self, path: &str) -> u32 {
-        let plain = self.slot(path);
-        let node = self.node_of(plain);
-        if let Some(s) = self.nodes[node as usize].json {
-            return s;
+        self.slot(path);
+        let node = self.node(path);
+        let next = self.paths.len() as u32;
+        match self
+            .nodes
+            .get_mut(node)
+            .map(|n| *n.json.get_or_insert(next))
+        {
+            Some(s) if s != next => s,
+            _ => {
+                self.paths.push(path.to_string());
+                self.json.push(next);
+                next
+            }
         }
-        let s = self.paths.len() as u32;
-        self.paths.push(path.to_string());
-        self.nodes[node as usize].json = Some(s);
-        self.json.push(s);
-        s
+    }
+
+    /// The node of `path`, adding the nodes it lacks.
+    fn node(&mut self, path: &str) -> usize {
+        if self.nodes.is_empty() {
+            // The root (a `Trie::default()` has none).
+            self.nodes.push(TNode::default());
+        }
+        let mut node = 0;
+        for seg in path.split('.') {
+            node = match self.child(node as u32, seg) {
+                Some(c) => c as usize,
+                None => {
+                    let id = self.nodes.len();
+                    self.nodes.push(TNode::default());
+                    if let Some(parent) = self.nodes.get_mut(node) {
+                        parent.children.push((seg.into(), id as u32));
+                        if parent.children.len() > INDEX_AT {
+                            parent.index = Some(Index::new(&parent.children));
+                        }
+                    }
+                    id
+                }
+            };
+        }
+        node
     }
 
     /// Whether `slot` is a JSON-text slot.
@@ -137,17 +158,15 @@ impl Trie {
         self.json.contains(&slot)
     }
 
-    fn node_of(&self, slot: u32) -> u32 {
-        let mut node = 0u32;
-        for seg in self.paths[slot as usize].split('.') {
-            node = self.child(node, seg).expect("a slot's path is in the trie");
-        }
-        node
+    /// The path of a slot (empty for a slot the trie did not give).
+    pub fn path(&self, slot: u32) -> &str {
+        self.paths.get(slot as usize).map_or("", String::as_str)
     }
 
-    /// The path of a slot.
-    pub fn path(&self, slot: u32) -> &str {
-        &self.paths[slot as usize]
+    /// A node by its id.
+    #[inline(always)]
+    fn at(&self, node: u32) -> Option<&TNode> {
+        self.nodes.get(node as usize)
     }
 
     /// How many slots exist (keywords included).
@@ -157,7 +176,7 @@ impl Trie {
 
     #[inline(always)]
     fn child(&self, node: u32, key: &str) -> Option<u32> {
-        let n = &self.nodes[node as usize];
+        let n = self.at(node)?;
         if let Some(index) = &n.index {
             return index.get(key);
         }
@@ -260,12 +279,17 @@ impl Duplicates {
 
     #[cold]
     fn forget<V>(&mut self, at: usize, out: &mut Vec<V>) {
+        if at >= self.members.len() {
+            return;
+        }
         let (_, start, end) = self.members.remove(at);
-        out.drain(start.min(out.len())..end.min(out.len()));
+        let start = start.min(out.len());
+        let end = end.clamp(start, out.len());
+        out.drain(start..end);
         let n = end - start;
         for m in self.members.iter_mut().skip(at) {
-            m.1 -= n;
-            m.2 -= n;
+            m.1 = m.1.saturating_sub(n);
+            m.2 = m.2.saturating_sub(n);
         }
     }
 }
@@ -441,7 +465,7 @@ impl<'a> Fast<'a, '_, '_> {
 
     #[inline(always)]
     fn push(&mut self, node: Option<u32>, v: Val<'a>) {
-        if let Some(s) = node.and_then(|n| self.trie.nodes[n as usize].slot) {
+        if let Some(s) = node.and_then(|n| self.trie.at(n)?.slot) {
             self.out.push((s, v));
         }
     }
@@ -454,7 +478,7 @@ impl<'a> Fast<'a, '_, '_> {
         }
         // A value read as JSON text (a schema's dynamic column, a field
         // label) is the serde walk's to capture.
-        if node.is_some_and(|n| self.trie.nodes[n as usize].json.is_some()) {
+        if node.is_some_and(|n| self.trie.at(n).is_some_and(|t| t.json.is_some())) {
             return None;
         }
         let walk = node.is_some() || self.keywords;
@@ -474,7 +498,7 @@ impl<'a> Fast<'a, '_, '_> {
                         Some(n) => {
                             let key = self.string()?;
                             let key = match key {
-                                Some((s, e)) => &self.text[s..e],
+                                Some((s, e)) => self.text.get(s..e)?,
                                 None => self.buf.as_str(),
                             };
                             let next = self.trie.step(n, key);
@@ -540,7 +564,7 @@ impl<'a> Fast<'a, '_, '_> {
                 let span = self.string()?;
                 if walk {
                     let text: Cow<'a, str> = match span {
-                        Some((s, e)) => Cow::Borrowed(&self.text[s..e]),
+                        Some((s, e)) => Cow::Borrowed(self.text.get(s..e)?),
                         None => Cow::Owned(self.buf.clone()),
                     };
                     if self.keywords {
@@ -595,10 +619,10 @@ impl<'a> Fast<'a, '_, '_> {
         if matches!(self.peek(), b'e' | b'E') || digits > 300 {
             return None;
         }
-        if node.is_some_and(|n| self.trie.nodes[n as usize].slot.is_some()) {
+        if node.is_some_and(|n| self.trie.at(n).is_some_and(|t| t.slot.is_some())) {
             // serde_json's own conversion, as `Walk` gets it (u64, i64 or
             // f64, then as f64).
-            let n: serde_json::Number = serde_json::from_str(&self.text[start..self.i]).ok()?;
+            let n: serde_json::Number = serde_json::from_str(self.text.get(start..self.i)?).ok()?;
             self.push(node, Val::Num(n.as_f64()?));
         }
         Some(())
@@ -622,9 +646,9 @@ impl<'a> Fast<'a, '_, '_> {
     #[inline(always)]
     fn string(&mut self) -> Option<Option<(usize, usize)>> {
         let start = self.i;
-        let k = crate::scan::structural::quote_or_backslash(&self.b[start..])?;
+        let k = crate::scan::structural::quote_or_backslash(self.b.get(start..)?)?;
         let at = start + k;
-        if self.b[at] == b'"' {
+        if *self.b.get(at)? == b'"' {
             self.i = at + 1;
             return Some(Some((start, at)));
         }
@@ -640,10 +664,10 @@ impl<'a> Fast<'a, '_, '_> {
         buf.clear();
         let mut i = start;
         let end = loop {
-            let k = crate::scan::structural::quote_or_backslash(&self.b[i..])?;
+            let k = crate::scan::structural::quote_or_backslash(self.b.get(i..)?)?;
             let at = i + k;
-            buf.push_str(&self.text[i..at]);
-            if self.b[at] == b'"' {
+            buf.push_str(self.text.get(i..at)?);
+            if *self.b.get(at)? == b'"' {
                 break at;
             }
             i = self.unescape(at + 1, &mut buf)?;
@@ -714,7 +738,7 @@ struct Walk<'t, 'o, 'a> {
 
 impl<'a> Walk<'_, '_, 'a> {
     fn slot(&self) -> Option<u32> {
-        self.node.and_then(|n| self.trie.nodes[n as usize].slot)
+        self.node.and_then(|n| self.trie.at(n)?.slot)
     }
 
     fn push(&mut self, v: Val<'a>) {
@@ -729,7 +753,7 @@ impl<'a> Walk<'_, '_, 'a> {
     }
 
     fn json(&self) -> Option<u32> {
-        self.node.and_then(|n| self.trie.nodes[n as usize].json)
+        self.node.and_then(|n| self.trie.at(n)?.json)
     }
 
     fn push_str(&mut self, s: Cow<'a, str>) {
@@ -911,6 +935,14 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

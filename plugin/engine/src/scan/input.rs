@@ -39,10 +39,12 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match structural::newline(rest) {
-            Some(i) => {
-                self.rest = Some(&rest[i + 1..]);
-                Some(&rest[..i])
+        // The line and what follows its `\n` (`None`, the end, if `newline`
+        // gave a position past the text).
+        match structural::newline(rest).and_then(|i| rest.split_at_checked(i)) {
+            Some((line, after)) => {
+                self.rest = after.get(1..);
+                Some(line)
             }
             None => {
                 self.rest = None;
@@ -164,6 +166,14 @@ pub fn minify_into(raw: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

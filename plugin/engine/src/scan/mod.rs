@@ -10,6 +10,23 @@
 //!
 //! May import: `matching`, `vocab`, `error`, `options`.
 
+// The panicking forms are refused in every module of this room: indexing
+// and slicing (of bytes and of text), `unwrap`, `expect` and explicit
+// panics. Each remaining index carries an `#[allow(clippy::indexing_slicing)]`
+// on the smallest item around it and, next to it, the proof of its bound
+// (`// In bounds: ...`), established right there. Test modules opt out: a
+// panic there is a failed test.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
+
 pub(crate) mod contains_filter;
 pub(crate) mod extract;
 pub mod input;

@@ -200,8 +200,10 @@ impl Prefilter {
                         users.push(Vec::new());
                         (atoms.len() - 1) as AtomId
                     });
-                    if !users[id as usize].contains(&(rule as u32, ci as u8)) {
-                        users[id as usize].push((rule as u32, ci as u8));
+                    if let Some(u) = users.get_mut(id as usize)
+                        && !u.contains(&(rule as u32, ci as u8))
+                    {
+                        u.push((rule as u32, ci as u8));
                     }
                 }
             }
@@ -230,7 +232,9 @@ impl Prefilter {
                     if i == atoms.exact_atoms.len() {
                         atoms.exact_atoms.push(Vec::new());
                     }
-                    atoms.exact_atoms[i].push(id)
+                    if let Some(ids) = atoms.exact_atoms.get_mut(i) {
+                        ids.push(id);
+                    }
                 }
                 Atom::Value(k, Anchor::Contains, lit) => pf
                     .key_atoms(&k)
@@ -242,9 +246,11 @@ impl Prefilter {
                         .push((anchor, lit.into_bytes().into(), id))
                 }
                 Atom::Keyword(lit) => {
-                    pf.aws_keywords |= pf.users[id as usize]
-                        .iter()
-                        .any(|&(r, _)| pf.aws[r as usize]);
+                    pf.aws_keywords |= pf.users.get(id as usize).is_none_or(|users| {
+                        users
+                            .iter()
+                            .any(|&(r, _)| pf.aws.get(r as usize).is_none_or(|&aws| aws))
+                    });
                     keyword_lits.push(lit);
                     keyword_ids.push(id);
                 }
@@ -289,10 +295,12 @@ impl Prefilter {
             .collect();
     }
 
+    // In bounds: `per_key` is made longer than `i` just before.
+    #[allow(clippy::indexing_slicing)]
     fn key_atoms(&mut self, key: &str) -> &mut KeyAtoms {
-        let i = self.keys.insert(key.as_bytes());
-        if i as usize == self.per_key.len() {
-            self.per_key.push(KeyAtoms {
+        let i = self.keys.insert(key.as_bytes()) as usize;
+        if i >= self.per_key.len() {
+            self.per_key.resize_with(i + 1, || KeyAtoms {
                 present: None,
                 exact: WordTable::new(true),
                 exact_atoms: Vec::new(),
@@ -302,7 +310,7 @@ impl Prefilter {
                 contains_filter: None,
             });
         }
-        &mut self.per_key[i as usize]
+        &mut self.per_key[i]
     }
 
     /// The rules that are candidates for every event.
@@ -338,41 +346,55 @@ impl Prefilter {
                     // thousand) every keyword rule stays a candidate.
                     Some(ac) if !s.escaped => {
                         for m in ac.find_overlapping_iter(event) {
-                            self.hit(ids[m.pattern().as_usize()], s);
+                            match ids.get(m.pattern().as_usize()) {
+                                Some(&a) => self.hit(a, s),
+                                None => ids.iter().for_each(|&a| self.hit(a, s)),
+                            }
                         }
                     }
                     _ => ids.iter().for_each(|&a| self.hit(a, s)),
                 }
             }
+            // A rule not in the tables (never) is a candidate.
+            let aws = |rule: u32| !ct || self.aws.get(rule as usize).is_none_or(|&aws| aws);
             for &rule in &s.touched {
-                if s.masks[rule as usize] == self.full[rule as usize]
-                    && (!ct || self.aws[rule as usize])
-                {
+                if s.masks.get(rule as usize) == self.full.get(rule as usize) && aws(rule) {
                     out.push(rule);
                 }
             }
-            out.extend(self.always.iter().filter(|&&r| !ct || self.aws[r as usize]));
+            out.extend(self.always.iter().filter(|&&r| aws(r)));
             out.sort_unstable();
         } else {
             out.extend(0..self.full.len() as u32);
         }
         for &rule in &s.touched {
-            s.masks[rule as usize] = 0;
+            if let Some(mask) = s.masks.get_mut(rule as usize) {
+                *mask = 0;
+            }
         }
         for &atom in &s.seen_list {
-            s.seen[atom as usize] = false;
+            if let Some(seen) = s.seen.get_mut(atom as usize) {
+                *seen = false;
+            }
         }
         s.touched.clear();
         s.seen_list.clear();
     }
 
     fn hit(&self, atom: AtomId, s: &mut Scratch) {
-        if std::mem::replace(&mut s.seen[atom as usize], true) {
+        let (Some(seen), Some(users)) =
+            (s.seen.get_mut(atom as usize), self.users.get(atom as usize))
+        else {
+            return;
+        };
+        if std::mem::replace(seen, true) {
             return;
         }
         s.seen_list.push(atom);
-        for &(rule, clause) in &self.users[atom as usize] {
-            let mask = &mut s.masks[rule as usize];
+        for &(rule, clause) in users {
+            let Some(mask) = s.masks.get_mut(rule as usize) else {
+                continue;
+            };
             if *mask == 0 {
                 s.touched.push(rule);
             }
@@ -450,14 +472,20 @@ impl Prefilter {
         let mut tokens = index.iter();
         while let Some(&at) = tokens.next() {
             let at = at as usize;
-            let c = ev[at];
+            // An index that is not of `ev` (never) is text not scanned.
+            let Some(&c) = ev.get(at) else {
+                return false;
+            };
             if c == b'"' {
                 // The index pairs quotes (it holds only terminated strings).
                 let Some(&close) = tokens.next() else {
                     return false;
                 };
                 let close = close as usize;
-                self.string(&ev[at + 1..close], colon_follows(ev, close), s, frames);
+                let Some(token) = ev.get(at + 1..close) else {
+                    return false;
+                };
+                self.string(token, colon_follows(ev, close), s, frames);
                 continue;
             }
             if !structure(c, frames) {
@@ -490,13 +518,15 @@ impl Prefilter {
         // Where the outermost value closed.
         let mut last_close = usize::MAX;
         let mut base = 0;
-        while base < ev.len() {
-            let m = match ev.get(base..base + 64) {
-                Some(block) => structural::classify(block.try_into().expect("64 bytes")),
+        while let Some(rest) = ev.get(base..).filter(|rest| !rest.is_empty()) {
+            let m = match rest.first_chunk::<64>() {
+                Some(block) => structural::classify(block),
                 None => {
                     // Spaces are in no class.
                     let mut last = [b' '; 64];
-                    last[..ev.len() - base].copy_from_slice(&ev[base..]);
+                    for (d, &c) in last.iter_mut().zip(rest) {
+                        *d = c;
+                    }
                     structural::classify(&last)
                 }
             };
@@ -508,8 +538,13 @@ impl Prefilter {
             while tokens != 0 {
                 let mut at = base + tokens.trailing_zeros() as usize;
                 tokens &= tokens - 1;
-                if ev[at] != b'"' {
-                    if !structure(ev[at], frames) {
+                // A token past the text (never: the last block is padded
+                // with spaces, in no class) is text not scanned.
+                let Some(&c) = ev.get(at) else {
+                    return Some(false);
+                };
+                if c != b'"' {
+                    if !structure(c, frames) {
                         return Some(false);
                     }
                     if frames.is_empty() {
@@ -537,7 +572,10 @@ impl Prefilter {
                 } else {
                     std::mem::replace(&mut open, usize::MAX)
                 };
-                self.string(&ev[start..at], colon_follows(ev, at), s, frames);
+                let Some(token) = ev.get(start..at) else {
+                    return Some(false);
+                };
+                self.string(token, colon_follows(ev, at), s, frames);
             }
             base += 64;
         }
@@ -547,8 +585,8 @@ impl Prefilter {
     fn scan_with(&self, ev: &[u8], s: &mut Scratch, frames: &mut Vec<Frame>) -> bool {
         let mut i = 0;
         let mut last_close = usize::MAX;
-        while i < ev.len() {
-            match ev[i] {
+        while let Some(&c) = ev.get(i) {
+            match c {
                 b'"' => {
                     let start = i + 1;
                     let mut j = start;
@@ -561,7 +599,7 @@ impl Prefilter {
                             return false;
                         };
                         let at = j + k;
-                        if ev[at] == b'"' {
+                        if ev.get(at) == Some(&b'"') {
                             break at;
                         }
                         escaped = true;
@@ -569,12 +607,15 @@ impl Prefilter {
                     };
                     i = end + 1;
                     let is_key = frames.last().is_some_and(|f| f.object && f.expect_key);
+                    let Some(raw) = ev.get(start..end) else {
+                        return false;
+                    };
                     if escaped {
                         // Decoded into the scratch buffer, which is lent
                         // out for the call and then put back.
                         s.escaped = true;
                         let mut decoded = std::mem::take(&mut s.decoded);
-                        let ok = decode(&ev[start..end], &mut decoded);
+                        let ok = decode(raw, &mut decoded);
                         if ok {
                             self.string(&decoded, is_key, s, frames);
                         }
@@ -583,7 +624,7 @@ impl Prefilter {
                             return false;
                         }
                     } else {
-                        self.string(&ev[start..end], is_key, s, frames);
+                        self.string(raw, is_key, s, frames);
                     }
                     // The separator after a string, taken here rather than
                     // by another turn of the loop.
@@ -598,7 +639,7 @@ impl Prefilter {
                         _ => {}
                     }
                 }
-                c @ (b'{' | b'[' | b'}' | b']' | b',') => {
+                b'{' | b'[' | b'}' | b']' | b',' => {
                     if !structure(c, frames) {
                         return false;
                     }
@@ -633,16 +674,24 @@ impl Prefilter {
                 key,
             };
             if key != NO_KEY
-                && let Some(a) = self.per_key[key as usize].present
+                && let Some(a) = self.per_key.get(key as usize).and_then(|k| k.present)
             {
                 self.hit(a, s);
             }
         } else {
             let key = frames.last().map_or(NO_KEY, |f| f.key);
-            if frames.len() == 1 && frames[0].event_source && ends_with(token, b".amazonaws.com") {
+            if let [f] = frames
+                && f.event_source
+                && ends_with(token, b".amazonaws.com")
+            {
                 s.cloudtrail = true;
             }
-            if key != NO_KEY && self.value_lens[key as usize] & len_bit(token.len()) != 0 {
+            if key != NO_KEY
+                && self
+                    .value_lens
+                    .get(key as usize)
+                    .is_some_and(|&lens| lens & len_bit(token.len()) != 0)
+            {
                 self.value(token, key, s);
             }
         }
@@ -657,18 +706,25 @@ impl Prefilter {
         if !has_dot(token) {
             return NO_KEY;
         }
-        match token.iter().rposition(|&b| b == b'.') {
-            Some(dot) => self.keys.get(&token[dot + 1..]).unwrap_or(NO_KEY),
-            None => NO_KEY,
-        }
+        token
+            .iter()
+            .rposition(|&b| b == b'.')
+            .and_then(|dot| token.get(dot + 1..))
+            .and_then(|last| self.keys.get(last))
+            .unwrap_or(NO_KEY)
     }
 
     fn value(&self, token: &[u8], key: u32, s: &mut Scratch) {
-        let atoms = &self.per_key[key as usize];
+        let Some(atoms) = self.per_key.get(key as usize) else {
+            return;
+        };
         if atoms.exact_lens & len_bit(token.len()) != 0
-            && let Some(i) = atoms.exact.get(token)
+            && let Some(ids) = atoms
+                .exact
+                .get(token)
+                .and_then(|i| atoms.exact_atoms.get(i as usize))
         {
-            for &a in &atoms.exact_atoms[i as usize] {
+            for &a in ids {
                 self.hit(a, s);
             }
         }
@@ -680,8 +736,11 @@ impl Prefilter {
                 .as_ref()
                 .is_none_or(|filter| filter.any_in(&lower, token.len()));
             if maybe {
+                // `lower` holds the token and its padding; were it shorter
+                // (never), every literal would be taken to occur.
+                let text = lower.get(..token.len());
                 for (finder, a) in &atoms.contains {
-                    if finder.find(&lower[..token.len()]).is_some() {
+                    if text.is_none_or(|text| finder.find(text).is_some()) {
                         self.hit(*a, s);
                     }
                 }
@@ -689,15 +748,11 @@ impl Prefilter {
             s.lower = lower;
         }
         for (anchor, lit, a) in &atoms.anchored {
-            let holds = match anchor {
-                Anchor::Prefix => {
-                    token.len() >= lit.len() && token[..lit.len()].eq_ignore_ascii_case(lit)
-                }
-                _ => {
-                    token.len() >= lit.len()
-                        && token[token.len() - lit.len()..].eq_ignore_ascii_case(lit)
-                }
+            let end = match anchor {
+                Anchor::Prefix => token.get(..lit.len()),
+                _ => last_bytes(token, lit.len()),
             };
+            let holds = end.is_some_and(|end| end.eq_ignore_ascii_case(lit));
             if holds {
                 self.hit(*a, s);
             }
@@ -735,13 +790,20 @@ fn colon_follows(ev: &[u8], close: usize) -> bool {
 fn one_value(ev: &[u8], frames: &[Frame], last_close: usize) -> bool {
     frames.is_empty()
         && last_close != usize::MAX
-        && ev[last_close + 1..]
-            .iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        && ev.get(last_close + 1..).is_some_and(|rest| {
+            rest.iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        })
+}
+
+/// The last `n` bytes of `token`; `None` when it is shorter.
+#[inline(always)]
+fn last_bytes(token: &[u8], n: usize) -> Option<&[u8]> {
+    token.get(token.len().checked_sub(n)?..)
 }
 
 fn ends_with(token: &[u8], suffix: &[u8]) -> bool {
-    token.len() >= suffix.len() && same(&token[token.len() - suffix.len()..], suffix)
+    last_bytes(token, suffix.len()).is_some_and(|end| same(end, suffix))
 }
 
 /// Applies a structural character outside strings to the frame stack
@@ -787,10 +849,13 @@ fn structure(c: u8, frames: &mut Vec<Frame>) -> bool {
 fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let mut i = 0;
-    while i < raw.len() {
+    while let Some(rest) = raw.get(i..).filter(|rest| !rest.is_empty()) {
         // The run up to the next escape, in one copy.
-        let run = memchr::memchr(b'\\', &raw[i..]).unwrap_or(raw.len() - i);
-        out.extend_from_slice(&raw[i..i + run]);
+        let run = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
+        let Some(text) = rest.get(..run) else {
+            return false;
+        };
+        out.extend_from_slice(text);
         i += run + 1;
         if i > raw.len() {
             break;
@@ -842,8 +907,11 @@ fn decode(raw: &[u8], out: &mut Vec<u8>) -> bool {
 /// Whether the event holds a character whose lower case hides ASCII.
 fn unscannable_char(event: &[u8]) -> bool {
     for i in memchr::memchr2_iter(0xC4, 0xE2, event) {
-        let next = &event[i + 1..];
-        match event[i] {
+        // A position not in the event (never) makes it unscannable.
+        let Some((&lead, next)) = event.get(i..).and_then(<[u8]>::split_first) else {
+            return true;
+        };
+        match lead {
             0xC4 if next.first() == Some(&0xB0) => return true,
             0xE2 if next.starts_with(&[0x84, 0xAA]) => return true,
             _ => {}
@@ -1091,6 +1159,14 @@ fn quality(c: &Clause) -> usize {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

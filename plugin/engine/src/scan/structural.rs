@@ -112,29 +112,41 @@ pub(crate) fn index<'a>(text: &[u8], buf: &'a mut Vec<u32>) -> Index<'a> {
         let Some((quote, structural)) = tokens_of(block) else {
             return Index::Unindexed;
         };
-        index_block(quote, structural, base, &mut carry, buf, &mut n);
+        if !index_block(quote, structural, base, &mut carry, buf, &mut n) {
+            return Index::Unindexed;
+        }
         base += 64;
     }
     if !tail.is_empty() {
         // Spaces are in no class.
         let mut last = [b' '; 64];
-        last[..tail.len()].copy_from_slice(tail);
+        for (d, &c) in last.iter_mut().zip(tail) {
+            *d = c;
+        }
         let Some((quote, structural)) = tokens_of(&last) else {
             return Index::Unindexed;
         };
-        index_block(quote, structural, base, &mut carry, buf, &mut n);
+        if !index_block(quote, structural, base, &mut carry, buf, &mut n) {
+            return Index::Unindexed;
+        }
     }
     if carry != 0 {
         return Index::Unterminated;
     }
-    Index::Tokens(&buf[..n])
+    let buf: &'a [u32] = buf;
+    match buf.get(..n) {
+        Some(tokens) => Index::Tokens(tokens),
+        None => Index::Unindexed,
+    }
 }
 
 /// Appends the tokens of one block at `buf[*n..]`. Eight positions are
 /// written whether or not the block has eight tokens (most have fewer), and
 /// eight more when it has more: fixed runs of stores rather than a loop turn
 /// and a branch per token; `*n` advances by the true count and the rest is
-/// overwritten later.
+/// overwritten later. False, with nothing written, when `buf` has fewer
+/// than 64 slots from `*n` (never: [`index`] sizes it for a token per byte
+/// and one block more).
 #[inline(always)]
 fn index_block(
     quote: u64,
@@ -143,11 +155,13 @@ fn index_block(
     carry: &mut u64,
     buf: &mut [u32],
     n: &mut usize,
-) {
+) -> bool {
+    let Some(dst) = buf.get_mut(*n..).and_then(<[u32]>::first_chunk_mut::<64>) else {
+        return false;
+    };
     let inside = inside_strings(quote, carry);
     let mut bits = quote | structural & !inside;
     let count = bits.count_ones() as usize;
-    let dst: &mut [u32; 64] = (&mut buf[*n..*n + 64]).try_into().expect("64 slots");
     for slot in &mut dst[..8] {
         *slot = base + bits.trailing_zeros();
         bits &= bits.wrapping_sub(1);
@@ -162,12 +176,16 @@ fn index_block(
         }
         let mut k = 16;
         while bits != 0 {
-            dst[k & 63] = base + bits.trailing_zeros();
+            // In bounds: `k & 63 <= 63`, and `dst` is a `[u32; 64]`.
+            #[allow(clippy::indexing_slicing)]
+            let slot = &mut dst[k & 63];
+            *slot = base + bits.trailing_zeros();
             bits &= bits - 1;
             k += 1;
         }
     }
     *n += count;
+    true
 }
 
 /// The quote and bracket masks of `block` ([`Masks::quote`],
@@ -297,14 +315,19 @@ fn classes16(
 pub(crate) fn newline(b: &[u8]) -> Option<usize> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let (chunks, _) = b.as_chunks::<128>();
+        // 128-byte chunks as eight 16-byte vectors each.
+        let (vectors, rest) = b.as_chunks::<16>();
+        let (chunks, rest_vectors) = vectors.as_chunks::<8>();
         for (k, chunk) in chunks.iter().enumerate() {
             if has_newline128(chunk) {
-                return memchr::memchr(b'\n', chunk).map(|i| k * 128 + i);
+                return memchr::memchr(b'\n', chunk.as_flattened()).map(|i| k * 128 + i);
             }
         }
         let tail = chunks.len() * 128;
-        memchr::memchr(b'\n', &b[tail..]).map(|i| tail + i)
+        let rest_at = tail + rest_vectors.len() * 16;
+        memchr::memchr(b'\n', rest_vectors.as_flattened())
+            .map(|i| tail + i)
+            .or_else(|| memchr::memchr(b'\n', rest).map(|i| rest_at + i))
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     memchr::memchr(b'\n', b)
@@ -313,16 +336,15 @@ pub(crate) fn newline(b: &[u8]) -> Option<usize> {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 #[allow(unsafe_code)]
-fn has_newline128(chunk: &[u8; 128]) -> bool {
+fn has_newline128(v: &[[u8; 16]; 8]) -> bool {
     use core::arch::wasm32::*;
     let nl = u8x16_splat(b'\n');
-    let (v, _) = chunk.as_chunks::<16>();
-    // SAFETY: each `v[i]` is 16 readable bytes; `v128_load` has no
-    // alignment requirement.
-    let eq = |i: usize| u8x16_eq(unsafe { v128_load(v[i].as_ptr().cast::<v128>()) }, nl);
+    // SAFETY: `c` is 16 readable bytes; `v128_load` has no alignment
+    // requirement.
+    let eq = |c: &[u8; 16]| u8x16_eq(unsafe { v128_load(c.as_ptr().cast::<v128>()) }, nl);
     let any = v128_or(
-        v128_or(v128_or(eq(0), eq(1)), v128_or(eq(2), eq(3))),
-        v128_or(v128_or(eq(4), eq(5)), v128_or(eq(6), eq(7))),
+        v128_or(v128_or(eq(&v[0]), eq(&v[1])), v128_or(eq(&v[2]), eq(&v[3]))),
+        v128_or(v128_or(eq(&v[4]), eq(&v[5])), v128_or(eq(&v[6]), eq(&v[7]))),
     );
     v128_any_true(any)
 }
@@ -390,8 +412,10 @@ pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
     for _ in 0..4 {
-        let Some(chunk) = b.get(i..i + 8) else { break };
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let w = u64::from_le_bytes(*chunk);
         let q = w ^ (LO * b'"' as u64);
         let s = w ^ (LO * b'\\' as u64);
         let found = (q.wrapping_sub(LO) & !q | s.wrapping_sub(LO) & !s) & HI;
@@ -400,7 +424,7 @@ pub(crate) fn quote_or_backslash(b: &[u8]) -> Option<usize> {
         }
         i += 8;
     }
-    memchr::memchr2(b'"', b'\\', &b[i..]).map(|k| i + k)
+    memchr::memchr2(b'"', b'\\', b.get(i..)?).map(|k| i + k)
 }
 
 /// Whether `b` holds a `.`, a word at a time. Keys are short and rarely
@@ -416,25 +440,21 @@ pub(crate) fn has_dot(b: &[u8]) -> bool {
         let x = w ^ (LO * b'.' as u64);
         x.wrapping_sub(LO) & !x & HI != 0
     };
-    let n = b.len();
-    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes")) as u64;
-    match n {
-        0..4 => b.first() == Some(&b'.') || b.get(1) == Some(&b'.') || b.get(2) == Some(&b'.'),
-        4..8 => dot(half(0) | half(n - 4) << 32),
-        8..=16 => dot(word(0)) || dot(word(n - 8)),
-        _ => {
-            // Whole words, then the last 8 bytes (overlapping the previous word).
-            let mut i = 0;
-            while i + 8 <= n {
-                if dot(word(i)) {
-                    return true;
-                }
-                i += 8;
-            }
-            i < n && dot(word(n - 8))
-        }
+    let word = |w: &[u8; 8]| u64::from_le_bytes(*w);
+    let half = |h: &[u8; 4]| u64::from(u32::from_le_bytes(*h));
+    if b.len() > 16 {
+        // Whole words, then the last 8 bytes (overlapping the previous word).
+        let (words, rest) = b.as_chunks::<8>();
+        return words.iter().any(|w| dot(word(w)))
+            || !rest.is_empty() && b.last_chunk::<8>().is_some_and(|w| dot(word(w)));
     }
+    if let (Some(first), Some(last)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        return dot(word(first)) || dot(word(last));
+    }
+    if let (Some(first), Some(last)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        return dot(half(first) | half(last) << 32);
+    }
+    b.first() == Some(&b'.') || b.get(1) == Some(&b'.') || b.get(2) == Some(&b'.')
 }
 
 /// The portable definition, which the vector versions must equal.
@@ -465,6 +485,14 @@ fn classify16(chunk: &[u8; 16]) -> (u16, u16, u16) {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -86,18 +86,25 @@ impl WordTable {
     }
 
     fn place(&mut self, id: Id) {
-        let s = &self.strings[id as usize];
-        let (first, last) = words(s, false);
-        let mut i = self.slot(first, last, s.len());
-        while self.slots[i].id != EMPTY {
-            i = (i + 1) & (self.slots.len() - 1);
-        }
-        self.slots[i] = Slot {
-            first,
-            last,
-            len: s.len() as u32,
-            id,
+        let Some(s) = self.strings.get(id as usize) else {
+            return;
         };
+        let (first, last) = words(s, false);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.slot(first, last, s.len());
+        // The table is at most a quarter full: a vacant slot comes.
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.id == EMPTY {
+                *slot = Slot {
+                    first,
+                    last,
+                    len: s.len() as u32,
+                    id,
+                };
+                return;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     #[inline(always)]
@@ -110,22 +117,23 @@ impl WordTable {
     #[inline(always)]
     pub fn get(&self, s: &[u8]) -> Option<Id> {
         let (first, last) = words(s, self.fold);
-        let mask = self.slots.len() - 1;
+        let mask = self.slots.len().wrapping_sub(1);
         let mut i = self.slot(first, last, s.len());
         loop {
-            let slot = &self.slots[i];
+            let slot = self.slots.get(i)?;
             if slot.id == EMPTY {
                 return None;
             }
             if slot.first == first && slot.last == last && slot.len as usize == s.len() {
-                let stored = &self.strings[slot.id as usize];
-                if s.len() <= 16
-                    || if self.fold {
-                        s.eq_ignore_ascii_case(stored)
-                    } else {
-                        same(s, stored)
-                    }
-                {
+                let found = s.len() <= 16
+                    || self.strings.get(slot.id as usize).is_some_and(|stored| {
+                        if self.fold {
+                            s.eq_ignore_ascii_case(stored)
+                        } else {
+                            same(s, stored)
+                        }
+                    });
+                if found {
                     return Some(slot.id);
                 }
             }
@@ -157,16 +165,21 @@ impl KeyTable {
     /// The id of `key`, inserting it with the next id if it is new.
     pub fn insert(&mut self, key: &[u8]) -> Id {
         if let Some(&b) = key.first() {
-            self.shapes[b as usize] |= len_bit(key.len());
+            // In bounds: a `u8` indexes a table of 256.
+            #[allow(clippy::indexing_slicing)]
+            let shape = &mut self.shapes[usize::from(b)];
+            *shape |= len_bit(key.len());
         }
         self.table.insert(key)
     }
 
     /// Whether `key` may be in the table (false: certainly not).
+    // In bounds: a `u8` indexes a table of 256.
+    #[allow(clippy::indexing_slicing)]
     #[inline(always)]
     pub fn may_hold(&self, key: &[u8]) -> bool {
         key.first()
-            .is_none_or(|&b| self.shapes[b as usize] & len_bit(key.len()) != 0)
+            .is_none_or(|&b| self.shapes[usize::from(b)] & len_bit(key.len()) != 0)
     }
 
     /// The id of `key`, if the table holds it.
@@ -199,7 +212,7 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     }
     let (wa, _) = a.as_chunks::<8>();
     let (wb, _) = b.as_chunks::<8>();
-    wa.iter().zip(wb).all(|(x, y)| x == y) && le64(&a[a.len() - 8..]) == le64(&b[b.len() - 8..])
+    wa.iter().zip(wb).all(|(x, y)| x == y) && a.last_chunk::<8>() == b.last_chunk::<8>()
 }
 
 /// The two words that, with its length, identify a string of up to 16
@@ -207,11 +220,13 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 /// themselves when shorter than 4). Lower-cased when `fold`.
 #[inline(always)]
 fn words(s: &[u8], fold: bool) -> (u64, u64) {
-    let n = s.len();
-    let (first, last) = if n >= 8 {
-        (le64(&s[..8]), le64(&s[n - 8..]))
-    } else if n >= 4 {
-        (le32(&s[..4]), le32(&s[n - 4..]))
+    let (first, last) = if let (Some(f), Some(l)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        (u64::from_le_bytes(*f), u64::from_le_bytes(*l))
+    } else if let (Some(f), Some(l)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
+        (
+            u64::from(u32::from_le_bytes(*f)),
+            u64::from(u32::from_le_bytes(*l)),
+        )
     } else {
         let mut w = 0;
         for (i, &b) in s.iter().enumerate() {
@@ -224,16 +239,6 @@ fn words(s: &[u8], fold: bool) -> (u64, u64) {
     } else {
         (first, last)
     }
-}
-
-#[inline(always)]
-fn le64(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b.try_into().expect("8 bytes"))
-}
-
-#[inline(always)]
-fn le32(b: &[u8]) -> u64 {
-    u32::from_le_bytes(b.try_into().expect("4 bytes")) as u64
 }
 
 /// `w`'s bytes in ASCII lower case (bytes over 0x7F are left alone, as
@@ -250,6 +255,14 @@ fn lower(w: u64) -> u64 {
 }
 
 #[cfg(test)]
+// A panic in a test is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
