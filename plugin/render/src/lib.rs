@@ -162,37 +162,42 @@ impl Renderer {
         outcome: Outcome<'_>,
         alerts: &[Alert],
     ) -> Written {
-        let mut fields = Vec::with_capacity(128);
+        let unmatched_object = looks_like_object(event);
         let (object, failed) = match outcome {
-            Outcome::Unmatched if looks_like_object(event) => {
-                fields.extend_from_slice(NO_MATCH);
-                (true, false)
-            }
-            Outcome::Unmatched => {
-                error(&mut fields, &NOT_AN_OBJECT);
-                (false, true)
-            }
-            Outcome::Verdict(v) => {
-                self.verdict(&mut fields, v);
-                // An event read with warnings may not be JSON as it came
-                // (invalid UTF-8, a raw control character): then it goes
-                // out wrapped, with its raw text.
-                let object = if v.warnings.is_empty() {
-                    looks_like_object(event)
-                } else {
-                    is_json_object(event)
-                };
-                (object, false)
-            }
-            Outcome::Failed(reason) => {
-                error(&mut fields, reason);
-                (is_json_object(event), true)
-            }
+            Outcome::Unmatched => (unmatched_object, !unmatched_object),
+            // An event read with warnings may not be JSON as it came
+            // (invalid UTF-8, a raw control character): then it goes out
+            // wrapped, with its raw text.
+            Outcome::Verdict(v) if v.warnings.is_empty() => (unmatched_object, false),
+            Outcome::Verdict(_) => (is_json_object(event), false),
+            Outcome::Failed(_) => (is_json_object(event), true),
         };
-        splice(out, event, &fields, object);
+        // Only an event that ends with `}` is spliced into.
+        let body = event.trim_ascii_end().strip_suffix(b"}").filter(|_| object);
+        match body {
+            Some(body) => {
+                out.extend_from_slice(body);
+                // `{}` (any spacing) takes no comma.
+                let inside = body.trim_ascii_start().get(1..).unwrap_or_default();
+                if sigil_engine::input::is_blank(inside) {
+                    out.extend_from_slice(b"\"sigil\":{");
+                } else {
+                    out.extend_from_slice(b",\"sigil\":{");
+                }
+            }
+            None => out.extend_from_slice(b"{\"sigil\":{"),
+        }
+        match outcome {
+            Outcome::Unmatched if unmatched_object => out.extend_from_slice(NO_MATCH),
+            Outcome::Unmatched => error(out, &NOT_AN_OBJECT),
+            Outcome::Verdict(v) => self.verdict(out, v),
+            Outcome::Failed(reason) => error(out, reason),
+        }
+        if body.is_none() {
+            out.extend_from_slice(b",\"raw\":");
+            json_string(out, &String::from_utf8_lossy(event));
+        }
         if !alerts.is_empty() {
-            // Reopen the "sigil" object: `}}` closes it and the event.
-            out.truncate(out.len() - 2);
             out.extend_from_slice(b",\"alerts\":[");
             let mut first = true;
             for alert in alerts {
@@ -206,8 +211,9 @@ impl Renderer {
                     out.truncate(mark);
                 }
             }
-            out.extend_from_slice(b"]}}");
+            out.push(b']');
         }
+        out.extend_from_slice(b"}}");
         Written { failed }
     }
 
@@ -309,34 +315,6 @@ pub fn error(out: &mut Vec<u8>, reason: &dyn fmt::Display) {
     json_string(out, &reason.to_string());
 }
 
-/// Writes `event` with `"sigil":{fields}` spliced in before its final `}`
-/// when `object`, else a wrapper `{"sigil":{fields,"raw":"<event>"}}`
-/// (invalid UTF-8 read as U+FFFD). No newline.
-pub fn splice(out: &mut Vec<u8>, event: &[u8], fields: &[u8], object: bool) {
-    let trimmed = event.trim_ascii_end();
-    match trimmed.split_last() {
-        Some((b'}', body)) if object => {
-            out.extend_from_slice(body);
-            // `{}` (any spacing) takes no comma.
-            let inside = body.trim_ascii_start().get(1..).unwrap_or_default();
-            if sigil_engine::input::is_blank(inside) {
-                out.extend_from_slice(b"\"sigil\":{");
-            } else {
-                out.extend_from_slice(b",\"sigil\":{");
-            }
-            out.extend_from_slice(fields);
-            out.extend_from_slice(b"}}");
-        }
-        _ => {
-            out.extend_from_slice(b"{\"sigil\":{");
-            out.extend_from_slice(fields);
-            out.extend_from_slice(b",\"raw\":");
-            json_string(out, &String::from_utf8_lossy(event));
-            out.extend_from_slice(b"}}");
-        }
-    }
-}
-
 /// Cheap check for events the engine read cleanly: it starts with `{` and
 /// ends with `}` (surrounding whitespace aside).
 pub fn looks_like_object(event: &[u8]) -> bool {
@@ -378,20 +356,21 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
 mod tests {
     use super::*;
 
-    fn line(event: &[u8], object: bool) -> String {
+    /// The line for an event the engine refused.
+    fn line(event: &[u8]) -> String {
         let mut buf = Vec::new();
-        splice(&mut buf, event, b"\"error\":\"x\"", object);
+        Renderer::new(&[]).event(&mut buf, event, Outcome::Failed(&"x"), &[]);
         String::from_utf8(buf).unwrap()
     }
 
     #[test]
     fn splices_before_the_final_brace() {
         assert_eq!(
-            line(br#"{"a":1}  "#, true),
+            line(br#"{"a":1}  "#),
             "{\"a\":1,\"sigil\":{\"error\":\"x\"}}"
         );
-        assert_eq!(line(b"{}", true), "{\"sigil\":{\"error\":\"x\"}}");
-        assert_eq!(line(b"{ \t}", true), "{ \t\"sigil\":{\"error\":\"x\"}}");
+        assert_eq!(line(b"{}"), "{\"sigil\":{\"error\":\"x\"}}");
+        assert_eq!(line(b"{ \t}"), "{ \t\"sigil\":{\"error\":\"x\"}}");
     }
 
     #[test]
@@ -399,14 +378,10 @@ mod tests {
         assert!(!is_json_object(b"{not json}"));
         assert!(!is_json_object(b"[1]"));
         assert_eq!(
-            line(b"oops \"\xff", false),
+            line(b"oops \"\xff"),
             "{\"sigil\":{\"error\":\"x\",\"raw\":\"oops \\\"\u{fffd}\"}}"
         );
-        // Asked to splice into what has no closing brace: wrapped instead.
-        assert_eq!(
-            line(b"", true),
-            "{\"sigil\":{\"error\":\"x\",\"raw\":\"\"}}"
-        );
+        assert_eq!(line(b""), "{\"sigil\":{\"error\":\"x\",\"raw\":\"\"}}");
     }
 
     #[test]
