@@ -51,22 +51,16 @@ pub(crate) fn repair(
     if matches!(text, std::borrow::Cow::Owned(_)) {
         warnings.push(Warning::InvalidUtf8);
     }
-    let too_large = event.len() > max_bytes;
-    let mut r = Rewriter {
-        out,
-        cap_strings: too_large,
-        max_depth: max_depth as usize,
-        closers: Vec::new(),
-        safe: (0, 0),
-        skipping: 0,
-        controls: false,
-        surrogates: false,
-        escapes: false,
-        cut_strings: false,
-        deep: false,
-    };
-    r.out.clear();
-    r.run(text.as_bytes());
+    // An event under the limit can be over it once rewritten (an invalid
+    // byte becomes three, a control character six): then it is rewritten
+    // again with its long strings cut, as one that came over the limit.
+    // Refused as too large, it would be an error, and padding any field
+    // with such bytes would hide the event from every rule.
+    let mut r = Rewriter::run(text.as_bytes(), out, event.len() > max_bytes, max_depth);
+    if !r.cap_strings && r.out.len() > max_bytes {
+        r = Rewriter::run(text.as_bytes(), r.out, true, max_depth);
+    }
+    let too_large = r.cap_strings;
     if r.controls {
         warnings.push(Warning::ControlCharacters);
     }
@@ -112,8 +106,28 @@ struct Rewriter<'o> {
     deep: bool,
 }
 
-impl Rewriter<'_> {
-    fn run(&mut self, b: &[u8]) {
+impl<'o> Rewriter<'o> {
+    /// Rewrites `text` into `out` (cleared first).
+    fn run(text: &[u8], out: &'o mut Vec<u8>, cap_strings: bool, max_depth: u32) -> Rewriter<'o> {
+        let mut r = Rewriter {
+            out,
+            cap_strings,
+            max_depth: max_depth as usize,
+            closers: Vec::new(),
+            safe: (0, 0),
+            skipping: 0,
+            controls: false,
+            surrogates: false,
+            escapes: false,
+            cut_strings: false,
+            deep: false,
+        };
+        r.out.clear();
+        r.rewrite(text);
+        r
+    }
+
+    fn rewrite(&mut self, b: &[u8]) {
         let mut i = 0;
         while let Some(&c) = b.get(i) {
             match c {
