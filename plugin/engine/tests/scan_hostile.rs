@@ -321,6 +321,47 @@ fn regression_rewrite_grown_past_the_limit() {
     });
 }
 
+/// Found by this hunt: with `max_depth` above serde_json's own limit (127
+/// nested containers), an event nested between the two was still too
+/// deep after the repair (which makes values deeper than `max_depth`
+/// `null`): an error, not a verdict, so a deep value added to any event
+/// hid it from every rule. And under a JSON-text column (each value read
+/// by a new serde_json reader, with a new recursion budget) the walk
+/// recursed as deep as the event went: 10 000 nested arrays under
+/// `requestParameters` overflowed the stack and aborted the process. The
+/// scan now reads `max_depth` as at most 127.
+#[test]
+fn regression_max_depth_over_the_reader_limit() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            for max_depth in [200, 100_000] {
+                let options = Options {
+                    skip_invalid: true,
+                    max_depth,
+                    ..Options::default()
+                };
+                let mut e = Engine::load(&sources(), options).unwrap();
+                let rule = stop_rule(&e);
+                for key in ["requestParameters", "userAgent", "unread"] {
+                    for depth in [150, 1_000, 10_000] {
+                        let ev = format!(
+                            r#"{{"eventName":"StopInstances","eventSource":"ec2.amazonaws.com","{key}":{}1{}}}"#,
+                            "[".repeat(depth),
+                            "]".repeat(depth)
+                        );
+                        assert!(judge(&mut e, ev.as_bytes()), "{key} {depth}");
+                        let v = e.evaluate(ev.as_bytes()).unwrap();
+                        assert!(v.findings.iter().any(|f| f.rule == rule));
+                        assert_eq!(v.warnings, [sigil_engine::EventWarning::TooDeep]);
+                    }
+                }
+            }
+        })
+        .unwrap();
+    worker.join().unwrap();
+}
+
 /// Every proper prefix of a real event is refused, by the prefilter's
 /// path as by the full parser, and the next line is read as if alone.
 #[test]

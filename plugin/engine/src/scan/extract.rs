@@ -314,7 +314,7 @@ pub(crate) fn extract_serde<'a>(
         node: Some(0),
         keywords,
         depth: 0,
-        max_depth,
+        max_depth: max_depth.min(MAX_DEPTH),
         out,
         dups,
         top: true,
@@ -336,6 +336,15 @@ pub(crate) fn extract_serde<'a>(
 /// Deepest value the fast path reads (containers around it); deeper events
 /// go to the serde walk, whose own limit (128) is then never the nearer one.
 const FAST_MAX_DEPTH: u32 = 100;
+
+/// The most `Options::max_depth` can mean: serde_json reads 127 nested
+/// containers and refuses the 128th. A larger limit would let an event
+/// between the two through the repair (which makes values deeper than
+/// the limit `null`) still too deep to read, an error rather than a
+/// verdict; and the serde walk, which starts a new reader (with a new
+/// recursion budget) for each value under a JSON-text column, would
+/// recurse as deep as the event goes.
+pub(crate) const MAX_DEPTH: u32 = 127;
 
 /// [`extract`] without serde, for events it can prove well-formed: appends
 /// to `out` exactly what [`extract_serde`] would (same values, same order)

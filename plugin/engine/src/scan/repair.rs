@@ -27,6 +27,7 @@
 //! than the limit.
 
 use crate::error::EventWarning as Warning;
+use crate::scan::extract::MAX_DEPTH;
 
 /// Bytes kept from the start of a string cut in an over-long event.
 pub(crate) const STRING_HEAD: usize = 6 * 1024;
@@ -36,8 +37,8 @@ pub(crate) const STRING_TAIL: usize = 2 * 1024;
 /// Rewrites `event` into `out` (cleared first) and says what was changed;
 /// no warning means nothing was, and the event's error is its own.
 ///
-/// `max_bytes` bounds `out`; containers deeper than `max_depth` are
-/// replaced by `null`.
+/// `max_bytes` bounds `out`; containers deeper than `max_depth` (at most
+/// [`MAX_DEPTH`], the deepest the reader takes) are replaced by `null`.
 pub(crate) fn repair(
     event: &[u8],
     max_bytes: usize,
@@ -56,6 +57,7 @@ pub(crate) fn repair(
     // again with its long strings cut, as one that came over the limit.
     // Refused as too large, it would be an error, and padding any field
     // with such bytes would hide the event from every rule.
+    let max_depth = max_depth.min(MAX_DEPTH);
     let mut r = Rewriter::run(text.as_bytes(), out, event.len() > max_bytes, max_depth);
     if !r.cap_strings && r.out.len() > max_bytes {
         r = Rewriter::run(text.as_bytes(), r.out, true, max_depth);
