@@ -287,37 +287,33 @@ impl<'o> Rewriter<'o> {
 
     /// Cuts the string body written from `body` to its head and tail, at
     /// character and escape boundaries.
-    // In bounds: `body <= out.len()` (it was `out.len()` when the string
-    // began and `out` only grew since), `head <= STRING_HEAD < len` and
-    // `tail <= len` by `boundary_before`/`boundary_after`.
-    #[allow(clippy::indexing_slicing)]
     fn cap(&mut self, body: usize) {
-        let len = self.out.len() - body;
+        let Some(s) = self.out.get(body..) else {
+            return;
+        };
+        let len = s.len();
         if len <= STRING_HEAD + STRING_TAIL {
             return;
         }
-        self.cut_strings = true;
-        let s = &self.out[body..];
         let head = boundary_before(s, STRING_HEAD);
         let tail = boundary_after(s, len - STRING_TAIL);
-        let mut kept = Vec::with_capacity(head + 3 + (len - tail));
-        kept.extend_from_slice(&s[..head]);
-        kept.extend_from_slice("…".as_bytes());
-        kept.extend_from_slice(&s[tail..]);
+        let (Some(head), Some(tail)) = (s.get(..head), s.get(tail..)) else {
+            return;
+        };
+        self.cut_strings = true;
+        let kept = [head, "…".as_bytes(), tail].concat();
         self.out.truncate(body);
         self.out.extend_from_slice(&kept);
     }
 
     /// Ends the output at the last complete member that leaves room for the
     /// closing brackets under `max_bytes`.
-    // In bounds: `len` is a position `last_safe_within` found in `out`.
-    #[allow(clippy::indexing_slicing)]
     fn cut(&mut self, max_bytes: usize) {
         // The safe points seen were recorded as the output grew; find the
         // last one that fits by scanning the output again (rare path).
         let (len, open) = last_safe_within(self.out, max_bytes);
         self.out.truncate(len);
-        let closers = closers_of(&self.out[..], open);
+        let closers = closers_of(self.out, open);
         self.out.extend(closers.iter().rev());
     }
 }
