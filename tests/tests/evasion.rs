@@ -107,6 +107,24 @@ fn damages() -> Vec<(&'static str, Box<dyn Fn(&str) -> Vec<u8>>, EventWarning)> 
             truncated.clone(),
         ),
         (
+            // Grown three times by the rewrite (each byte becomes U+FFFD):
+            // past the size limit once read, cut like padding.
+            "400 KB of invalid UTF-8 in userAgent",
+            Box::new(|l: &str| in_user_agent(l, &[0xff; 400_000])),
+            EventWarning::InvalidUtf8,
+        ),
+        (
+            // A shipper's line limit cut the line inside the padding an
+            // attacker added last: the members before the cut are read.
+            "a line cut in a padded field added last",
+            Box::new(|l: &str| {
+                let mut out = added_field(l, &[b'A'; 20_000]);
+                out.truncate(out.len() - 10_000);
+                out
+            }),
+            truncated.clone(),
+        ),
+        (
             // The last value wins, as in serde_json and SIEMs: the event's
             // own name, written after the attacker's.
             "a duplicated eventName before the real one",
@@ -188,8 +206,8 @@ fn a_leading_byte_order_mark_is_not_an_error() {
 fn what_is_not_an_event_stays_an_error() {
     let mut engine = common::load_sigil(&pack());
     for bad in [
-        &b"{\"eventName\":\"StopInstances\",\"a\":\"x\\"[..],
-        b"{\"eventName\":\"StopInstances\"",
+        &b"{\"eventName\":\"StopInst"[..],
+        b"{\"eventName\":",
         b"\"eventName StopInstances\"",
     ] {
         assert!(

@@ -1,6 +1,7 @@
 //! The command line: flags are defined once here and in the subcommand
 //! files; their doc comments are the help text.
 
+mod interrupt;
 pub mod rules_check;
 pub mod rules_test;
 pub mod run;

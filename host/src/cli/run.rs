@@ -10,6 +10,8 @@ use anyhow::Context;
 use sigil_engine::Options;
 use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Runner};
 
+use super::interrupt::Interrupt;
+
 /// Flags of `sigil run`; each maps onto one field of `sigil_engine::Options`
 /// or `sigil_host::HostConfig`.
 #[derive(clap::Args)]
@@ -81,6 +83,7 @@ pub struct Args {
 /// Runs `sigil run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let mut sources = if args.rules.is_empty() {
         sigil_host::builtin_rules()
     } else {
@@ -138,12 +141,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.inputs
     };
     for path in &inputs {
+        if interrupt.received().is_some() {
+            break;
+        }
         if path.as_os_str() == "-" {
-            runner.run(path, io::stdin().lock(), &mut out)?;
+            let stdin = interrupt.stdin().context("cannot read stdin")?;
+            runner.run(path, stdin, &mut out)?;
         } else {
             let file =
                 File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            runner.run(path, file, &mut out)?;
+            runner.run(path, interrupt.file(file), &mut out)?;
         }
     }
     runner.finish(&mut out)?;
@@ -180,13 +187,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
+    let stopped = match interrupt.received() {
+        Some(sig) => format!(", stopped by {}", Interrupt::name(sig)),
+        None => String::new(),
+    };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{restarts} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,
         c.errors,
         c.bytes_in as f64 / 1e6 / secs.max(1e-9),
     );
-    Ok(ExitCode::SUCCESS)
+    // Stopped early, the run still says so as a killed process would:
+    // the input was not read to its end.
+    Ok(match interrupt.received() {
+        Some(sig) => ExitCode::from(128 + sig as u8),
+        None => ExitCode::SUCCESS,
+    })
 }

@@ -76,9 +76,12 @@ pub enum EventWarning {
     /// A backslash before a character JSON does not escape was read as a
     /// backslash.
     InvalidEscape,
-    /// The event was over `Options::max_event_bytes`: long strings were
-    /// cut to their head and tail and, if still too long, the members after
-    /// the limit were left out.
+    /// The event was not read whole. Either it was over
+    /// `Options::max_event_bytes` (as it came, or once its damaged bytes
+    /// were rewritten): long strings were cut to their head and tail and,
+    /// if still too long, the members after the limit were left out. Or it
+    /// ended before its closing brace (a line cut on the way): it was read
+    /// up to its last complete member.
     Truncated {
         /// The event's size as it came.
         bytes: u32,

@@ -9,12 +9,17 @@ pub struct Options {
     pub matched_only: bool,
     /// Skip invalid rules (and list them) instead of failing the load. Default false.
     pub skip_invalid: bool,
-    /// Largest event evaluated, in bytes. Default 1 MiB: CloudTrail's largest
-    /// records are a few hundred KiB; anything bigger is passed through with
-    /// `EventError::TooLarge` rather than letting one event stall the stream.
+    /// Largest event evaluated as it came, in bytes. Default 1 MiB:
+    /// CloudTrail's largest records are a few hundred KiB. A bigger event is
+    /// not refused (padding would then hide it from every rule): it is
+    /// evaluated on a copy cut under this size (long strings to their head
+    /// and tail, then the members past the limit), with
+    /// `EventWarning::Truncated`, so one event cannot stall the stream.
     pub max_event_bytes: u32,
-    /// Deepest JSON nesting evaluated. Default 64: enough for every cloud audit
-    /// schema, and it bounds the parser's stack against crafted input.
+    /// Deepest JSON nesting evaluated. Default 64: enough for every cloud
+    /// audit schema, and it bounds the parser's stack against crafted input.
+    /// Values deeper are read as `null` (`EventWarning::TooDeep`). Read as
+    /// at most 127, the JSON reader's own limit.
     pub max_depth: u32,
     /// Largest number of rules a pack may hold. Default 10 000; bounds load
     /// time and memory for a pack from an untrusted source.

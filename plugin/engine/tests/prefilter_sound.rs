@@ -364,7 +364,6 @@ fn broken_structure_is_an_error_even_when_no_rule_could_match() {
         r#"{"a": 1, "b": [1,2}"#,
         r#"{"a": 1, "b": [1,2]]}"#,
         r#"{"a": "x}"#,
-        r#"{"a": {"b": 1}"#,
         r#"{"a": 1}}"#,
         r#"{"a": 1}{"b": 2}"#,
         r#"{"a": 1} x"#,
@@ -373,6 +372,23 @@ fn broken_structure_is_an_error_even_when_no_rule_could_match() {
     ] {
         assert!(e.evaluate(bad.as_bytes()).is_err(), "{bad}");
         assert!(e.evaluate_unfiltered(bad.as_bytes()).is_err(), "{bad}");
+    }
+    // An object that ends before its closing brace was cut on the way: read
+    // up to its last complete member, with a warning.
+    for cut in [r#"{"a": {"b": 1}"#, r#"{"a": 1, "b": "x"#] {
+        for v in [
+            e.evaluate(cut.as_bytes()),
+            e.evaluate_unfiltered(cut.as_bytes()),
+        ] {
+            let v = v.unwrap_or_else(|err| panic!("{cut}: {err}"));
+            assert_eq!(
+                v.warnings,
+                [EventWarning::Truncated {
+                    bytes: cut.len() as u32
+                }],
+                "{cut}"
+            );
+        }
     }
     // Escapes JSON does not have, which the prefilter decodes: parsed, and
     // read with the backslash as a backslash (an attacker's stray escape

@@ -21,7 +21,13 @@
 //!   the keys, the short values and both ends of a padded one), and, if it
 //!   is still too long, is cut after its last complete member under the
 //!   limit, its open brackets closed;
-//! - a value nested deeper than the depth limit becomes `null`.
+//! - a value nested deeper than the depth limit becomes `null`;
+//! - an object that ends before its closing brace (cut on the way: a
+//!   shipper's line-length limit, a writer that died mid-line) is closed
+//!   after its last complete member, when it has one. Fields come before
+//!   the padding an attacker adds to push the rest past such a limit
+//!   (CloudTrail writes `eventName` before `userAgent` and the request), so
+//!   what is left is still worth every rule.
 //!
 //! One pass, linear in the event, no recursion; the output is never longer
 //! than the limit.
@@ -75,6 +81,17 @@ pub(crate) fn repair(
     if r.deep {
         warnings.push(Warning::TooDeep);
     }
+    if !too_large && r.unterminated() && text.trim_start().starts_with('{') {
+        // `{` alone, or `{"a":12` closed as `{}`, is no event: left broken.
+        let (len, _) = last_safe_within(r.out, max_bytes);
+        let member = r.out.get(..len).is_some_and(|kept| kept.contains(&b':'));
+        if member {
+            r.cut(max_bytes);
+            warnings.push(Warning::Truncated {
+                bytes: event.len().min(u32::MAX as usize) as u32,
+            });
+        }
+    }
     if too_large {
         let cut = r.out.len() > max_bytes;
         if cut {
@@ -106,6 +123,8 @@ struct Rewriter<'o> {
     escapes: bool,
     cut_strings: bool,
     deep: bool,
+    /// The text ended inside a string.
+    open_string: bool,
 }
 
 impl<'o> Rewriter<'o> {
@@ -123,6 +142,7 @@ impl<'o> Rewriter<'o> {
             escapes: false,
             cut_strings: false,
             deep: false,
+            open_string: false,
         };
         r.out.clear();
         r.rewrite(text);
@@ -177,6 +197,11 @@ impl<'o> Rewriter<'o> {
         }
     }
 
+    /// Whether the text ended before closing what it opened.
+    fn unterminated(&self) -> bool {
+        self.open_string || !self.closers.is_empty()
+    }
+
     fn mark_safe(&mut self) {
         self.safe = (self.out.len(), self.closers.len());
     }
@@ -193,7 +218,8 @@ impl<'o> Rewriter<'o> {
         let body = self.out.len();
         loop {
             let Some(&c) = b.get(i) else {
-                // Unterminated: left so, the reader says it is not JSON.
+                // Unterminated: left so; `repair` may cut before it.
+                self.open_string = true;
                 return i;
             };
             match c {
@@ -321,41 +347,64 @@ impl<'o> Rewriter<'o> {
 /// The last place in `out` (a rewritten event: valid UTF-8, no raw control
 /// characters) where it can end with its brackets closed, within
 /// `max_bytes` brackets included: its length and how many brackets are open.
+///
+/// The places: after an opening or closing bracket, before a comma, and
+/// after a string that is a value (its closing quote proves it whole; a
+/// number or `true` at the very end may have been cut).
 fn last_safe_within(out: &[u8], max_bytes: usize) -> (usize, usize) {
     let mut best = (0, 0);
-    let mut depth = 0usize;
+    // Per open container, whether it is an array.
+    let mut arrays: Vec<bool> = Vec::new();
+    // In an object, whether a key and its colon were read.
+    let mut after_colon = false;
     let mut in_string = false;
     let mut i = 0;
     while let Some(&c) = out.get(i) {
-        if in_string {
+        let point = if in_string {
             match c {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
+                b'\\' => {
+                    i += 1;
+                    None
+                }
+                b'"' => {
+                    in_string = false;
+                    let value = after_colon || arrays.last() == Some(&true);
+                    value.then_some((i + 1, arrays.len()))
+                }
+                _ => None,
             }
         } else {
-            let point = match c {
+            match c {
                 b'"' => {
                     in_string = true;
                     None
                 }
                 b'{' | b'[' => {
-                    depth += 1;
-                    Some((i + 1, depth))
+                    arrays.push(c == b'[');
+                    after_colon = false;
+                    Some((i + 1, arrays.len()))
                 }
                 b'}' | b']' => {
-                    depth = depth.saturating_sub(1);
-                    Some((i + 1, depth))
+                    arrays.pop();
+                    after_colon = false;
+                    Some((i + 1, arrays.len()))
                 }
-                b',' => Some((i, depth)),
+                b':' => {
+                    after_colon = true;
+                    None
+                }
+                b',' => {
+                    after_colon = false;
+                    Some((i, arrays.len()))
+                }
                 _ => None,
-            };
-            if let Some((len, open)) = point {
-                if len + open > max_bytes {
-                    break;
-                }
-                best = (len, open);
             }
+        };
+        if let Some((len, open)) = point {
+            if len + open > max_bytes {
+                break;
+            }
+            best = (len, open);
         }
         i += 1;
     }
@@ -569,5 +618,52 @@ mod tests {
     fn cut_after_backslash_stays_unterminated() {
         let (s, _) = fixed(b"{\"a\":\"x\\", 1 << 20);
         assert!(serde_json::from_str::<serde_json::Value>(&s).is_err());
+    }
+
+    /// A line cut on the way keeps the members before the cut.
+    #[test]
+    fn cut_line_is_closed_after_its_last_member() {
+        let cases: [(&[u8], &str); 8] = [
+            (
+                b"{\"eventName\":\"StopInstances\"",
+                r#"{"eventName":"StopInstances"}"#,
+            ),
+            (b"{\"a\":[\"x\",\"y\"", r#"{"a":["x","y"]}"#),
+            (
+                b"{\"eventName\":\"StopInstances\",\"userAgent\":\"x\\",
+                r#"{"eventName":"StopInstances"}"#,
+            ),
+            (b"{\"a\":1,\"b\":{\"c\":[1,2", r#"{"a":1,"b":{"c":[1]}}"#),
+            (b"{\"a\":{\"b\":1},\"c", r#"{"a":{"b":1}}"#),
+            (b"  {\"a\":\"v\",", r#"  {"a":"v"}"#),
+            (b"{\"a\":\"x\xff\",\"b\":\"\xff", "{\"a\":\"x\u{fffd}\"}"),
+            (b"{\"a\":[{\"b\":\"c\"},{\"d", r#"{"a":[{"b":"c"},{}]}"#),
+        ];
+        for (event, want) in cases {
+            let (s, w) = fixed(event, 1 << 20);
+            assert_eq!(s, want, "{}", String::from_utf8_lossy(event));
+            parses(&s);
+            assert!(
+                w.iter().any(
+                    |w| matches!(w, Warning::Truncated { bytes } if *bytes as usize == event.len())
+                ),
+                "{w:?}"
+            );
+        }
+        // No complete member, or no object: still broken.
+        for event in [
+            &b"{"[..],
+            b"{\"a\":1",
+            b"{\"a",
+            b"{\"a\":\"b",
+            b"[1,2",
+            b"\"abc",
+        ] {
+            let (s, _) = fixed(event, 1 << 20);
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&s).is_err(),
+                "{s}"
+            );
+        }
     }
 }
