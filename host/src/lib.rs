@@ -90,7 +90,7 @@ mod output;
 mod plugin;
 mod rules;
 
-pub use batch::{Batch, BatchEntry, Failure};
+pub use batch::{Batch, BatchEntry, Failure, Fault};
 pub use config::{FuelLimits, HostConfig};
 pub use detector::Detector;
 pub use error::Error;
