@@ -38,6 +38,9 @@ pub struct Counters {
     pub bytes_in: u64,
 }
 
+/// What [`Runner::on_plugin_fault`] calls with each new cause.
+type FaultReport<'d> = Box<dyn FnMut(&Fault) + 'd>;
+
 /// The size of the blocks handed to one `evaluate-batch` call (1 MiB, cut
 /// at a newline): large enough that the call overhead vanishes, small
 /// enough to keep memory flat and per-call deadlines meaningful.
@@ -69,7 +72,7 @@ pub struct Runner<'d> {
     alerts_only: bool,
     counters: Counters,
     scratch: Vec<u8>,
-    on_fault: Option<Box<dyn FnMut(&Fault) + 'd>>,
+    on_fault: Option<FaultReport<'d>>,
     /// Causes already handed to `on_fault`.
     faults_reported: usize,
 }
@@ -109,7 +112,10 @@ impl<'d> Runner<'d> {
             return;
         }
         if let Some(report) = &mut self.on_fault {
-            faults.iter().skip(self.faults_reported).for_each(|f| report(f));
+            faults
+                .iter()
+                .skip(self.faults_reported)
+                .for_each(report);
         }
         self.faults_reported = faults.len();
         self.counters.plugin_faults = faults.to_vec();

@@ -718,7 +718,10 @@ impl Session {
             wit::EventWarning::DuplicateKey(s) | wit::EventWarning::Other(s) => Some(s),
             _ => None,
         });
-        check_strings(labels.flat_map(|(k, v)| [k, v]).chain(warnings), self.plugin.config.max_string_bytes)?;
+        check_strings(
+            labels.flat_map(|(k, v)| [k, v]).chain(warnings),
+            self.plugin.config.max_string_bytes,
+        )?;
         Ok(verdict(v))
     }
 
@@ -759,7 +762,9 @@ fn check_strings<'a>(
 /// strings within [`HostConfig::max_string_bytes`].
 fn checked_rules(rules: Vec<wit::RuleInfo>, config: &HostConfig) -> Result<Vec<RuleInfo>, String> {
     if rules.iter().any(|r| r.score > 100) {
-        return Err("plugin broke the protocol: a rule's score in its rule table is over 100".into());
+        return Err(
+            "plugin broke the protocol: a rule's score in its rule table is over 100".into(),
+        );
     }
     let strings = rules
         .iter()

@@ -138,7 +138,10 @@ fn hostile_run(mode: &str, cause: &str) -> (Vec<Value>, Counters) {
     let (out, counters) = run(&mut detector);
     let lines = every_event_once(&out, &counters);
     assert!(
-        counters.plugin_faults.iter().any(|f| f.cause.contains(cause)),
+        counters
+            .plugin_faults
+            .iter()
+            .any(|f| f.cause.contains(cause)),
         "{mode}: the faults should name {cause:?}: {}",
         faults(&counters)
     );
@@ -177,14 +180,23 @@ fn every_event_marked(mode: &str, cause: &str) {
         errors.iter().any(|e| e.contains("not retried")),
         "{mode}: {errors:?}"
     );
-    assert_eq!(counters.plugin_restarts, 1 + 4 + 1 + 3, "{mode}: {}", faults(&counters));
+    assert_eq!(
+        counters.plugin_restarts,
+        1 + 4 + 1 + 3,
+        "{mode}: {}",
+        faults(&counters)
+    );
 }
 
 /// A mode the batch check catches and the event-by-event retry recovers:
 /// the same verdicts as the honest plugin, the cause counted once a block.
 fn recovered_by_retry(mode: &str, cause: &str) {
     let (lines, counters) = hostile_run(mode, cause);
-    assert_eq!(lines, honest_lines(), "{mode}: the retry gives the real verdicts");
+    assert_eq!(
+        lines,
+        honest_lines(),
+        "{mode}: the retry gives the real verdicts"
+    );
     assert_eq!(counters.errors, 0);
     assert_eq!(counters.matched, 4);
     assert_eq!(faults(&counters), format!("{cause} x2"));
@@ -196,7 +208,9 @@ fn recovered_by_retry(mode: &str, cause: &str) {
 fn the_hostile_plugin_is_honest_without_a_marker() {
     let lines = honest_lines();
     let builtin = Plugin::builtin(HostConfig::default()).unwrap();
-    let session = builtin.session(&pack("honest"), &Options::default()).unwrap();
+    let session = builtin
+        .session(&pack("honest"), &Options::default())
+        .unwrap();
     let mut detector = Detector::Component(session);
     let (out, counters) = run(&mut detector);
     assert_eq!(every_event_once(&out, &counters), lines);
@@ -289,13 +303,16 @@ fn a_label_over_the_string_limit_is_refused() {
         ..HostConfig::default()
     };
     let plugin = Plugin::new(&hostile_wasm(), config).unwrap();
-    let session = plugin.session(&pack("huge-label"), &Options::default()).unwrap();
+    let session = plugin
+        .session(&pack("huge-label"), &Options::default())
+        .unwrap();
     let mut detector = Detector::Component(session);
     let (out, counters) = run(&mut detector);
     let lines = every_event_once(&out, &counters);
     assert_eq!(errors(&lines).len(), lines.len());
     assert!(
-        faults(&counters).contains("a string of its answer is over --max-string-bytes (1048576 bytes)"),
+        faults(&counters)
+            .contains("a string of its answer is over --max-string-bytes (1048576 bytes)"),
         "{}",
         faults(&counters)
     );
@@ -340,7 +357,12 @@ fn a_plugin_that_loops_is_stopped_in_bounded_time() {
     // Two blocks: 2 x (0.5 s + 4 x 0.5 s) at the default limits, plus the
     // restarts; before the bound, 38 x 0.5 s.
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert_eq!(counters.plugin_restarts, 1 + 4 + 1 + 3, "{}", faults(&counters));
+    assert_eq!(
+        counters.plugin_restarts,
+        1 + 4 + 1 + 3,
+        "{}",
+        faults(&counters)
+    );
 }
 
 #[test]
@@ -349,7 +371,8 @@ fn a_plugin_that_allocates_without_bound_is_stopped_by_the_memory_cap() {
     assert_eq!(errors(&lines).len(), lines.len());
     let e = errors(&lines).join("\n");
     assert!(
-        e.contains("ran out of memory (--max-memory 268435456 bytes)") || e.contains("ran out of time"),
+        e.contains("ran out of memory (--max-memory 268435456 bytes)")
+            || e.contains("ran out of time"),
         "{e}"
     );
 }
@@ -493,10 +516,14 @@ fn cli_run_goes_on(mode: &str, cause: &str) -> String {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{mode}: {err}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines = stdout.lines().filter(|l| !l.starts_with("{\"sigil_alert\"")).count();
+    let lines = stdout
+        .lines()
+        .filter(|l| !l.starts_with("{\"sigil_alert\""))
+        .count();
     assert_eq!(lines, capture_events().len(), "{mode}");
     assert_eq!(
-        err.matches(&format!("sigil: plugin fault: {cause}")).count(),
+        err.matches(&format!("sigil: plugin fault: {cause}"))
+            .count(),
         1,
         "{mode}: the cause once when first seen: {err}"
     );

@@ -42,7 +42,12 @@ impl Mode {
 
     fn parse(name: &str) -> Option<Mode> {
         if let Some(n) = name.strip_prefix("trap-every:") {
-            return n.trim().parse().ok().filter(|&n| n > 0).map(Mode::TrapEvery);
+            return n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .map(Mode::TrapEvery);
         }
         Some(match name {
             "honest" => Mode::Honest,
