@@ -39,7 +39,7 @@ impl Engine {
         match self.mode {
             Mode::Loop => spin(),
             Mode::Alloc => exhaust_memory(),
-            Mode::TrapEvery(every) if n % every == 0 => {
+            Mode::TrapEvery(every) if n.is_multiple_of(every) => {
                 panic!("sigil-hostile: trap on call {n}")
             }
             _ => {}
