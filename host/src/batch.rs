@@ -47,3 +47,15 @@ pub struct Batch {
     /// came out, in index order.
     pub alerts: Vec<BatchAlert>,
 }
+
+/// One reason plugin calls failed, and how many calls it failed: a trap,
+/// running out of time, fuel or memory, or an answer the host refused (see
+/// `Session::evaluate_batch` for the checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// What went wrong, for humans (the same text marks the events it
+    /// cost, when they could not be evaluated on retry).
+    pub cause: String,
+    /// How many calls failed so.
+    pub count: u64,
+}

@@ -77,6 +77,36 @@ pub struct HostConfig {
     /// machine and under any load, at a few percent more cost than
     /// deadlines. The plugin's code is compiled differently for each mode.
     pub fuel: Option<FuelLimits>,
+    /// Bytes the host copies out of one answer of the plugin (the verdicts
+    /// of a block, a rule table, a list of alerts), each string and list
+    /// counted at the size it takes in the host.
+    ///
+    /// Default 64 MiB (the answer for a 1 MiB block is a few KiB). Stops a
+    /// plugin from making the host allocate without bound, e.g. by
+    /// returning millions of findings or one string many times over: the
+    /// copy stops at the limit (wasmtime's hostcall fuel), nothing past it
+    /// is allocated, and the answer is refused like a trap.
+    pub max_answer_bytes: usize,
+    /// Longest string the host accepts in an answer: a label's name or
+    /// value, a warning's or an error's text, a correlation group value or
+    /// event id.
+    ///
+    /// Default 1 MiB, the engine's default `max_event_bytes`: a label
+    /// projects a field of the event, so no honest one is longer. Stops a
+    /// plugin from writing a 100 MB line into the output; an answer with a
+    /// longer string is refused like a trap.
+    pub max_string_bytes: usize,
+    /// Failures in a row that end the event-by-event retry of a failed
+    /// block: the rest of the block is written marked "not evaluated"
+    /// without calling the plugin again. 0 retries every event.
+    ///
+    /// Default 4. An honest engine does not fail on several events in a
+    /// row, a plugin that fails every call does: without this bound, a
+    /// plugin that loops costs [`HostConfig::min_call_ms`] per event (over
+    /// 8 minutes for a 1 MiB block of 1 000 events); with it, at most one
+    /// block deadline plus 4 event deadlines per block. The next block is
+    /// tried again in one call.
+    pub max_failures_in_a_row: u32,
 }
 
 /// Fuel budgets, for [`HostConfig::fuel`].
@@ -142,6 +172,9 @@ impl Default for HostConfig {
             min_call_ms: 500,
             load_ms: 30_000,
             fuel: None,
+            max_answer_bytes: 64 << 20,
+            max_string_bytes: 1 << 20,
+            max_failures_in_a_row: 4,
         }
     }
 }

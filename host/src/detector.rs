@@ -2,7 +2,7 @@
 
 use sigil_engine::{Alert, CorrelationStats, Options, RuleError, RuleInfo};
 
-use crate::batch::{Batch, BatchEntry, Failure};
+use crate::batch::{Batch, BatchEntry, Failure, Fault};
 use crate::error::Error;
 use crate::plugin::Session;
 
@@ -49,6 +49,15 @@ impl Detector {
         match self {
             Detector::Native(_) => 0,
             Detector::Component(s) => s.restarts(),
+        }
+    }
+
+    /// Why plugin calls failed, each cause once with its count (see
+    /// [`Session::faults`]; always empty for native).
+    pub fn faults(&self) -> &[Fault] {
+        match self {
+            Detector::Native(_) => &[],
+            Detector::Component(s) => s.faults(),
         }
     }
 

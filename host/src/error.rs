@@ -18,12 +18,17 @@ pub enum Error {
     /// cannot express (WIT `load-error.other`).
     #[error("the plugin refused the rule pack: {0}")]
     PluginLoad(String),
-    /// The bytes are not a usable sigil component: not a component, it
-    /// imports something, or it does not export `sigil:engine/detector`.
+    /// The bytes are not a usable sigil component: not a component (a core
+    /// module, other bytes), it imports something, it does not export
+    /// `sigil:engine/detector@0.2.0` (another version of the contract,
+    /// another world), or its detector has another shape. The text says
+    /// which, and what it exports instead.
     #[error("invalid plugin: {0} (build one with scripts/build-component)")]
     InvalidPlugin(String),
     /// The plugin trapped, ran out of time, fuel or memory while loading the
-    /// rule pack, or could not be instantiated.
+    /// rule pack, could not be instantiated, or gave a rule table the host
+    /// refuses (a score over 100, an overlong string, over
+    /// `HostConfig::max_answer_bytes`).
     #[error(
         "the plugin failed while loading the rule pack: {0} (a large pack may need more time, fuel or memory)"
     )]

@@ -55,6 +55,18 @@
 //! spans the failure is not found. Such losses are counted
 //! ([`Counters::correlation_resets`]) and reported by `sigil run`.
 //!
+//! Nothing a plugin returns is trusted: every answer is checked before it
+//! is used (indexes in range, each event at most once and in order, rules
+//! within the rule table and in its order, scores within 0 to 100 and
+//! consistent with the findings, `keep` as the options say, strings and the
+//! whole answer within [`HostConfig::max_string_bytes`] and
+//! [`HostConfig::max_answer_bytes`]); an answer that fails a check is
+//! handled like a trap. The event-by-event retry of a failed block stops
+//! after [`HostConfig::max_failures_in_a_row`] failures in a row, so a
+//! plugin that fails every call costs bounded time per block. Every cause
+//! is counted ([`Counters::plugin_faults`]); the table of misbehaviours and
+//! answers is in the README's "Security model".
+//!
 //! Events are untrusted data: the engine bounds their size and depth
 //! (`sigil_engine::Options`).
 //!
@@ -90,7 +102,7 @@ mod output;
 mod plugin;
 mod rules;
 
-pub use batch::{Batch, BatchEntry, Failure};
+pub use batch::{Batch, BatchEntry, Failure, Fault};
 pub use config::{FuelLimits, HostConfig};
 pub use detector::Detector;
 pub use error::Error;

@@ -7,7 +7,7 @@ use sigil_engine::Alert;
 use sigil_engine::input::{Framing, detect_framing, document_events, minify_into, ndjson_events};
 use sigil_render::{Outcome, Renderer};
 
-use crate::batch::{Batch, BatchEntry, Failure};
+use crate::batch::{Batch, BatchEntry, Failure, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
 
@@ -29,11 +29,17 @@ pub struct Counters {
     pub plugin_restarts: u64,
     /// Of those, replacements that lost correlation windows.
     pub correlation_resets: u64,
+    /// Why plugin calls failed: each cause once, with how many calls it
+    /// failed (see `Session::faults`). Empty for native runs.
+    pub plugin_faults: Vec<Fault>,
     /// Correlation alerts written.
     pub alerts: u64,
     /// Input bytes read.
     pub bytes_in: u64,
 }
+
+/// What [`Runner::on_plugin_fault`] calls with each new cause.
+type FaultReport<'d> = Box<dyn FnMut(&Fault) + 'd>;
 
 /// The size of the blocks handed to one `evaluate-batch` call (1 MiB, cut
 /// at a newline): large enough that the call overhead vanishes, small
@@ -66,6 +72,9 @@ pub struct Runner<'d> {
     alerts_only: bool,
     counters: Counters,
     scratch: Vec<u8>,
+    on_fault: Option<FaultReport<'d>>,
+    /// Causes already handed to `on_fault`.
+    faults_reported: usize,
 }
 
 impl<'d> Runner<'d> {
@@ -80,7 +89,36 @@ impl<'d> Runner<'d> {
             alerts_only: false,
             counters: Counters::default(),
             scratch: Vec::new(),
+            on_fault: None,
+            faults_reported: 0,
         }
+    }
+
+    /// Calls `report` the first time each cause of plugin failure is seen
+    /// (the CLI writes it to stderr), once per cause rather than once per
+    /// event, so that a plugin failing every call cannot flood the log. The
+    /// counts are in [`Counters::plugin_faults`].
+    pub fn on_plugin_fault(mut self, report: impl FnMut(&Fault) + 'd) -> Runner<'d> {
+        self.on_fault = Some(Box::new(report));
+        self
+    }
+
+    /// Copies the detector's failure counters and reports new causes.
+    fn sync_faults(&mut self) {
+        self.counters.plugin_restarts = self.detector.restarts();
+        self.counters.correlation_resets = self.detector.correlation_resets();
+        let faults = self.detector.faults();
+        if faults.len() == self.faults_reported && faults == self.counters.plugin_faults {
+            return;
+        }
+        if let Some(report) = &mut self.on_fault {
+            faults
+                .iter()
+                .skip(self.faults_reported)
+                .for_each(report);
+        }
+        self.faults_reported = faults.len();
+        self.counters.plugin_faults = faults.to_vec();
     }
 
     /// Writes correlation alerts only, no event line (the CLI's
@@ -102,8 +140,7 @@ impl<'d> Runner<'d> {
     /// [`Error::Write`].
     pub fn finish(&mut self, out: &mut impl Write) -> Result<(), Error> {
         let alerts = self.detector.flush().unwrap_or_default();
-        self.counters.plugin_restarts = self.detector.restarts();
-        self.counters.correlation_resets = self.detector.correlation_resets();
+        self.sync_faults();
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         for alert in &alerts {
@@ -236,8 +273,7 @@ impl<'d> Runner<'d> {
                 }
             }
         };
-        self.counters.plugin_restarts = self.detector.restarts();
-        self.counters.correlation_resets = self.detector.correlation_resets();
+        self.sync_faults();
         let mut entries = batch.entries.into_iter().peekable();
         let mut alerts = batch.alerts.into_iter().peekable();
         let mut buf = std::mem::take(&mut self.scratch);

@@ -12,7 +12,7 @@ use sigil_engine::{
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-use crate::batch::{Batch, BatchEntry, Failure};
+use crate::batch::{Batch, BatchEntry, Failure, Fault};
 use crate::config::{FuelLimits, HostConfig};
 use crate::error::Error;
 
@@ -24,6 +24,43 @@ mod bindings {
 }
 
 use bindings::exports::sigil::engine::types as wit;
+
+/// The interface a plugin must export, as `wit/` names it: the package
+/// version is part of the name, so a plugin built against another version
+/// of the contract is refused by name, before any call.
+const DETECTOR_INTERFACE: &str = "sigil:engine/detector@0.2.0";
+
+/// Refuses a component that does not export [`DETECTOR_INTERFACE`], naming
+/// what it exports instead.
+fn check_exports(component: &Component, engine: &wasmtime::Engine) -> Result<(), Error> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if exports.iter().any(|e| e == DETECTOR_INTERFACE) {
+        return Ok(());
+    }
+    let (family, _) = DETECTOR_INTERFACE
+        .split_once('@')
+        .unwrap_or((DETECTOR_INTERFACE, ""));
+    let reason = match exports.iter().find(|e| e.starts_with(family)) {
+        Some(other) => format!(
+            "it exports {other}, another version of the contract than this sigil's \
+             {DETECTOR_INTERFACE}; rebuild the plugin against this sigil's wit/"
+        ),
+        None if exports.is_empty() => format!(
+            "it exports nothing; a sigil plugin exports {DETECTOR_INTERFACE} (the `plugin` \
+             world of wit/world.wit)"
+        ),
+        None => format!(
+            "it exports {} but not {DETECTOR_INTERFACE}; a sigil plugin implements the \
+             `plugin` world of wit/world.wit",
+            exports.join(", ")
+        ),
+    };
+    Err(Error::InvalidPlugin(reason))
+}
 
 /// What a plugin's store holds: only its limits (no WASI context, nothing
 /// the guest could reach).
@@ -87,6 +124,15 @@ impl Plugin {
     }
 
     fn compile(wasm: &[u8], config: HostConfig) -> Result<Plugin, Error> {
+        // A core module (version 1 of the binary format) is the most common
+        // wrong file: the build's output before `wasm-tools component new`.
+        if wasm.starts_with(b"\0asm") && wasm.get(4..8) == Some(&[1, 0, 0, 0][..]) {
+            return Err(Error::InvalidPlugin(
+                "this is a core WebAssembly module, not a component; wrap it with \
+                 `wasm-tools component new` as scripts/build-component does"
+                    .into(),
+            ));
+        }
         let mut wasm_config = Config::new();
         // Either counter is compiled into the guest's code, so the choice
         // is made per engine.
@@ -109,13 +155,20 @@ impl Plugin {
                 imports.join(", ")
             )));
         }
+        check_exports(&component, &engine)?;
         // The linker stays empty: nothing is offered to the guest.
         let linker = Linker::<State>::new(&engine);
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
-        let pre =
-            bindings::PluginPre::new(pre).map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        // The names are right (checked above); the types may still differ,
+        // e.g. a plugin built from an edited copy of wit/.
+        let pre = bindings::PluginPre::new(pre).map_err(|e| {
+            Error::InvalidPlugin(format!(
+                "its {DETECTOR_INTERFACE} does not match this sigil's ({e:#}); rebuild the \
+                 plugin against this sigil's wit/"
+            ))
+        })?;
         let ticker = match config.fuel {
             Some(_) => None,
             None => {
@@ -206,6 +259,7 @@ impl Plugin {
             instance,
             restarts: 0,
             correlation_resets: 0,
+            faults: Vec::new(),
         })
     }
 }
@@ -233,7 +287,10 @@ impl Instance {
             .build();
         let mut store = Store::new(&plugin.engine, State { limits });
         store.limiter(|s| &mut s.limits);
-        let failed = |e: wasmtime::Error| Error::PluginFailed(describe(&e));
+        // Bounds every copy out of the guest, per call: what a plugin
+        // returns cannot make the host allocate more than this.
+        store.set_hostcall_fuel(plugin.config.max_answer_bytes);
+        let failed = |e: wasmtime::Error| Error::PluginFailed(describe_load(&e, &plugin.config));
         plugin.arm_load(&mut store).map_err(failed)?;
         let bindings = plugin.pre.instantiate(&mut store).map_err(failed)?;
         let guest = bindings.sigil_engine_detector().engine();
@@ -245,7 +302,7 @@ impl Instance {
             Err(e) => return Err(load_error(e)),
         };
         let rules = guest.call_rules(&mut store, engine).map_err(failed)?;
-        let rules = rules.into_iter().map(rule_info).collect();
+        let rules = checked_rules(rules, &plugin.config).map_err(Error::PluginFailed)?;
         let skipped = guest.call_skipped(&mut store, engine).map_err(failed)?;
         let skipped = skipped.into_iter().map(rule_error).collect();
         let correlations = guest
@@ -267,6 +324,11 @@ impl Instance {
 /// plugin's limits. A failed instance is replaced transparently (see
 /// [`Session::evaluate_batch`]).
 ///
+/// Nothing the plugin returns is trusted: every answer is checked (see
+/// [`Session::evaluate_batch`]) and one that breaks the contract is handled
+/// as a trap. Each cause is kept, with how often it happened
+/// ([`Session::faults`]).
+///
 /// Correlation windows live in the instance: a replaced instance starts with
 /// none, so a sequence that spans the failure is not found. Such losses are
 /// counted by [`Session::correlation_resets`].
@@ -277,7 +339,12 @@ pub struct Session {
     instance: Instance,
     restarts: u64,
     correlation_resets: u64,
+    faults: Vec<Fault>,
 }
+
+/// Distinct fault causes a session keeps; later new causes are counted
+/// under the last one, so a plugin cannot grow the list without bound.
+const MAX_FAULT_CAUSES: usize = 16;
 
 impl Session {
     /// The rule table; `Finding::rule` indexes it.
@@ -306,17 +373,50 @@ impl Session {
         self.correlation_resets
     }
 
+    /// Why calls failed, each cause once with how many calls it failed, in
+    /// the order first seen (at most 16 causes; further new ones are
+    /// counted in the last, renamed to say so).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Records one failed call.
+    fn fault(&mut self, cause: &str) {
+        if let Some(f) = self.faults.iter_mut().find(|f| f.cause == cause) {
+            f.count += 1;
+        } else if self.faults.len() < MAX_FAULT_CAUSES {
+            self.faults.push(Fault {
+                cause: cause.to_string(),
+                count: 1,
+            });
+        } else if let Some(last) = self.faults.last_mut() {
+            last.cause = "other causes (more than 16 kinds of failure)".into();
+            last.count += 1;
+        }
+    }
+
     /// Evaluates a block of NDJSON in one call: how many events it held, an
     /// entry per event that matched or failed, and the correlation alerts
     /// that came out, each in index order.
     ///
     /// The call gets [`HostConfig::call_deadline`] (or, under fuel,
-    /// [`FuelLimits::call_fuel`]) for the block's size. If it traps, runs
-    /// out of time, fuel or memory, or answers out of protocol, the
-    /// instance is replaced by a fresh one (same rules, empty correlation
-    /// windows) and the block is evaluated again event by event, each event
-    /// with its own budget: only the events that fail alone get a
-    /// [`Failure::Plugin`] entry.
+    /// [`FuelLimits::call_fuel`]) for the block's size. Its answer is
+    /// checked: it must count the block's events; name each event at most
+    /// once, in order, within the block; name rules of the rule table, each
+    /// at most once per verdict and in table order; keep scores within 0 to
+    /// 100 and each verdict's score, level and `keep` what its findings and
+    /// the options make them; stay within [`HostConfig::max_answer_bytes`]
+    /// and [`HostConfig::max_string_bytes`].
+    ///
+    /// If the call traps, runs out of time, fuel or memory, or its answer
+    /// fails a check, the instance is replaced by a fresh one (same rules,
+    /// empty correlation windows) and the block is evaluated again event by
+    /// event, each event with its own budget and the same checks: only the
+    /// events that fail alone get a [`Failure::Plugin`] entry. After
+    /// [`HostConfig::max_failures_in_a_row`] failures in a row, the rest of
+    /// the block is not retried: its events get a [`Failure::Plugin`] entry
+    /// saying so. Every event of the block gets exactly one answer either
+    /// way.
     ///
     /// # Errors
     ///
@@ -324,40 +424,58 @@ impl Session {
     /// cannot be made.
     pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<Batch, Error> {
         let expected = ndjson_events(block).count() as u32;
-        match self.call_batch(block, expected) {
-            Ok(result) => Ok(result),
-            Err(_) => {
-                self.restart()?;
-                let mut batch = Batch {
-                    events: expected,
-                    ..Batch::default()
-                };
-                for (index, event) in ndjson_events(block).enumerate() {
-                    let index = index as u32;
-                    let outcome = self
-                        .call_one(event)
-                        .and_then(|o| self.call_take_alerts().map(|a| (o, a)));
-                    match outcome {
-                        Ok((outcome, alerts)) => {
-                            if !matches!(&outcome, Ok(v) if !v.matched()) {
-                                batch.entries.push(BatchEntry { index, outcome });
-                            }
-                            batch.alerts.extend(
-                                alerts.into_iter().map(|alert| BatchAlert { index, alert }),
-                            );
-                        }
-                        Err(reason) => {
-                            batch.entries.push(BatchEntry {
-                                index,
-                                outcome: Err(Failure::Plugin(reason)),
-                            });
-                            self.restart()?;
-                        }
+        let cause = match self.call_batch(block, expected) {
+            Ok(result) => return Ok(result),
+            Err(cause) => cause,
+        };
+        self.fault(&cause);
+        self.restart()?;
+        let mut batch = Batch {
+            events: expected,
+            ..Batch::default()
+        };
+        let give_up = self.plugin.config.max_failures_in_a_row;
+        let mut in_a_row = 0u32;
+        let mut last_cause = cause;
+        for (index, event) in ndjson_events(block).enumerate() {
+            let index = index as u32;
+            if give_up > 0 && in_a_row >= give_up {
+                batch.entries.push(BatchEntry {
+                    index,
+                    outcome: Err(Failure::Plugin(format!(
+                        "not evaluated: the plugin failed {in_a_row} events in a row before \
+                         this one, the last with \"{last_cause}\", so the rest of its block \
+                         was not retried"
+                    ))),
+                });
+                continue;
+            }
+            let outcome = self
+                .call_one(event)
+                .and_then(|o| self.call_take_alerts().map(|a| (o, a)));
+            match outcome {
+                Ok((outcome, alerts)) => {
+                    in_a_row = 0;
+                    if !matches!(&outcome, Ok(v) if !v.matched()) {
+                        batch.entries.push(BatchEntry { index, outcome });
                     }
+                    batch
+                        .alerts
+                        .extend(alerts.into_iter().map(|alert| BatchAlert { index, alert }));
                 }
-                Ok(batch)
+                Err(reason) => {
+                    in_a_row += 1;
+                    self.fault(&reason);
+                    batch.entries.push(BatchEntry {
+                        index,
+                        outcome: Err(Failure::Plugin(reason.clone())),
+                    });
+                    last_cause = reason;
+                    self.restart()?;
+                }
             }
         }
+        Ok(batch)
     }
 
     /// Moves the correlation watermark (see `sigil_engine::Engine::advance`).
@@ -418,7 +536,8 @@ impl Session {
     ) -> Result<Vec<Alert>, Error> {
         match result {
             Ok(alerts) => Ok(alerts),
-            Err(_) => {
+            Err(cause) => {
+                self.fault(&cause);
                 self.restart()?;
                 Ok(Vec::new())
             }
@@ -436,12 +555,13 @@ impl Session {
             ResourceAny,
         ) -> wasmtime::Result<Vec<wit::Alert>>,
     ) -> Result<Vec<Alert>, String> {
+        let config = &self.plugin.config;
         let inst = &mut self.instance;
         self.plugin
             .arm_load(&mut inst.store)
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe(&e, config))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
-        let alerts = call(guest, &mut inst.store, inst.engine).map_err(|e| describe(&e))?;
+        let alerts = call(guest, &mut inst.store, inst.engine).map_err(|e| describe(&e, config))?;
         alerts.into_iter().map(|a| self.checked_alert(a)).collect()
     }
 
@@ -450,13 +570,19 @@ impl Session {
         self.call_alerts(|guest, store, engine| guest.call_take_alerts(store, engine))
     }
 
-    /// Converts an alert, refusing a rule index outside the rule table.
+    /// Converts an alert, refusing a rule index outside the rule table or
+    /// an overlong string.
     fn checked_alert(&self, a: wit::Alert) -> Result<Alert, String> {
         if a.rule as usize >= self.instance.rules.len() {
             return Err(
                 "plugin broke the protocol: an alert names a rule outside the rule table".into(),
             );
         }
+        let max = self.plugin.config.max_string_bytes;
+        let strings = (a.group.iter().chain(&a.labels))
+            .flat_map(|(k, v)| [k, v])
+            .chain(&a.events);
+        check_strings(strings, max)?;
         Ok(Alert {
             rule: a.rule,
             group: a.group,
@@ -470,32 +596,43 @@ impl Session {
 
     /// One `evaluate-batch` call, its answer checked against the protocol.
     fn call_batch(&mut self, block: &[u8], expected: u32) -> Result<Batch, String> {
+        let config = &self.plugin.config;
         let inst = &mut self.instance;
         self.plugin
             .arm_call(&mut inst.store, block.len())
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe(&e, config))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
         let result = guest
             .call_evaluate_batch(&mut inst.store, inst.engine, block)
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe(&e, config))?;
         if result.events != expected {
-            return Err(format!(
-                "plugin broke the batch protocol: it counted {} events where there are {expected}",
-                result.events
-            ));
+            return Err(
+                "plugin broke the batch protocol: it counted another number of events than \
+                 the block holds"
+                    .into(),
+            );
         }
         let mut entries = Vec::with_capacity(result.entries.len());
+        // The first index the next entry may have: strictly increasing
+        // indexes are each event at most once, in order.
         let mut next = 0u32;
         for entry in result.entries {
-            if entry.index < next || entry.index >= expected {
+            if entry.index >= expected {
                 return Err(
-                    "plugin broke the batch protocol: entry indexes out of order or range".into(),
+                    "plugin broke the batch protocol: an entry names an event past the block"
+                        .into(),
+                );
+            }
+            if entry.index < next {
+                return Err(
+                    "plugin broke the batch protocol: entries repeat an event or are out of order"
+                        .into(),
                 );
             }
             next = entry.index + 1;
             let outcome = match entry.outcome {
                 Ok(v) => Ok(self.checked_verdict(v)?),
-                Err(e) => Err(failure(e)),
+                Err(e) => Err(failure(e, config.max_string_bytes)?),
             };
             entries.push(BatchEntry {
                 index: entry.index,
@@ -523,30 +660,68 @@ impl Session {
         })
     }
 
-    /// One `evaluate` call: `Err` when the call itself failed.
+    /// One `evaluate` call, its answer checked: `Err` when the call failed.
     fn call_one(&mut self, event: &[u8]) -> Result<Result<Verdict, Failure>, String> {
+        let config = &self.plugin.config;
         let inst = &mut self.instance;
         self.plugin
             .arm_call(&mut inst.store, event.len())
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe(&e, config))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
         match guest
             .call_evaluate(&mut inst.store, inst.engine, event)
-            .map_err(|e| describe(&e))?
+            .map_err(|e| describe(&e, config))?
         {
             Ok(v) => Ok(Ok(self.checked_verdict(v)?)),
-            Err(e) => Ok(Err(failure(e))),
+            Err(e) => Ok(Err(failure(e, config.max_string_bytes)?)),
         }
     }
 
-    /// Converts a verdict, refusing rule indexes outside the rule table.
+    /// Converts a verdict after checking it is one the engine could have
+    /// given with this rule table and these options (see
+    /// [`Session::evaluate_batch`]); `Err` names the first broken rule.
     fn checked_verdict(&self, v: wit::Verdict) -> Result<Verdict, String> {
-        let n = self.instance.rules.len();
-        if v.findings.iter().any(|f| f.rule as usize >= n) {
-            return Err(
-                "plugin broke the protocol: a finding names a rule outside the rule table".into(),
-            );
+        let rules = &self.instance.rules;
+        let broke = |what: &str| Err(format!("plugin broke the protocol: {what}"));
+        let mut next = 0usize;
+        let mut top: Option<Level> = None;
+        let mut top_score = 0u8;
+        for f in &v.findings {
+            let rule = f.rule as usize;
+            let Some(info) = rules.get(rule) else {
+                return broke("a finding names a rule outside the rule table");
+            };
+            if rule < next {
+                return broke("findings repeat a rule or are out of rule-table order");
+            }
+            next = rule + 1;
+            if f.score > 100 {
+                return broke("a finding's score is over 100");
+            }
+            top_score = top_score.max(f.score);
+            top = top.max(Some(info.level));
         }
+        if v.score > 100 {
+            return broke("a verdict's score is over 100");
+        }
+        if v.score != top_score {
+            return broke("a verdict's score is not its findings' highest");
+        }
+        if v.level.map(level) != top {
+            return broke("a verdict's level is not its findings' highest");
+        }
+        if v.keep != self.options.keeps(!v.findings.is_empty(), v.score) {
+            return broke("a verdict's keep does not follow the options");
+        }
+        let labels = v.findings.iter().flat_map(|f| &f.labels);
+        let warnings = v.warnings.iter().filter_map(|w| match w {
+            wit::EventWarning::DuplicateKey(s) | wit::EventWarning::Other(s) => Some(s),
+            _ => None,
+        });
+        check_strings(
+            labels.flat_map(|(k, v)| [k, v]).chain(warnings),
+            self.plugin.config.max_string_bytes,
+        )?;
         Ok(verdict(v))
     }
 
@@ -556,13 +731,50 @@ impl Session {
         if self.instance.correlations > 0 {
             self.correlation_resets += 1;
         }
-        self.instance = Instance::new(&self.plugin, &self.sources, &self.options)?;
-        Ok(())
+        match Instance::new(&self.plugin, &self.sources, &self.options) {
+            Ok(instance) => {
+                self.instance = instance;
+                Ok(())
+            }
+            Err(e) => {
+                self.fault(&format!("no fresh plugin instance could be made: {e}"));
+                Err(e)
+            }
+        }
     }
 }
 
-/// A short reason for a failed call: the trap when there is one.
-fn describe(e: &wasmtime::Error) -> String {
+/// `Err` when one of `strings` is longer than `max` bytes.
+fn check_strings<'a>(
+    mut strings: impl Iterator<Item = &'a String>,
+    max: usize,
+) -> Result<(), String> {
+    if strings.any(|s| s.len() > max) {
+        return Err(format!(
+            "plugin broke the protocol: a string of its answer is over --max-string-bytes \
+             ({max} bytes)"
+        ));
+    }
+    Ok(())
+}
+
+/// The rule table of a fresh instance, checked: scores within 0 to 100 and
+/// strings within [`HostConfig::max_string_bytes`].
+fn checked_rules(rules: Vec<wit::RuleInfo>, config: &HostConfig) -> Result<Vec<RuleInfo>, String> {
+    if rules.iter().any(|r| r.score > 100) {
+        return Err(
+            "plugin broke the protocol: a rule's score in its rule table is over 100".into(),
+        );
+    }
+    let strings = rules
+        .iter()
+        .flat_map(|r| [&r.id, &r.title, &r.source].into_iter().chain(&r.tags));
+    check_strings(strings, config.max_string_bytes)?;
+    Ok(rules.into_iter().map(rule_info).collect())
+}
+
+/// A short reason for a failed evaluation call: the trap when there is one.
+fn describe(e: &wasmtime::Error, config: &HostConfig) -> String {
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             "plugin ran out of fuel (raise --fuel if the events are legitimate)".into()
@@ -571,8 +783,40 @@ fn describe(e: &wasmtime::Error) -> String {
             "plugin ran out of time (raise --ms-per-mib if the events are legitimate)".into()
         }
         Some(trap) => format!("plugin trapped: {trap}"),
-        None => format!("plugin failed: {}", e.root_cause()),
+        None => describe_other(e, config),
     }
+}
+
+/// [`describe`] for loading, whose limits have other flags.
+fn describe_load(e: &wasmtime::Error, config: &HostConfig) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => "plugin ran out of fuel".into(),
+        Some(Trap::Interrupt) => "plugin ran out of time (--load-ms)".into(),
+        Some(trap) => format!("plugin trapped: {trap}"),
+        None => describe_other(e, config),
+    }
+}
+
+/// A failed call that is no trap: instantiation, or an answer that could
+/// not be copied out.
+fn describe_other(e: &wasmtime::Error, config: &HostConfig) -> String {
+    let cause = e.root_cause().to_string();
+    // wasmtime's error for an answer over the hostcall fuel is a private
+    // type: only its text tells it apart (a test pins it).
+    if cause.contains("fuel allocated for hostcalls has been exhausted") {
+        return format!(
+            "plugin's answer is over --max-answer-bytes ({} bytes)",
+            config.max_answer_bytes
+        );
+    }
+    // Likewise for growing memory past the store's cap.
+    if cause.contains("forcing trap when growing memory") {
+        return format!(
+            "plugin ran out of memory (--max-memory {} bytes)",
+            config.max_memory
+        );
+    }
+    format!("plugin failed: {cause}")
 }
 
 /// Epoch ticks that cover `deadline`: one more than it spans, since the
@@ -680,15 +924,19 @@ fn load_error(e: wit::LoadError) -> Error {
     }
 }
 
-fn failure(e: wit::EventError) -> Failure {
-    Failure::Event(match e {
+/// An event error, its text checked against `max_string` bytes.
+fn failure(e: wit::EventError, max_string: usize) -> Result<Failure, String> {
+    if let wit::EventError::InvalidJson(s) | wit::EventError::Other(s) = &e {
+        check_strings(std::iter::once(s), max_string)?;
+    }
+    Ok(Failure::Event(match e {
         wit::EventError::InvalidJson(s) => EventError::InvalidJson(s),
         wit::EventError::InvalidUtf8 => EventError::InvalidUtf8,
         wit::EventError::TooLarge(n) => EventError::TooLarge(n),
         wit::EventError::TooDeep => EventError::TooDeep,
         // The engine's error type has no catch-all case: keep the text.
-        wit::EventError::Other(s) => return Failure::Plugin(s),
-    })
+        wit::EventError::Other(s) => return Ok(Failure::Plugin(s)),
+    }))
 }
 
 fn verdict(v: wit::Verdict) -> Verdict {

@@ -72,6 +72,15 @@ pub struct Args {
     /// Memory cap of the plugin instance, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_memory)]
     max_memory: usize,
+    /// Bytes the host copies out of one answer of the plugin; a larger answer is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_answer_bytes)]
+    max_answer_bytes: usize,
+    /// Longest string (label, error text) accepted from the plugin; a longer one is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_string_bytes)]
+    max_string_bytes: usize,
+    /// Plugin failures in a row that end the event-by-event retry of a block (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = HostConfig::default().max_failures_in_a_row)]
+    max_failures_in_a_row: u32,
     /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
     #[arg(long = "placeholder", value_name = "NAME=VALUES")]
     placeholders: Vec<String>,
@@ -110,6 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             per_mib,
             ..FuelLimits::default()
         }),
+        max_answer_bytes: args.max_answer_bytes,
+        max_string_bytes: args.max_string_bytes,
+        max_failures_in_a_row: args.max_failures_in_a_row,
     };
     let mut detector = if args.native {
         Detector::Native(sigil_engine::Engine::load(&sources, options)?)
@@ -134,7 +146,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
-    let mut runner = Runner::new(&mut detector).alerts_only(args.alerts_only);
+    // Each cause once, when first seen (a stream may never end); the
+    // counts come with the summary.
+    let mut runner = Runner::new(&mut detector)
+        .alerts_only(args.alerts_only)
+        .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -169,6 +185,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (n, 0) => format!(", plugin restarts {n}"),
         (n, r) => format!(", plugin restarts {n} ({r} lost correlation state)"),
     };
+    for f in &c.plugin_faults {
+        eprintln!("sigil: plugin fault x{}: {}", f.count, f.cause);
+    }
+    let faults = match c.plugin_faults.iter().map(|f| f.count).sum::<u64>() {
+        0 => String::new(),
+        n => format!(", plugin faults {n}"),
+    };
     let stats = detector.correlation_stats();
     let alerts = if stats.correlations > 0 {
         let mut s = format!(", alerts {}", c.alerts);
@@ -192,7 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => String::new(),
     };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{faults}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,
