@@ -69,4 +69,16 @@ pub enum Error {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Write(io::Error),
+    /// `sigil serve` could not listen where it was told to.
+    #[error("cannot listen on {addr}: {source} (is another process using it?)")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The service's configuration is not usable (an admin address that
+    /// is not loopback, a downstream URL that is not `http://`).
+    #[error("{0}")]
+    Config(String),
 }

@@ -101,6 +101,7 @@ mod error;
 mod output;
 mod plugin;
 mod rules;
+pub mod serve;
 
 pub use batch::{Batch, BatchEntry, Failure, Fault};
 pub use config::{FuelLimits, HostConfig};

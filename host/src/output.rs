@@ -112,10 +112,7 @@ impl<'d> Runner<'d> {
             return;
         }
         if let Some(report) = &mut self.on_fault {
-            faults
-                .iter()
-                .skip(self.faults_reported)
-                .for_each(report);
+            faults.iter().skip(self.faults_reported).for_each(report);
         }
         self.faults_reported = faults.len();
         self.counters.plugin_faults = faults.to_vec();

@@ -1,10 +1,12 @@
 //! The command line: flags are defined once here and in the subcommand
 //! files; their doc comments are the help text.
 
+mod detector_args;
 mod interrupt;
 pub mod rules_check;
 pub mod rules_test;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,8 @@ pub struct Cli {
 enum Command {
     /// Evaluate events and write each one, with its verdict under "sigil", as NDJSON.
     Run(run::Args),
+    /// Serve detection over HTTP: POST /v1/events, GET /health, GET /metrics.
+    Serve(serve::Args),
     /// Work with rule packs.
     #[command(subcommand)]
     Rules(Rules),
@@ -56,6 +60,7 @@ pub fn placeholders(flags: &[String]) -> anyhow::Result<Vec<(String, Vec<String>
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Rules(Rules::Check(args)) => rules_check::run(args),
         Command::Rules(Rules::Test(args)) => rules_test::run(args),
     }

@@ -1,0 +1,157 @@
+//! The flags that choose and bound a detector, shared by `sigil run` and
+//! `sigil serve` so that both take the same rules, plugin and limits
+//! under the same names.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use sigil_engine::{Options, RuleSource};
+use sigil_host::{Detector, FuelLimits, HostConfig, Plugin};
+
+/// Which engine runs which rules, within which limits; each flag maps onto
+/// one field of `sigil_engine::Options` or `sigil_host::HostConfig`.
+#[derive(clap::Args, Clone)]
+pub struct DetectorArgs {
+    /// Run this plugin component instead of the built-in one.
+    #[arg(long, value_name = "FILE.wasm", conflicts_with = "native")]
+    plugin: Option<PathBuf>,
+    /// Refuse the --plugin file unless its SHA-256 is HEX (`sha256sum FILE`).
+    #[arg(long, value_name = "HEX", requires = "plugin")]
+    plugin_sha256: Option<String>,
+    /// Run the engine natively (no sandbox): fastest, no time or memory limit.
+    #[arg(long)]
+    native: bool,
+    /// Rule file or directory (recursive, *.yml/*.yaml); repeatable. Default: the built-in pack.
+    #[arg(long, value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Rule or filter file or directory to load on top of the rules (the
+    /// built-in pack when --rules is not given), e.g. a tuning filter from
+    /// rules/tuning/; repeatable.
+    #[arg(long, value_name = "PATH")]
+    add_rules: Vec<PathBuf>,
+    /// Leave invalid rules out (listed on stderr) instead of failing.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Write only events that matched at least one rule.
+    #[arg(long)]
+    matched_only: bool,
+    /// Write only events scoring at least N (0-100).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    min_score: u8,
+    /// How far behind the newest event time an event may arrive and still correlate.
+    #[arg(long, value_name = "MS", default_value_t = Options::default().correlation_lateness_ms)]
+    correlation_lateness_ms: u32,
+    /// Most correlation groups open at once; past it the oldest is evicted.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
+    max_groups: u32,
+    /// Most matches kept per correlation group; past it the oldest are dropped.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_events_per_group)]
+    max_events_per_group: u32,
+    /// Bytes of correlation state; past it the oldest groups are evicted.
+    #[arg(long, value_name = "BYTES", default_value_t = Options::default().max_correlation_bytes)]
+    max_correlation_bytes: u32,
+    /// Time (wall-clock ms) a plugin call may take per MiB of events; a call over it fails alone.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().ms_per_mib)]
+    ms_per_mib: u64,
+    /// Shortest time (ms) a plugin call may take, however few its events.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().min_call_ms)]
+    min_call_ms: u64,
+    /// Time (ms) loading the rules into a plugin instance may take.
+    #[arg(long, value_name = "MS", default_value_t = HostConfig::default().load_ms)]
+    load_ms: u64,
+    /// Bound plugin calls by fuel instead of time: N per MiB of events (deterministic under any load).
+    #[arg(long, value_name = "N", conflicts_with_all = ["ms_per_mib", "min_call_ms", "load_ms"])]
+    fuel: Option<u64>,
+    /// Memory cap of the plugin instance, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_memory)]
+    max_memory: usize,
+    /// Bytes the host copies out of one answer of the plugin; a larger answer is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_answer_bytes)]
+    max_answer_bytes: usize,
+    /// Longest string (label, error text) accepted from the plugin; a longer one is refused.
+    #[arg(long, value_name = "BYTES", default_value_t = HostConfig::default().max_string_bytes)]
+    max_string_bytes: usize,
+    /// Plugin failures in a row that end the event-by-event retry of a block (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = HostConfig::default().max_failures_in_a_row)]
+    max_failures_in_a_row: u32,
+    /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
+    #[arg(long = "placeholder", value_name = "NAME=VALUES")]
+    placeholders: Vec<String>,
+}
+
+impl DetectorArgs {
+    /// The engine options the flags give.
+    pub fn options(&self) -> anyhow::Result<Options> {
+        Ok(Options {
+            min_score: self.min_score,
+            matched_only: self.matched_only,
+            skip_invalid: self.skip_invalid,
+            placeholders: super::placeholders(&self.placeholders)?,
+            correlation_lateness_ms: self.correlation_lateness_ms,
+            max_groups: self.max_groups,
+            max_events_per_group: self.max_events_per_group,
+            max_correlation_bytes: self.max_correlation_bytes,
+            ..Options::default()
+        })
+    }
+
+    /// The plugin limits the flags give.
+    pub fn config(&self) -> HostConfig {
+        HostConfig {
+            max_memory: self.max_memory,
+            ms_per_mib: self.ms_per_mib,
+            min_call_ms: self.min_call_ms,
+            load_ms: self.load_ms,
+            fuel: self.fuel.map(|per_mib| FuelLimits {
+                per_mib,
+                ..FuelLimits::default()
+            }),
+            max_answer_bytes: self.max_answer_bytes,
+            max_string_bytes: self.max_string_bytes,
+            max_failures_in_a_row: self.max_failures_in_a_row,
+        }
+    }
+
+    /// The rule texts, read now from the files named (or the built-in
+    /// pack): called again on a reload, to pick up edited files.
+    pub fn sources(&self) -> anyhow::Result<Vec<RuleSource>> {
+        let mut sources = if self.rules.is_empty() {
+            sigil_host::builtin_rules()
+        } else {
+            sigil_host::rule_sources(&self.rules)?
+        };
+        sources.extend(sigil_host::rule_sources(&self.add_rules)?);
+        Ok(sources)
+    }
+
+    /// The plugin compiled, once (`None` with `--native`).
+    pub fn plugin(&self) -> anyhow::Result<Option<Plugin>> {
+        if self.native {
+            return Ok(None);
+        }
+        let config = self.config();
+        Ok(Some(match &self.plugin {
+            Some(path) => {
+                let wasm = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                match &self.plugin_sha256 {
+                    Some(hex) => Plugin::new_pinned(&wasm, hex, config)
+                        .with_context(|| format!("refusing {}", path.display()))?,
+                    None => Plugin::new(&wasm, config)?,
+                }
+            }
+            None => Plugin::builtin(config)?,
+        }))
+    }
+
+    /// A detector with the rules read now, in `plugin` (from
+    /// [`DetectorArgs::plugin`]) or natively.
+    pub fn detector(&self, plugin: Option<&Plugin>) -> anyhow::Result<Detector> {
+        let sources = self.sources()?;
+        let options = self.options()?;
+        Ok(match plugin {
+            None => Detector::Native(sigil_engine::Engine::load(&sources, options)?),
+            Some(plugin) => Detector::Component(plugin.session(&sources, &options)?),
+        })
+    }
+}
