@@ -89,8 +89,10 @@ pub struct ServeConfig {
     /// Largest decoded request body. Default 16 MiB (Vector's `http` sink
     /// sends up to 10 MB).
     pub max_request_bytes: usize,
-    /// Decoded bytes accepted and not yet answered, across requests, plus
-    /// the outputs kept for retries. Default 64 MiB.
+    /// Decoded bytes accepted and not yet answered, across requests.
+    /// Default 64 MiB. The outputs kept for retries have a budget of the
+    /// same size (the oldest is dropped past it, and its retry evaluated
+    /// again).
     pub max_inflight_bytes: usize,
     /// What `Retry-After` tells a sender turned away (`429`, `503`).
     /// Default 1 s.
@@ -167,7 +169,7 @@ impl Server {
         Ok(Server {
             shared: Arc::new(Shared {
                 inflight: Arc::new(Semaphore::new(permits)),
-                undelivered: Mutex::new(forward::Undelivered::new(config.max_inflight_bytes / 2)),
+                undelivered: Mutex::new(forward::Undelivered::new(config.max_inflight_bytes)),
                 config,
                 jobs: std::sync::Mutex::new(jobs),
                 downstream,
