@@ -107,6 +107,12 @@ pub struct HostConfig {
     /// block deadline plus 4 event deadlines per block. The next block is
     /// tried again in one call.
     pub max_failures_in_a_row: u32,
+    /// Where compiled plugins are kept between runs (see
+    /// [`crate::compile_cache`]), or `None` to compile every time.
+    ///
+    /// Default `None` for the library; the CLI uses
+    /// [`crate::compile_cache::default_dir`] unless `--no-compile-cache`.
+    pub compile_cache: Option<std::path::PathBuf>,
 }
 
 /// Fuel budgets, for [`HostConfig::fuel`].
@@ -175,6 +181,7 @@ impl Default for HostConfig {
             max_answer_bytes: 64 << 20,
             max_string_bytes: 1 << 20,
             max_failures_in_a_row: 4,
+            compile_cache: None,
         }
     }
 }

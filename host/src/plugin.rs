@@ -13,6 +13,7 @@ use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 use crate::batch::{Batch, BatchEntry, Failure, Fault};
+use crate::compile_cache::CacheOutcome;
 use crate::config::{FuelLimits, HostConfig};
 use crate::error::Error;
 
@@ -82,6 +83,7 @@ pub struct Plugin {
     component: Component,
     pre: bindings::PluginPre<State>,
     config: HostConfig,
+    cache: CacheOutcome,
     /// The epoch timer; `None` under fuel metering.
     _ticker: Option<Arc<Ticker>>,
 }
@@ -142,8 +144,11 @@ impl Plugin {
         };
         let engine = wasmtime::Engine::new(&wasm_config)
             .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
-        let component =
-            Component::new(&engine, wasm).map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
+        let (component, cache) = match &config.compile_cache {
+            Some(dir) => crate::compile_cache::load(&engine, wasm, dir),
+            None => Component::new(&engine, wasm).map(|c| (c, CacheOutcome::Unused)),
+        }
+        .map_err(|e| Error::InvalidPlugin(format!("{e:#}")))?;
         let imports: Vec<String> = component
             .component_type()
             .imports(&engine)
@@ -184,8 +189,15 @@ impl Plugin {
             component,
             pre,
             config,
+            cache,
             _ticker: ticker,
         })
+    }
+
+    /// Whether the compiled code came from the compile cache
+    /// ([`HostConfig::compile_cache`]).
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
     }
 
     /// Grants the next call on `store` the budget of a call over `bytes`

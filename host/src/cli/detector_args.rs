@@ -74,6 +74,10 @@ pub struct DetectorArgs {
     /// Plugin failures in a row that end the event-by-event retry of a block (0: no limit).
     #[arg(long, value_name = "N", default_value_t = HostConfig::default().max_failures_in_a_row)]
     max_failures_in_a_row: u32,
+    /// Compile the plugin every time instead of keeping the compiled code in
+    /// $SIGIL_CACHE_DIR (default ~/.cache/sigil).
+    #[arg(long)]
+    no_compile_cache: bool,
     /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
     #[arg(long = "placeholder", value_name = "NAME=VALUES")]
     placeholders: Vec<String>,
@@ -109,6 +113,11 @@ impl DetectorArgs {
             max_answer_bytes: self.max_answer_bytes,
             max_string_bytes: self.max_string_bytes,
             max_failures_in_a_row: self.max_failures_in_a_row,
+            compile_cache: if self.no_compile_cache {
+                None
+            } else {
+                sigil_host::compile_cache::default_dir()
+            },
         }
     }
 
