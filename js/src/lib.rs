@@ -6,7 +6,7 @@
 //! let verdict = engine
 //!     .evaluate(br#"{"eventSource":"ec2.amazonaws.com","eventName":"StopInstances"}"#)
 //!     .unwrap();
-//! assert!(verdict.starts_with(r#"{"findings":[{"labels":[["technique","T1578.004"]"#));
+//! assert!(verdict.starts_with(r#"{"keep":true,"score":10,"level":"informational","findings":[{"rule":"#));
 //! ```
 //!
 //! This crate is the Rust half of the npm package in `js/` (built by
@@ -130,7 +130,7 @@ impl Engine {
     pub fn evaluate(&mut self, event: &[u8]) -> Result<String, String> {
         self.inner
             .evaluate(event)
-            .map(|v| wit::verdict(&v).to_string())
+            .map(|v| wit::verdict(&v))
             .map_err(|e| wit::event_error(&e).to_string())
     }
 
@@ -138,12 +138,12 @@ impl Engine {
     pub fn evaluate_batch(&mut self, block: &[u8]) -> String {
         let (mut entries, mut alerts) = (Vec::new(), Vec::new());
         let events = self.inner.evaluate_batch(block, &mut entries, &mut alerts);
-        wit::batch_result(events, &entries, &alerts).to_string()
+        wit::batch_result(events, &entries, &alerts)
     }
 }
 
 fn alerts_json(alerts: &[sigil_engine::Alert]) -> String {
-    Value::Array(alerts.iter().map(wit::alert).collect()).to_string()
+    wit::alerts(alerts)
 }
 
 #[wasm_bindgen(js_class = WasmEngine)]

@@ -15,7 +15,7 @@
 //! boundary per call, `JSON.parse` builds the objects faster than
 //! property-by-property calls would, and the glue stays small.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sigil_engine::{
     Alert, BatchAlert, BatchEntry, CorrelationStats, EventError, EventWarning, Level, LoadError,
@@ -43,10 +43,6 @@ pub fn source(s: Source) -> &'static str {
         Source::Falcon => "falcon",
         Source::Sumo => "sumo",
     }
-}
-
-fn pairs(p: &[(String, String)]) -> Value {
-    Value::Array(p.iter().map(|(k, v)| json!([k, v])).collect())
 }
 
 /// A WIT `rule-info`.
@@ -106,52 +102,142 @@ pub fn warning(w: &EventWarning) -> Value {
     }
 }
 
-/// A WIT `verdict`.
-pub fn verdict(v: &Verdict) -> Value {
-    let findings: Vec<Value> = v
-        .findings
-        .iter()
-        .map(|f| json!({"rule": f.rule, "score": f.score, "labels": pairs(&f.labels)}))
-        .collect();
-    let mut out = json!({
-        "keep": v.keep, "score": v.score, "findings": findings,
-        "warnings": v.warnings.iter().map(warning).collect::<Vec<_>>(),
-    });
-    if let Some(l) = v.level {
-        out["level"] = json!(level(l));
+/// A WIT `finding`.
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    rule: u32,
+    score: u8,
+    labels: &'a [(String, String)],
+}
+
+/// A WIT `verdict`. Serialised straight from the engine's values (no
+/// `Value` tree in between): `evaluateBatch` writes one per match, and on
+/// a broad pack a quarter of the events match.
+#[derive(Serialize)]
+struct VerdictOut<'a> {
+    keep: bool,
+    score: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'static str>,
+    findings: Vec<FindingOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    warnings: Vec<Value>,
+}
+
+impl<'a> VerdictOut<'a> {
+    fn new(v: &'a Verdict) -> Self {
+        VerdictOut {
+            keep: v.keep,
+            score: v.score,
+            level: v.level.map(level),
+            findings: v
+                .findings
+                .iter()
+                .map(|f| FindingOut {
+                    rule: f.rule,
+                    score: f.score,
+                    labels: &f.labels,
+                })
+                .collect(),
+            source: v.source.map(source),
+            warnings: v.warnings.iter().map(warning).collect(),
+        }
     }
-    if let Some(s) = v.source {
-        out["source"] = json!(source(s));
-    }
-    out
+}
+
+/// A WIT `verdict`, as JSON text.
+pub fn verdict(v: &Verdict) -> String {
+    to_json(&VerdictOut::new(v))
 }
 
 /// A WIT `alert`.
-pub fn alert(a: &Alert) -> Value {
-    json!({
-        "rule": a.rule, "group": pairs(&a.group),
-        "windowStartMs": a.window_start_ms, "windowEndMs": a.window_end_ms,
-        "events": a.events, "value": a.value, "labels": pairs(&a.labels),
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertOut<'a> {
+    rule: u32,
+    group: &'a [(String, String)],
+    window_start_ms: i64,
+    window_end_ms: i64,
+    events: &'a [String],
+    value: f64,
+    labels: &'a [(String, String)],
+}
+
+impl<'a> AlertOut<'a> {
+    fn new(a: &'a Alert) -> Self {
+        AlertOut {
+            rule: a.rule,
+            group: &a.group,
+            window_start_ms: a.window_start_ms,
+            window_end_ms: a.window_end_ms,
+            events: &a.events,
+            value: a.value,
+            labels: &a.labels,
+        }
+    }
+}
+
+/// A WIT `list<alert>`, as JSON text.
+pub fn alerts(alerts: &[Alert]) -> String {
+    to_json(&alerts.iter().map(AlertOut::new).collect::<Vec<_>>())
+}
+
+/// A WIT `result<verdict, event-error>` inside a record: `{tag, val}`.
+#[derive(Serialize)]
+#[serde(tag = "tag", content = "val", rename_all = "lowercase")]
+enum OutcomeOut<'a> {
+    Ok(VerdictOut<'a>),
+    Err(Value),
+}
+
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    index: u32,
+    outcome: OutcomeOut<'a>,
+}
+
+#[derive(Serialize)]
+struct BatchAlertOut<'a> {
+    index: u32,
+    alert: AlertOut<'a>,
+}
+
+#[derive(Serialize)]
+struct BatchOut<'a> {
+    events: u32,
+    entries: Vec<EntryOut<'a>>,
+    alerts: Vec<BatchAlertOut<'a>>,
+}
+
+/// A WIT `batch-result`, as JSON text.
+pub fn batch_result(events: u32, entries: &[BatchEntry], alerts: &[BatchAlert]) -> String {
+    to_json(&BatchOut {
+        events,
+        entries: entries
+            .iter()
+            .map(|e| EntryOut {
+                index: e.index,
+                outcome: match &e.outcome {
+                    Ok(v) => OutcomeOut::Ok(VerdictOut::new(v)),
+                    Err(err) => OutcomeOut::Err(event_error(err)),
+                },
+            })
+            .collect(),
+        alerts: alerts
+            .iter()
+            .map(|a| BatchAlertOut {
+                index: a.index,
+                alert: AlertOut::new(&a.alert),
+            })
+            .collect(),
     })
 }
 
-/// A WIT `batch-result`.
-pub fn batch_result(events: u32, entries: &[BatchEntry], alerts: &[BatchAlert]) -> Value {
-    let entries: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let outcome = match &e.outcome {
-                Ok(v) => json!({"tag": "ok", "val": verdict(v)}),
-                Err(err) => json!({"tag": "err", "val": event_error(err)}),
-            };
-            json!({"index": e.index, "outcome": outcome})
-        })
-        .collect();
-    let alerts: Vec<Value> = alerts
-        .iter()
-        .map(|a| json!({"index": a.index, "alert": alert(&a.alert)}))
-        .collect();
-    json!({"events": events, "entries": entries, "alerts": alerts})
+/// JSON text of a value whose serialisation cannot fail (strings, numbers,
+/// lists and records of them; a non-finite `f64` becomes `null`).
+fn to_json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
 }
 
 /// A WIT `correlation-stats`.
