@@ -6,10 +6,11 @@
 // screenshot.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, copyFileSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, serve } from './browser.js';
+import { Engine } from '../../../js/lib/node.js';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const SHOTS = here('./screenshots/');
@@ -117,5 +118,24 @@ test('NDJSON with unreadable lines: each is listed, none is lost', async () => {
   assert.match(errors[0], /not json/);
   assert.match(errors[2], /\[1,2\]/);
   await page.screenshot({ path: join(SHOTS, '5-errors.png') });
+  assert.deepEqual(foreign, []);
+});
+
+test('GCP audit and Azure Activity files: the table shows the engine\'s verdicts, row for row', async () => {
+  for (const name of ['t1578_002_3_gcp_instance_insert.ndjson', 't1578_004_3_azure_disk_from_snapshot.ndjson']) {
+    const file = here(`../../../tests/data/atomic/${name}`);
+    // What the package computes in Node for the same file.
+    const runner = Engine.builtin().runner();
+    const out = Buffer.concat([runner.push(readFileSync(file)), runner.endInput(), runner.finish()]).toString();
+    const want = out.split('\n').filter((l) => l && !l.startsWith('{"sigil_alert"')).map((l, i) => {
+      const { sigil } = JSON.parse(l);
+      return [String(i + 1), String(sigil.score), sigil.findings.map((f) => f.title).join('; '), sigil.source ?? ''];
+    });
+    await open(file);
+    const got = (await shown()).map((r) => [r[0], r[2], r[5], r[7]]);
+    assert.deepEqual(got.map((r) => [r[0], r[1], r[2]]), want.map((r) => [r[0], r[1], r[2]]), name);
+    assert.ok(want.some((r) => Number(r[1]) >= 60), name);
+  }
+  assert.match((await shown()).map((r) => r[5]).join(), /Azure Managed Disk Restored From Snapshot or Backup/);
   assert.deepEqual(foreign, []);
 });
