@@ -211,29 +211,49 @@ export interface BatchResult {
 
 /** Counters of an engine's correlation state (WIT `correlation-stats`). */
 export interface CorrelationStats {
+  /** Correlation rules loaded. */
   correlations: number;
+  /** Groups with an open window now. */
   openGroups: number;
+  /** Matches waiting for the watermark now. */
   pending: number;
+  /** Approximate bytes of correlation state now. */
   bytes: number;
+  /** Alerts produced. */
   alerts: number;
+  /** Matches left out because they arrived behind the watermark. */
   lateEvents: number;
+  /** Matching events left out because neither they nor the stream had a time. */
   untimedEvents: number;
+  /** Matching events left out because a group-by field was missing. */
   ungroupedEvents: number;
+  /** Groups evicted to stay within `maxGroups` or the byte budget. */
   evictedGroups: number;
+  /** Matches dropped from full groups (`maxEventsPerGroup`). */
   droppedEntries: number;
+  /** Waiting matches committed before the watermark reached them because the waiting room was full. */
   forcedCommits: number;
+  /** Groups or values beyond the 16 one event may join per correlation. */
   fanoutTruncated: number;
+  /** Alerts of `evaluate` dropped because `takeAlerts` was not called before `maxGroups` of them piled up. */
   alertsDropped: number;
 }
 
 /** What a {@link Runner} did: the counters of `sigil run`'s summary line. */
 export interface Counters {
+  /** Events read. */
   eventsIn: number;
+  /** Lines written (events read minus those with `keep = false`). */
   eventsOut: number;
+  /** Events with at least one finding. */
   matched: number;
+  /** Events written with an error instead of a verdict. */
   errors: number;
+  /** Events evaluated on what could be read; their verdict carries `"warnings"`. */
   warned: number;
+  /** Correlation alert lines written. */
   alerts: number;
+  /** Input bytes pushed. */
   bytesIn: number;
 }
 
