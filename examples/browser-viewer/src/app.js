@@ -15,6 +15,11 @@ let linked = null;
 let selected = -1;
 let dirty = false;
 
+/** A byte count for people: MB from 1 MB up, KB below. */
+function size(bytes) {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} KB`;
+}
+
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -27,7 +32,7 @@ function startWorker() {
 
 const handlers = {
   start(d) {
-    $('status').textContent = `Reading ${d.name} (${(d.size / 1e6).toFixed(1)} MB)…`;
+    $('status').textContent = `Reading ${d.name} (${size(d.size)})…`;
     $('progress').hidden = false;
     $('progress').value = 0;
   },
@@ -38,7 +43,7 @@ const handlers = {
       if (r.technique && !techniques.has(r.technique)) addTechnique(r.technique);
     }
     $('progress').value = d.size ? d.read / d.size : 1;
-    $('status').textContent = `Read ${(d.read / 1e6).toFixed(1)} of ${(d.size / 1e6).toFixed(1)} MB, ${rows.length} events` +
+    $('status').textContent = `Read ${size(d.read)} of ${size(d.size)}, ${rows.length} events` +
       (d.firstMs ? `; first result after ${Math.round(d.firstMs)} ms` : '');
     schedule();
   },
@@ -64,7 +69,7 @@ const handlers = {
     const c = d.counters;
     $('progress').value = 1;
     $('status').textContent = `Done: ${c.eventsIn} events, ${c.matched} matched, ${c.errors} errors, ${c.alerts} alerts, ` +
-      `${(c.bytesIn / 1e6).toFixed(1)} MB in ${(d.ms / 1000).toFixed(2)} s; first result after ${Math.round(d.firstMs)} ms.`;
+      `${size(c.bytesIn)} in ${(d.ms / 1000).toFixed(2)} s; first result after ${Math.round(d.firstMs)} ms.`;
     document.body.dataset.state = 'done';
     refresh();
   },
@@ -132,13 +137,23 @@ function addError(r) {
   $('error-count').textContent = `(${errors})`;
 }
 
+/**
+ * Redraws at most every 300 ms while a file is read (after the first rows):
+ * each redraw filters and charts every row so far, and the page's thread
+ * must stay free.
+ */
 function schedule() {
+  // The first rows are drawn at once: they are the answer to "did it work".
+  if (view.length === 0) {
+    refresh();
+    return;
+  }
   if (dirty) return;
   dirty = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => {
     dirty = false;
     refresh();
-  });
+  }, 300);
 }
 
 function refresh() {
@@ -183,21 +198,38 @@ function pick(i) {
   draw();
 }
 
-/** Scores over event time, one dot per event in view, coloured by level. */
+/**
+ * Scores over event time, one dot per event in view, coloured by level.
+ * Dots are written into the pixels directly: 80 000 canvas calls would
+ * hold the page's thread for tens of milliseconds at every redraw.
+ */
 function chart() {
   const canvas = $('chart');
   const g = canvas.getContext('2d');
   const w = canvas.width, h = canvas.height, pad = 24;
-  g.clearRect(0, 0, w, h);
-  const pts = [];
   let lo = Infinity, hi = -Infinity;
   for (const r of view) {
-    const t = Date.parse(r.time);
-    if (Number.isNaN(t)) continue;
-    pts.push([t, r.score, r.level]);
-    lo = Math.min(lo, t);
-    hi = Math.max(hi, t);
+    if (r.t < lo) lo = r.t;
+    if (r.t > hi) hi = r.t;
   }
+  const image = g.createImageData(w, h);
+  const px = new Uint32Array(image.data.buffer);
+  // ABGR, as the pixels of a little-endian machine hold RGBA.
+  const abgr = (hex) => 0xff000000 | (parseInt(hex.slice(5, 7), 16) << 16) | (parseInt(hex.slice(3, 5), 16) << 8) | parseInt(hex.slice(1, 3), 16);
+  const colours = {
+    informational: abgr('#2563eb'), low: abgr('#059669'), medium: abgr('#d97706'),
+    high: abgr('#dc2626'), critical: abgr('#7f1d1d'),
+  };
+  const grey = abgr('#9ca3af');
+  const span = Math.max(1, hi - lo);
+  for (const r of view) {
+    if (!(r.t >= lo)) continue;
+    const x = Math.round(pad + ((r.t - lo) / span) * (w - pad - 8));
+    const y = Math.round(h - pad - (r.score / 100) * (h - 2 * pad));
+    const c = colours[r.level] ?? grey;
+    for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) px[(y + dy) * w + x + dx] = c;
+  }
+  g.putImageData(image, 0, 0);
   g.fillStyle = '#6b7280';
   g.font = '11px system-ui';
   g.fillText('score', 2, 12);
@@ -205,19 +237,12 @@ function chart() {
   g.fillText('0', 2, h - pad + 4);
   g.strokeStyle = '#e5e7eb';
   g.beginPath();
-  g.moveTo(pad, h - pad);
-  g.lineTo(w, h - pad);
+  g.moveTo(pad, h - pad + 2);
+  g.lineTo(w, h - pad + 2);
   g.stroke();
-  if (!pts.length) return;
+  if (lo > hi) return;
   g.fillText(new Date(lo).toISOString().slice(0, 19), pad, h - 6);
   g.fillText(new Date(hi).toISOString().slice(0, 19), w - 130, h - 6);
-  const colours = { informational: '#2563eb', low: '#059669', medium: '#d97706', high: '#dc2626', critical: '#7f1d1d' };
-  for (const [t, s, l] of pts) {
-    g.fillStyle = colours[l] ?? '#9ca3af';
-    const x = pad + ((t - lo) / Math.max(1, hi - lo)) * (w - pad - 8);
-    const y = h - pad - (s / 100) * (h - 2 * pad);
-    g.fillRect(x - 1.5, y - 1.5, 3, 3);
-  }
 }
 
 function openFile(file) {

@@ -64,9 +64,12 @@ function row(i, line) {
   const labels = top?.labels ?? {};
   const tag = top?.tags.map((t) => /^attack\.(t\d{4}(?:\.\d{3})?)$/.exec(t)?.[1]).filter(Boolean).pop();
   const name = event.eventName ?? (typeof event.operationName === 'string' ? event.operationName : event.operationName?.value) ?? event.protoPayload?.methodName ?? '';
+  const time = event.eventTime ?? event.time ?? event.timestamp ?? event.receiveTimestamp ?? '';
   return {
     i,
-    time: event.eventTime ?? event.time ?? event.timestamp ?? event.receiveTimestamp ?? '',
+    time,
+    // Parsed here, once: the page charts every row at each redraw.
+    t: Date.parse(time),
     score: sigil.score ?? 0,
     level: sigil.level ?? (sigil.error ? 'error' : ''),
     technique: labels.technique ?? (tag ? tag.toUpperCase() : ''),
