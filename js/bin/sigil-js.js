@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { Engine, SigilError, builtinRules } from '../lib/node.js';
 
 const USAGE = `usage: sigil-js run [--rules PATH]... [--add-rules PATH]... [--skip-invalid]
-                    [--matched-only] [--min-score N] [--alerts-only] [INPUT]...
+                    [--matched-only] [--min-score N] [--alerts-only]
+                    [--placeholder NAME=VALUE[,VALUE...]]... [--correlation-lateness-ms MS]
+                    [--max-groups N] [--max-events-per-group N] [--max-correlation-bytes BYTES]
+                    [INPUT]...
 
 Evaluates NDJSON, JSON arrays or CloudTrail Records files (INPUT, or stdin for
 none or "-") and writes each event with its verdict under "sigil", and
@@ -49,6 +52,11 @@ function ruleSources(paths) {
 
 function parse(argv) {
   const args = { rules: [], addRules: [], options: {}, alertsOnly: false, inputs: [] };
+  // The flags that set one number of the engine's options, as `sigil run` names them.
+  const numbers = {
+    '--correlation-lateness-ms': 'correlationLatenessMs', '--max-groups': 'maxGroups',
+    '--max-events-per-group': 'maxEventsPerGroup', '--max-correlation-bytes': 'maxCorrelationBytes',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -64,6 +72,20 @@ function parse(argv) {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 0 || n > 100) throw new Error('--min-score takes a number from 0 to 100');
       args.options.minScore = n;
+    } else if (a in numbers) {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`${a} takes a whole number from 0 to 4294967295`);
+      args.options[numbers[a]] = n;
+    } else if (a === '--placeholder') {
+      // NAME=VALUE[,VALUE...], repeatable; values of one name add up.
+      const flag = value();
+      const at = flag.indexOf('=');
+      if (at < 0) throw new Error(`--placeholder takes NAME=VALUE[,VALUE...], not \`${flag}\``);
+      const [name, values] = [flag.slice(0, at), flag.slice(at + 1).split(',')];
+      args.options.placeholders ??= [];
+      const known = args.options.placeholders.find(([n]) => n === name);
+      if (known) known[1].push(...values);
+      else args.options.placeholders.push([name, values]);
     } else if (a === '-h' || a === '--help') {
       console.log(USAGE);
       process.exit(0);
@@ -107,7 +129,16 @@ async function run(argv) {
   const c = runner.counters();
   const secs = (performance.now() - started) / 1000;
   const warned = c.warned ? `, warned ${c.warned}` : '';
-  const alerts = engine.correlationStats().correlations > 0 ? `, alerts ${c.alerts}` : '';
+  // The correlation counters `sigil run` reports, under the same names.
+  const stats = engine.correlationStats();
+  let alerts = '';
+  if (stats.correlations > 0) {
+    alerts = `, alerts ${c.alerts}`;
+    for (const [name, n] of [['late', stats.lateEvents], ['untimed', stats.untimedEvents], ['evicted groups', stats.evictedGroups],
+      ['dropped matches', stats.droppedEntries], ['forced commits', stats.forcedCommits]]) {
+      if (n > 0) alerts += `, ${name} ${n}`;
+    }
+  }
   console.error(`events in ${c.eventsIn}, out ${c.eventsOut}, matched ${c.matched}, errors ${c.errors}${warned}${alerts} (${secs.toFixed(3)} s, ${(c.bytesIn / 1e6 / secs).toFixed(1)} MB/s)`);
 }
 

@@ -6,6 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { files, root, sigilBinary } from './paths.js';
 
 const CLI = fileURLToPath(new URL('../bin/sigil-js.js', import.meta.url));
@@ -46,6 +49,14 @@ test('all corpora in one run: built-in pack, SigmaHQ pack, correlation packs', (
   same(['--rules', 'tests/data/rules/sigmahq-cloud', ...stratus]);
   same(['--rules', 'tests/data/correlation', '--alerts-only', ...stratus, ...correlation]);
   same(['--matched-only', '--min-score', '50', '--add-rules', 'rules/tuning', ...all]);
+  same(['--correlation-lateness-ms', '0', '--max-groups', '2', '--max-events-per-group', '1', '--max-correlation-bytes', '4096', ...all]);
+  // `|expand` placeholders, given twice for one name.
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-js-'));
+  writeFileSync(join(dir, 'admins.yml'), 'title: admin activity\nid: 0b7d1c5e-0000-4000-8000-00000000ad01\nlevel: high\n' +
+    'logsource: {product: aws, service: cloudtrail}\ndetection:\n    s: {userIdentity.userName|expand: "%admins%"}\n    condition: s\n');
+  const events = ['alice', 'bob', 'carol', 'dave'].map((u) => JSON.stringify({ eventSource: 'ec2.amazonaws.com', userIdentity: { userName: u } })).join('\n');
+  const expanded = same(['--rules', join(dir, 'admins.yml'), '--placeholder', 'admins=alice,bob', '--placeholder', 'admins=carol', '-'], events);
+  assert.equal(expanded.toString().split('"title":"admin activity"').length - 1, 3);
 });
 
 test('the atomic events, and hostile lines from stdin', () => {
