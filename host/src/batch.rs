@@ -48,14 +48,6 @@ pub struct Batch {
     pub alerts: Vec<BatchAlert>,
 }
 
-/// One reason plugin calls failed, and how many calls it failed: a trap,
-/// running out of time, fuel or memory, or an answer the host refused (see
-/// `Session::evaluate_batch` for the checks).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fault {
-    /// What went wrong, for humans (the same text marks the events it
-    /// cost, when they could not be evaluated on retry).
-    pub cause: String,
-    /// How many calls failed so.
-    pub count: u64,
-}
+/// One reason plugin calls failed (defined beside the counters that carry
+/// it, in `sigil-stream`).
+pub use sigil_stream::Fault;

@@ -1,0 +1,236 @@
+//! Cutting an input stream into NDJSON blocks, whatever its framing.
+
+use sigil_engine::input::{Framing, FramingError, detect_framing, document_events, minify_into};
+
+/// The size of the blocks handed to one evaluation (1 MiB, cut at a
+/// newline): large enough that a call's overhead (a copy into a component,
+/// a crossing into WebAssembly) vanishes, small enough to keep memory flat
+/// and a component's per-call deadline meaningful.
+pub const BLOCK_BYTES: usize = 1 << 20;
+
+/// A UTF-8 byte-order mark, which Windows tools write before the first event.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How far the framer has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Still reading the first block: the framing is decided on it.
+    Start,
+    /// One event per line: blocks are cut as input arrives.
+    Ndjson,
+    /// A JSON document (array, `Records` file, pretty-printed objects):
+    /// held whole until [`Framer::finish`], then split and minified into
+    /// NDJSON.
+    Document,
+}
+
+/// Cuts one input (a file, stdin, a dropped browser file) into blocks of
+/// NDJSON for evaluation, as `sigil run` reads it.
+///
+/// The framing is decided on the first [`BLOCK_BYTES`] bytes, after a
+/// byte-order mark, by `sigil_engine::input::detect_framing`: NDJSON is cut
+/// into blocks of about [`BLOCK_BYTES`] at newlines as it arrives; a
+/// document is held until the input ends, split into its events
+/// (`document_events`) and each event minified onto one line. Use one
+/// framer per input: a new file may have another framing.
+#[derive(Debug)]
+pub struct Framer {
+    /// Input not yet handed out; `buf[start..]` is pending.
+    buf: Vec<u8>,
+    start: usize,
+    state: State,
+    finished: bool,
+    error: Option<FramingError>,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Framer::new()
+    }
+}
+
+impl Framer {
+    /// A framer for a new input.
+    pub fn new() -> Framer {
+        Framer {
+            buf: Vec::new(),
+            start: 0,
+            state: State::Start,
+            finished: false,
+            error: None,
+        }
+    }
+
+    /// Adds the next bytes of the input, in pieces of any size. Blocks
+    /// they complete are then returned by [`Framer::next_block`].
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.state == State::Start && self.buf.len() >= BLOCK_BYTES {
+            self.decide();
+        }
+    }
+
+    /// Ends the input: the rest is handed out by [`Framer::next_block`],
+    /// a document is split into its events now.
+    pub fn finish(&mut self) {
+        self.finished = true;
+        if self.state == State::Start {
+            self.decide();
+        }
+        if self.state == State::Document {
+            self.split();
+        }
+    }
+
+    /// The next block of NDJSON to evaluate, cut after a newline (the last
+    /// block of the input may end without one), or `None` until more input
+    /// is pushed or, after [`Framer::finish`], when all was handed out.
+    ///
+    /// # Errors
+    ///
+    /// After [`Framer::finish`], once: the input was a document that does
+    /// not split into events (the message says where it broke). Nothing
+    /// of it was handed out.
+    pub fn next_block(&mut self) -> Result<Option<&[u8]>, FramingError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.state != State::Ndjson {
+            return Ok(None);
+        }
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        if rest.is_empty() || (!self.finished && rest.len() < BLOCK_BYTES) {
+            return Ok(None);
+        }
+        let head = rest.get(..BLOCK_BYTES).unwrap_or(rest);
+        let cut = if self.finished && rest.len() <= BLOCK_BYTES {
+            rest.len()
+        } else if let Some(p) = memchr::memrchr(b'\n', head) {
+            p + 1
+        } else {
+            // One line longer than a block: it goes whole into one block.
+            match memchr::memchr(b'\n', rest.get(BLOCK_BYTES..).unwrap_or_default()) {
+                Some(p) => BLOCK_BYTES + p + 1,
+                None if self.finished => rest.len(),
+                None => return Ok(None),
+            }
+        };
+        let from = self.start;
+        self.start += cut;
+        Ok(self.buf.get(from..from + cut))
+    }
+
+    /// Skips a byte-order mark and decides the framing on the first block,
+    /// the bytes `sigil run` reads before it decides.
+    fn decide(&mut self) {
+        let bom = if self.buf.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        self.buf.drain(..bom);
+        let first = self.buf.get(..BLOCK_BYTES - bom).unwrap_or(&self.buf);
+        self.state = match detect_framing(first) {
+            Framing::Ndjson => State::Ndjson,
+            Framing::Document => State::Document,
+        };
+    }
+
+    /// Splits the whole document into events, one minified line each.
+    fn split(&mut self) {
+        let mut ndjson = Vec::with_capacity(self.buf.len());
+        match document_events(&self.buf) {
+            Ok(events) => {
+                for event in events {
+                    minify_into(event, &mut ndjson);
+                    ndjson.push(b'\n');
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self.buf = ndjson;
+        self.start = 0;
+        self.state = State::Ndjson;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every block of `input` pushed in pieces of `piece` bytes.
+    fn blocks(input: &[u8], piece: usize) -> Vec<Vec<u8>> {
+        let mut framer = Framer::new();
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece.max(1)) {
+            framer.push(chunk);
+            while let Some(b) = framer.next_block().unwrap() {
+                out.push(b.to_vec());
+            }
+        }
+        framer.finish();
+        while let Some(b) = framer.next_block().unwrap() {
+            out.push(b.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn ndjson_is_cut_at_newlines_whatever_the_pieces() {
+        let line = b"{\"a\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
+        let input: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 50_000)
+            .collect();
+        for piece in [7, 4096, 1 << 20, input.len()] {
+            let got = blocks(&input, piece);
+            assert!(
+                got.iter()
+                    .all(|b| b.ends_with(b"\n") && b.len() <= BLOCK_BYTES)
+            );
+            assert_eq!(got.concat(), input, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block_stays_whole() {
+        // (A first line longer than a block would be read as a document,
+        // as `sigil run` reads it: the framing is decided on one block.)
+        let mut input = b"{}\n{\"a\":\"".to_vec();
+        input.extend(std::iter::repeat_n(b'x', BLOCK_BYTES * 2));
+        input.extend_from_slice(b"\"}\n{}");
+        let got = blocks(&input, 1000);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].len(), BLOCK_BYTES * 2 + 9);
+        assert_eq!(got.concat(), input);
+    }
+
+    #[test]
+    fn documents_become_minified_lines_and_the_bom_goes() {
+        let got = blocks(
+            b"\xEF\xBB\xBF{\"Records\": [ {\"a\": 1},\n {\"b\": [1, 2]} ]}",
+            5,
+        );
+        assert_eq!(got.concat(), b"{\"a\":1}\n{\"b\":[1,2]}\n");
+        assert_eq!(
+            blocks(b"\xEF\xBB\xBF{\"a\":1}\n", 1).concat(),
+            b"{\"a\":1}\n"
+        );
+    }
+
+    #[test]
+    fn a_broken_document_is_one_error_at_the_end() {
+        let mut framer = Framer::new();
+        framer.push(b"[{\"a\":1},");
+        assert!(framer.next_block().unwrap().is_none());
+        framer.finish();
+        assert!(framer.next_block().is_err());
+        assert!(framer.next_block().unwrap().is_none());
+    }
+}
