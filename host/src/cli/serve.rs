@@ -26,6 +26,9 @@ pub struct Args {
     /// the sender only once it answered 2xx (at-least-once delivery).
     #[arg(long, value_name = "URL")]
     forward: Option<String>,
+    /// Content-Type of forwarded batches (Fluent Bit's http input: application/json).
+    #[arg(long, value_name = "TYPE", default_value_t = ServeConfig::default().forward_content_type)]
+    forward_content_type: String,
     /// Time (ms) the downstream may take to accept one batch.
     #[arg(long, value_name = "MS", default_value_t = ServeConfig::default().forward_timeout.as_millis() as u64)]
     forward_timeout_ms: u64,
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = ServeConfig {
         forward: args.forward.clone(),
         forward_timeout: Duration::from_millis(args.forward_timeout_ms),
+        forward_content_type: args.forward_content_type.clone(),
         max_request_bytes: args.max_request_bytes,
         max_inflight_bytes: args.max_inflight_bytes,
         ..ServeConfig::default()

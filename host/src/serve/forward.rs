@@ -13,18 +13,20 @@ use crate::error::Error;
 #[derive(Clone, Debug)]
 pub struct Downstream {
     url: String,
+    content_type: String,
     client: reqwest::Client,
 }
 
 impl Downstream {
     /// A downstream at `url` (`http://HOST:PORT/PATH`), with `timeout` per
-    /// batch.
+    /// batch, sent as `content_type` (`application/x-ndjson`; Fluent Bit's
+    /// `http` input takes the same lines only as `application/json`).
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the URL is not `http://` (the sidecar speaks
     /// plain HTTP to its neighbour; put TLS in the pipeline's own hop).
-    pub fn new(url: &str, timeout: Duration) -> Result<Downstream, Error> {
+    pub fn new(url: &str, timeout: Duration, content_type: &str) -> Result<Downstream, Error> {
         if !url.starts_with("http://") {
             return Err(Error::Config(format!(
                 "--forward takes an http:// URL (the downstream beside sigil), not `{url}`"
@@ -36,6 +38,7 @@ impl Downstream {
             .map_err(|e| Error::Config(format!("cannot make the HTTP client: {e}")))?;
         Ok(Downstream {
             url: url.to_string(),
+            content_type: content_type.to_string(),
             client,
         })
     }
@@ -45,7 +48,7 @@ impl Downstream {
         let answer = self
             .client
             .post(&self.url)
-            .header("content-type", "application/x-ndjson")
+            .header("content-type", &self.content_type)
             .body(ndjson)
             .send()
             .await

@@ -86,6 +86,11 @@ pub struct ServeConfig {
     pub forward: Option<String>,
     /// How long the downstream may take to accept one batch.
     pub forward_timeout: Duration,
+    /// The `Content-Type` of forwarded batches. Default
+    /// `application/x-ndjson` (Vector's `http_server` source with
+    /// newline-delimited framing); Fluent Bit's `http` input wants
+    /// `application/json` for the same lines.
+    pub forward_content_type: String,
     /// Largest decoded request body. Default 16 MiB (Vector's `http` sink
     /// sends up to 10 MB).
     pub max_request_bytes: usize,
@@ -104,6 +109,7 @@ impl Default for ServeConfig {
         ServeConfig {
             forward: None,
             forward_timeout: Duration::from_secs(10),
+            forward_content_type: "application/x-ndjson".to_string(),
             max_request_bytes: 16 << 20,
             max_inflight_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
@@ -154,7 +160,11 @@ impl Server {
         let jobs = worker::spawn(detector)
             .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
-            Some(url) => Some(Downstream::new(url, config.forward_timeout)?),
+            Some(url) => Some(Downstream::new(
+                url,
+                config.forward_timeout,
+                &config.forward_content_type,
+            )?),
             None => None,
         };
         let metrics = metrics::Metrics::new();
