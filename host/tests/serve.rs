@@ -37,6 +37,7 @@ struct Serve {
     child: Child,
     addr: String,
     admin: Option<String>,
+    tcp: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -59,6 +60,7 @@ impl Serve {
         };
         let addr = field("addr").unwrap_or_else(|| panic!("no address in {first}"));
         let admin = field("admin");
+        let tcp = field("tcp");
         let stderr = Arc::new(Mutex::new(format!("{first}\n")));
         let log = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -70,6 +72,7 @@ impl Serve {
             child,
             addr,
             admin,
+            tcp,
             stderr,
         }
     }
@@ -562,4 +565,85 @@ fn sigterm_mid_stream_loses_nothing_acknowledged() {
         "{} batches, {checked} events acknowledged before SIGTERM",
         acked.len()
     );
+}
+
+/// NDJSON over plain TCP (Vector's `socket` sink): two connections write
+/// the corpus, a downstream refuses every other batch; every event
+/// arrives, as `sigil run` writes it, exactly once (TCP has no sender
+/// retry, so no duplicates), once the connections close; then without a
+/// downstream the lines come out on stdout.
+#[test]
+fn tcp_lines_are_all_forwarded() {
+    let rt = runtime();
+    let down = Arc::new(Downstream {
+        fail_every: 2,
+        ..Downstream::default()
+    });
+    let down_url = start_downstream(&rt, &down);
+    let files = corpus();
+    let want = event_lines(&native_run(&files, &[]));
+    let batches = ndjson_batches(16 << 10);
+    for forward in [true, false] {
+        let mut flags = vec!["--native", "--listen-tcp", "127.0.0.1:0"];
+        if forward {
+            flags.extend(["--forward", down_url.as_str()]);
+        }
+        let serve = Serve::start(&flags);
+        let tcp = serve.tcp.clone().expect("a tcp address");
+        let writers: Vec<_> = [0, 1]
+            .map(|k| {
+                let (tcp, mine) = (
+                    tcp.clone(),
+                    batches
+                        .iter()
+                        .skip(k)
+                        .step_by(2)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                std::thread::spawn(move || {
+                    let mut socket = std::net::TcpStream::connect(tcp).unwrap();
+                    for b in mine {
+                        socket.write_all(&b).unwrap();
+                    }
+                })
+            })
+            .into_iter()
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        if forward {
+            // Delivered while sigil runs, retries included.
+            for _ in 0..100 {
+                if event_lines(&down.received.lock().unwrap())
+                    .values()
+                    .sum::<usize>()
+                    >= want.values().sum::<usize>()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let (status, stdout, err) = serve.stop();
+        assert_eq!(status, 0, "{err}");
+        let got = if forward {
+            event_lines(&down.received.lock().unwrap())
+        } else {
+            event_lines(&stdout)
+        };
+        assert!(
+            got == want,
+            "forward {forward}: {} distinct lines, want {}\n{err}",
+            got.len(),
+            want.len()
+        );
+        if forward {
+            assert!(
+                err.contains("retrying"),
+                "the downstream never failed: {err}"
+            );
+        }
+    }
 }

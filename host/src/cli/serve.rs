@@ -19,6 +19,10 @@ pub struct Args {
     /// Address for `POST /v1/events`, `GET /health` and `GET /metrics`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8686")]
     listen: SocketAddr,
+    /// Also take NDJSON over plain TCP here (Vector's socket sink, nc): at most
+    /// once across a crash, see the docs; lines go to --forward, or stdout.
+    #[arg(long, value_name = "ADDR")]
+    listen_tcp: Option<SocketAddr>,
     /// Loopback address for `POST /admin/reload` (and health, metrics); none by default.
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
@@ -85,11 +89,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        let tcp = match args.listen_tcp {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| sigil_host::Error::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         let at = listener.local_addr().context("no local address")?;
         let admin_at = admin.as_ref().and_then(|a| a.local_addr().ok());
+        let tcp_at = tcp.as_ref().and_then(|a| a.local_addr().ok());
         eprintln!(
-            "level=info msg=listening addr={at}{}{}",
+            "level=info msg=listening addr={at}{}{}{}",
             admin_at.map(|a| format!(" admin={a}")).unwrap_or_default(),
+            tcp_at.map(|a| format!(" tcp={a}")).unwrap_or_default(),
             args.forward
                 .as_ref()
                 .map(|f| format!(" forward={f}"))
@@ -117,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             eprintln!("level=info msg=\"shutting down\" signal={which}");
         };
-        let leftover = server.run(listener, admin, shutdown).await?;
+        let leftover = server.run(listener, admin, tcp, shutdown).await?;
         anyhow::Ok(leftover)
     })?;
     if !leftover.is_empty() {

@@ -64,6 +64,8 @@ pub(crate) struct Metrics {
     /// Retries of a batch that was evaluated but not delivered, answered
     /// from the kept output instead of evaluated again.
     pub retries_replayed: Counter,
+    /// TCP lines longer than the request limit, cut there.
+    pub tcp_lines_cut: Counter,
     plugin_restarts: Counter<u64, AtomicU64>,
     correlation_resets: Counter<u64, AtomicU64>,
     batch_seconds: Histogram,
@@ -91,6 +93,7 @@ impl Metrics {
             batches: Family::default(),
             reloads: Family::default(),
             retries_replayed: Counter::default(),
+            tcp_lines_cut: Counter::default(),
             plugin_restarts: Counter::default(),
             correlation_resets: Counter::default(),
             // 1 ms to ~16 s.

@@ -58,6 +58,7 @@
 mod forward;
 mod http;
 mod metrics;
+mod tcp;
 mod worker;
 
 use std::future::Future;
@@ -132,6 +133,8 @@ struct Shared {
     closing: AtomicBool,
     /// One reload at a time.
     reloading: Mutex<()>,
+    /// Whole batches to stdout, one at a time (TCP without a downstream).
+    stdout: Mutex<()>,
 }
 
 /// A running service: a detector thread and the state its listeners share.
@@ -187,6 +190,7 @@ impl Server {
                 loader,
                 closing: AtomicBool::new(false),
                 reloading: Mutex::new(()),
+                stdout: Mutex::new(()),
             }),
         })
     }
@@ -247,10 +251,11 @@ impl Server {
     }
 
     /// Serves HTTP on `listener` (and the admin routes on `admin`, which
-    /// must be a loopback address) until `shutdown` completes, then drains
-    /// and flushes (see the module docs). Returns the alert lines of the
-    /// final flush that could not be forwarded (all of them without a
-    /// downstream), for the caller to write somewhere.
+    /// must be a loopback address; NDJSON over plain TCP on `tcp`, see the
+    /// `tcp` module's guarantees) until `shutdown` completes, then drains
+    /// and flushes (see the module docs). Returns what could not be
+    /// delivered at the end (the windows' last alerts without a downstream,
+    /// or those the downstream refused), for the caller to write somewhere.
     ///
     /// # Errors
     ///
@@ -260,6 +265,7 @@ impl Server {
         self,
         listener: TcpListener,
         admin: Option<TcpListener>,
+        tcp: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Vec<u8>, Error> {
         let addr = local(&listener)?;
@@ -284,15 +290,29 @@ impl Server {
             }
             None => None,
         };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let leftover = Arc::new(Mutex::new(Vec::new()));
+        let tcp_task = tcp.map(|listener| {
+            tokio::spawn(tcp::serve(
+                self.clone(),
+                listener,
+                stop_rx,
+                Arc::clone(&leftover),
+            ))
+        });
         let app = http::app(self.clone());
         let shared = Arc::clone(&self.shared);
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 shared.closing.store(true, Ordering::SeqCst);
+                let _ = stop_tx.send(true);
             })
             .await
             .map_err(|source| Error::Listen { addr, source })?;
+        if let Some(task) = tcp_task {
+            let _ = task.await;
+        }
         if let Some((task, stop)) = admin_task {
             let _ = stop.send(());
             let _ = task.await;
@@ -302,21 +322,26 @@ impl Server {
         self.send(worker::Job::Finish { reply })
             .map_err(Error::Config)?;
         let alerts = answer.await.unwrap_or_default();
+        let mut undelivered = std::mem::take(&mut *leftover.lock().await);
         if alerts.is_empty() {
-            return Ok(alerts);
+            return Ok(undelivered);
         }
         match &self.shared.downstream {
             Some(d) => {
                 // The last delivery: a few tries, then hand them back.
                 for attempt in 0..5u32 {
                     if d.send(alerts.clone()).await.is_ok() {
-                        return Ok(Vec::new());
+                        return Ok(undelivered);
                     }
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
-                Ok(alerts)
+                undelivered.extend_from_slice(&alerts);
+                Ok(undelivered)
             }
-            None => Ok(alerts),
+            None => {
+                undelivered.extend_from_slice(&alerts);
+                Ok(undelivered)
+            }
         }
     }
 }
