@@ -101,6 +101,11 @@ impl<'d> Runner<'d> {
     /// Reads every event of `input` (named `path` in errors) and writes the
     /// kept ones to `out`.
     ///
+    /// A reader that fails with `ErrorKind::WouldBlock` says the input
+    /// paused (a live stream): the complete lines read so far are
+    /// evaluated, written and `out` flushed, rather than waiting for a
+    /// block to fill; reading then goes on.
+    ///
     /// The framing is detected from the start (see `sigil_stream::Framer`):
     /// NDJSON is read and evaluated in blocks of about 1 MiB cut at a
     /// newline; a JSON document (array, `Records` file, pretty-printed
@@ -118,36 +123,55 @@ impl<'d> Runner<'d> {
         out: &mut impl Write,
     ) -> Result<(), Error> {
         let mut framer = Framer::new();
-        let mut chunk = Vec::with_capacity(BLOCK_BYTES);
+        let mut chunk = vec![0; BLOCK_BYTES];
         loop {
-            chunk.clear();
-            let got = (&mut input)
-                .take(BLOCK_BYTES as u64)
-                .read_to_end(&mut chunk)
-                .map_err(|source| Error::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            self.output.counters_mut().bytes_in += got as u64;
-            if got == 0 {
-                framer.finish();
-            } else {
-                framer.push(&chunk);
-            }
-            loop {
-                match framer.next_block() {
-                    Ok(Some(block)) => self.run_block(block, out)?,
-                    Ok(None) => break,
-                    Err(source) => {
-                        return Err(Error::Framing {
-                            path: path.to_path_buf(),
-                            source,
-                        });
-                    }
+            let got = match input.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // The input paused (see the method docs): what is complete
+                // is evaluated and written now.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    framer.pause();
+                    self.next_blocks(path, &mut framer, out)?;
+                    out.flush().map_err(Error::Write)?;
+                    continue;
                 }
+                Err(source) => {
+                    return Err(Error::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            };
+            self.output.counters_mut().bytes_in += got as u64;
+            match chunk.get(..got) {
+                Some(bytes) if got > 0 => framer.push(bytes),
+                _ => framer.finish(),
             }
+            self.next_blocks(path, &mut framer, out)?;
             if got == 0 {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Evaluates and writes every block `framer` has ready.
+    fn next_blocks(
+        &mut self,
+        path: &Path,
+        framer: &mut Framer,
+        out: &mut impl Write,
+    ) -> Result<(), Error> {
+        loop {
+            match framer.next_block() {
+                Ok(Some(block)) => self.run_block(block, out)?,
+                Ok(None) => return Ok(()),
+                Err(source) => {
+                    return Err(Error::Framing {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
             }
         }
     }

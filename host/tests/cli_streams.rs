@@ -263,3 +263,56 @@ fn a_signal_mid_stream_writes_a_prefix_of_whole_lines() {
     );
     writer.join().unwrap();
 }
+
+/// `tail -F log | sigil run -`: each event comes out while the input is
+/// still open, within moments, not once 1 MiB has arrived; a line not yet
+/// complete waits for its end.
+#[test]
+fn a_live_stream_is_written_as_it_comes() {
+    let sample = std::fs::read(root().join("examples/data/sample.ndjson")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(["run", "--native", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sigil runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let lines: Vec<&[u8]> = sample.split_inclusive(|&b| b == b'\n').collect();
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(10));
+    for (i, line) in lines.iter().enumerate() {
+        // The line in two writes: the first half alone gives nothing.
+        let (a, b) = line.split_at(line.len() / 2);
+        stdin.write_all(a).unwrap();
+        stdin.flush().unwrap();
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(600))
+                .is_err(),
+            "half of line {i} was written out"
+        );
+        stdin.write_all(b).unwrap();
+        stdin.flush().unwrap();
+        let out =
+            next().unwrap_or_else(|_| panic!("line {i} did not come out while the input is open"));
+        let event: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want: serde_json::Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(event["eventID"], want["eventID"]);
+        assert!(event["sigil"]["score"].is_u64(), "{out}");
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}

@@ -41,6 +41,11 @@ const CHUNK_BYTES: usize = 64 << 10;
 /// already read.
 const DRAIN: Duration = Duration::from_millis(50);
 
+/// How long stdin may stay quiet before the lines read so far are
+/// evaluated and written (`tail -F log | sigil run -` shows each event
+/// within this, instead of once 1 MiB has arrived).
+const PAUSE: Duration = Duration::from_millis(200);
+
 /// What the stdin reader and the signal thread tell the run.
 enum Message {
     Data(Vec<u8>),
@@ -167,7 +172,9 @@ impl Interrupt {
     }
 }
 
-/// Stdin as read by its thread; see [`Interrupt::stdin`].
+/// Stdin as read by its thread; see [`Interrupt::stdin`]. A read fails with
+/// `ErrorKind::WouldBlock` when nothing came for [`PAUSE`]: the runner
+/// takes it as "the input paused" (see `Runner::run`).
 pub struct Stdin {
     rx: Receiver<Message>,
     signal: Arc<AtomicI32>,
@@ -182,7 +189,15 @@ impl Stdin {
         if self.done {
             return Ok(None);
         }
-        match self.rx.recv() {
+        let message = match self.rx.recv_timeout(PAUSE) {
+            Ok(m) => Ok(m),
+            // Quiet: the runner evaluates what it has, then reads again.
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        };
+        match message {
             Ok(Message::Data(chunk)) if self.signal.load(Ordering::SeqCst) == 0 => Ok(Some(chunk)),
             Ok(Message::Data(chunk)) => Ok(Some(self.drain(chunk))),
             Ok(Message::Failed(e)) => {

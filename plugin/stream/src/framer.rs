@@ -40,6 +40,8 @@ pub struct Framer {
     start: usize,
     state: State,
     finished: bool,
+    /// The input paused: complete lines go out without waiting for a block.
+    paused: bool,
     error: Option<FramingError>,
 }
 
@@ -57,6 +59,7 @@ impl Framer {
             start: 0,
             state: State::Start,
             finished: false,
+            paused: false,
             error: None,
         }
     }
@@ -69,9 +72,32 @@ impl Framer {
             self.start = 0;
         }
         self.buf.extend_from_slice(bytes);
+        self.paused = false;
         if self.state == State::Start && self.buf.len() >= BLOCK_BYTES {
             self.decide();
         }
+    }
+
+    /// The input paused (a live stream, `tail -F log | sigil run -`): the
+    /// complete lines are handed out by [`Framer::next_block`] now, not
+    /// once a block fills, until more input is pushed. The framing is
+    /// decided as soon as the first line is complete: `detect_framing`
+    /// reads nothing else, so the decision is the one a full block gives.
+    /// A document still waits for the end of the input.
+    pub fn pause(&mut self) {
+        if self.state == State::Start {
+            let body = self.buf.strip_prefix(BOM).unwrap_or(&self.buf);
+            let first_line_complete = body
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .is_some_and(|p| {
+                    memchr::memchr(b'\n', body.get(p..).unwrap_or_default()).is_some()
+                });
+            if first_line_complete {
+                self.decide();
+            }
+        }
+        self.paused = true;
     }
 
     /// Ends the input: the rest is handed out by [`Framer::next_block`],
@@ -103,7 +129,8 @@ impl Framer {
             return Ok(None);
         }
         let rest = self.buf.get(self.start..).unwrap_or_default();
-        if rest.is_empty() || (!self.finished && rest.len() < BLOCK_BYTES) {
+        let waiting = !self.finished && !self.paused && rest.len() < BLOCK_BYTES;
+        if rest.is_empty() || waiting {
             return Ok(None);
         }
         let head = rest.get(..BLOCK_BYTES).unwrap_or(rest);
@@ -196,6 +223,51 @@ mod tests {
             );
             assert_eq!(got.concat(), input, "pieces of {piece}");
         }
+    }
+
+    /// A live stream: on a pause, the complete lines go out at once (the
+    /// framing decided on the first complete line), the partial one waits;
+    /// a document waits for the end.
+    #[test]
+    fn a_pause_hands_out_complete_lines() {
+        let take = |f: &mut Framer| {
+            let mut out = Vec::new();
+            while let Some(b) = f.next_block().unwrap() {
+                out.extend_from_slice(b);
+            }
+            out
+        };
+        let mut f = Framer::new();
+        f.push(b"\xEF\xBB\xBF\n{\"a\":1}\n{\"b\":2}\n{\"c\"");
+        assert_eq!(take(&mut f), b"");
+        f.pause();
+        assert_eq!(take(&mut f), b"\n{\"a\":1}\n{\"b\":2}\n");
+        f.pause();
+        assert_eq!(take(&mut f), b"");
+        f.push(b":3}\n{\"d\"");
+        assert_eq!(take(&mut f), b"", "no pause, no block");
+        f.pause();
+        assert_eq!(take(&mut f), b"{\"c\":3}\n");
+        f.finish();
+        assert_eq!(take(&mut f), b"{\"d\"");
+
+        // The first line not yet complete: nothing is decided.
+        let mut f = Framer::new();
+        f.push(b"{\"a\":");
+        f.pause();
+        assert_eq!(take(&mut f), b"");
+        f.push(b"1}\n");
+        f.pause();
+        assert_eq!(take(&mut f), b"{\"a\":1}\n");
+
+        // A document is held whole, paused or not.
+        let mut f = Framer::new();
+        f.push(b"[\n{\"a\":1},\n");
+        f.pause();
+        assert_eq!(take(&mut f), b"");
+        f.push(b"{\"b\":2}]\n");
+        f.finish();
+        assert_eq!(take(&mut f), b"{\"a\":1}\n{\"b\":2}\n");
     }
 
     #[test]
