@@ -42,6 +42,21 @@
 //! in [`CorrelationStats::untimed_events`]. Hosts whose events carry no
 //! time give the engine their clock with `advance`.
 //!
+//! # Detached evaluation
+//!
+//! Reading an event is pure; correlating it is not. The engine keeps the two
+//! apart: what a parsed event brings to correlation (its time, its id, and
+//! for each finding that feeds a correlation its group keys, counted values
+//! and aggregate columns) is an [`Observation`], made without touching any
+//! state; applying it waits its matches (an untimed event takes the
+//! stream's current time only then), moves the watermark and commits.
+//! `evaluate_batch` does both per event. With
+//! [`Engine::evaluate_batch_detached`](crate::Engine::evaluate_batch_detached)
+//! several engines evaluate blocks at once, and one engine's
+//! [`Engine::correlate`](crate::Engine::correlate) applies their
+//! observations in stream order: the alerts, the events they come out after
+//! and the counters are those of one engine reading the stream in order.
+//!
 //! # When a correlation fires
 //!
 //! Each committed match is added to its group's window, which then holds
@@ -414,7 +429,12 @@ impl Correlator {
                 let (hits, ungrouped, cut) = self.make_hits(c, pos, &obs.id, f, values);
                 obs.ungrouped += u64::from(ungrouped);
                 obs.cut += cut;
-                obs.hits.extend(hits);
+                if obs.hits.is_empty() {
+                    // Most events feed one correlation: no second vector.
+                    obs.hits = hits;
+                } else {
+                    obs.hits.extend(hits);
+                }
             }
         }
         obs
