@@ -1,9 +1,9 @@
 //! The engine: a compiled rule pack and the evaluation of events against it.
 
 use crate::correlation::{
-    self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, RuleName,
+    self, Alert, BatchAlert, CorrelationStats, Correlator, Def, Limits, Observation, RuleName,
 };
-use crate::error::{EventError, EventWarning, LoadError, RuleError};
+use crate::error::{EventError, EventWarning, LoadError, ObservationError, RuleError};
 use crate::matching::expr::{Expr, KEYWORDS};
 use crate::matching::label::Label;
 use crate::matching::matcher::{Lookup, Slots};
@@ -96,6 +96,8 @@ pub struct Engine {
     /// Alerts produced by `evaluate` and not yet taken.
     alerts: Vec<Alert>,
     alerts_dropped: u64,
+    /// What the last event evaluated detached brings to correlation.
+    observed: Option<Observation>,
 }
 
 /// What an evaluation does besides matching.
@@ -103,6 +105,9 @@ pub struct Engine {
 enum Mode {
     /// Feed correlations; report only rules that generate findings.
     Stream,
+    /// Leave correlation state alone, but keep what the event would have
+    /// fed it (`Engine::observed`); report as `Stream` would.
+    Detached,
     /// Leave correlation state alone; report as `Stream` would.
     Pure,
     /// Leave correlation state alone; report every detection rule that matched.
@@ -329,6 +334,7 @@ impl Engine {
             correlator,
             alerts: Vec::new(),
             alerts_dropped: 0,
+            observed: None,
         })
     }
 
@@ -435,6 +441,16 @@ impl Engine {
     }
 
     fn evaluate_as_is(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
+        self.evaluate_filtered(event, Mode::Stream)
+    }
+
+    fn evaluate_detached_as_is(&mut self, event: &[u8]) -> Result<Verdict, EventError> {
+        self.evaluate_filtered(event, Mode::Detached)
+    }
+
+    /// Evaluates one event as it came against the rules the prefilter
+    /// leaves, in `mode`.
+    fn evaluate_filtered(&mut self, event: &[u8], mode: Mode) -> Result<Verdict, EventError> {
         if event.len() > self.options.max_event_bytes as usize {
             return Err(EventError::TooLarge(
                 event.len().min(u32::MAX as usize) as u32
@@ -446,7 +462,7 @@ impl Engine {
         let result = if candidates.is_empty() {
             Ok(self.no_match_verdict())
         } else {
-            self.evaluate_candidates(event, &candidates, Mode::Stream)
+            self.evaluate_candidates(event, &candidates, mode)
         };
         self.scratch.candidates = candidates;
         result
@@ -550,17 +566,17 @@ impl Engine {
                     });
                 }
                 if let Some(corr) = self.correlator.as_deref_mut() {
-                    if mode == Mode::Stream {
-                        let before = self.alerts.len();
-                        corr.observe(&findings, shape.product, &ctx, &mut self.alerts);
-                        // Nobody took the alerts of earlier calls: keep the
-                        // newest, as many as there may be groups.
-                        let cap = self.options.max_groups.max(1) as usize;
-                        if self.alerts.len() > cap && self.alerts.len() > before {
-                            let excess = self.alerts.len() - cap;
-                            self.alerts.drain(..excess);
-                            self.alerts_dropped += excess as u64;
+                    match mode {
+                        Mode::Stream => {
+                            let before = self.alerts.len();
+                            corr.observe(&findings, shape.product, &ctx, &mut self.alerts);
+                            self.alerts_dropped +=
+                                cap_untaken(&mut self.alerts, before, self.options.max_groups);
                         }
+                        Mode::Detached => {
+                            self.observed = Some(corr.prepare(&findings, shape.product, &ctx));
+                        }
+                        Mode::Pure | Mode::Raw => {}
                     }
                     if mode != Mode::Raw {
                         findings.retain(|f| corr.emits(f.rule));
@@ -627,6 +643,92 @@ impl Engine {
         n
     }
 
+    /// Evaluates every event of an NDJSON block as [`Engine::evaluate_batch`]
+    /// does, but touches no correlation state: what each parsed event brings
+    /// to correlation is appended to `observations` instead, with the
+    /// event's position in the block, for [`Engine::correlate`] (of this
+    /// engine or another loaded with the same rules and options).
+    ///
+    /// The entries are exactly those of `evaluate_batch` (rules that only
+    /// feed correlations report no finding here either). An observation is
+    /// made for every event the engine parses, matched or not, because its
+    /// time moves the watermark; events the prefilter rules out make none,
+    /// as they move nothing. A pack without correlation rules makes none.
+    /// Returns how many events the block held.
+    ///
+    /// Blocks of one stream may so be evaluated by several engines at once;
+    /// feeding all their observations to one engine's `correlate` in stream
+    /// order gives the alerts one engine would give reading the stream with
+    /// `evaluate_batch`, after the same events.
+    pub fn evaluate_batch_detached(
+        &mut self,
+        block: &[u8],
+        out: &mut Vec<BatchEntry>,
+        observations: &mut Vec<(u32, Observation)>,
+    ) -> u32 {
+        let mut n = 0u32;
+        for event in crate::scan::input::ndjson_events(block) {
+            self.observed = None;
+            let outcome = match self.evaluate_detached_as_is(event) {
+                Err(e) => self.read_repaired(event, e, Engine::evaluate_detached_as_is),
+                ok => ok,
+            };
+            match outcome {
+                Ok(v) if !v.matched() && v.warnings.is_empty() => {}
+                outcome => out.push(BatchEntry { index: n, outcome }),
+            }
+            if let Some(obs) = self.observed.take() {
+                observations.push((n, obs));
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Applies observations made by [`Engine::evaluate_batch_detached`], in
+    /// the order given (the stream's), to this engine's correlation state;
+    /// appends each alert to `alerts` with the index paired with the
+    /// observation after which it came out. Alerts left by earlier
+    /// [`Engine::evaluate`] calls and not taken come out after the first
+    /// observation.
+    ///
+    /// Applying the observations of a block is what `evaluate_batch` does
+    /// to correlation while it evaluates the block: same windows, same
+    /// watermark, same alerts after the same events, same
+    /// [`CorrelationStats`]. Without correlation rules this does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ObservationError::OtherPack`] when an observation names a
+    /// correlation, position or column this engine's rules lack (it was
+    /// made by an engine with other rules, or its bytes were forged). It
+    /// is refused whole before it touches any state; the observations
+    /// before it stay applied and their alerts are in `alerts`, the ones
+    /// after it are not applied.
+    pub fn correlate(
+        &mut self,
+        observations: impl IntoIterator<Item = (u32, Observation)>,
+        alerts: &mut Vec<BatchAlert>,
+    ) -> Result<(), ObservationError> {
+        let Some(corr) = self.correlator.as_deref_mut() else {
+            return Ok(());
+        };
+        for (index, obs) in observations {
+            if !corr.fits(&obs) {
+                return Err(ObservationError::OtherPack);
+            }
+            let before = self.alerts.len();
+            corr.apply(obs, &mut self.alerts);
+            self.alerts_dropped += cap_untaken(&mut self.alerts, before, self.options.max_groups);
+            alerts.extend(
+                self.alerts
+                    .drain(..)
+                    .map(|alert| BatchAlert { index, alert }),
+            );
+        }
+        Ok(())
+    }
+
     /// The correlation alerts produced by [`Engine::evaluate`] since the last
     /// call (oldest first). `evaluate_batch`, `advance` and `flush` return
     /// theirs directly. Untaken alerts are kept up to `Options::max_groups`;
@@ -686,6 +788,20 @@ pub struct EngineStats {
     pub unfiltered_rules: usize,
     /// Correlation rules loaded (counted in `rules` too).
     pub correlations: usize,
+}
+
+/// Keeps the newest of the untaken `alerts` (those from `before` on were
+/// just made), as many as there may be groups (`max_groups`): nobody took
+/// the alerts of earlier calls. Returns how many were dropped.
+fn cap_untaken(alerts: &mut Vec<Alert>, before: usize, max_groups: u32) -> u64 {
+    let cap = max_groups.max(1) as usize;
+    if alerts.len() > cap && alerts.len() > before {
+        let excess = alerts.len() - cap;
+        alerts.drain(..excess);
+        excess as u64
+    } else {
+        0
+    }
 }
 
 /// Whether a rule for `product` may run on an event of `detected` product.

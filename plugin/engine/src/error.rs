@@ -145,3 +145,32 @@ pub enum EventError {
     #[error("event nests deeper than the max-depth limit")]
     TooDeep,
 }
+
+/// Why bytes are no [`Observation`](crate::correlation::Observation), or
+/// why an observation does not fit the engine asked to correlate it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObservationError {
+    /// The bytes are of a format version this build does not read: the
+    /// engine that wrote them is of another sigil version.
+    #[error(
+        "observation format version {0} is not known to this build; use one sigil version for every engine"
+    )]
+    Version(u8),
+    /// The bytes end inside the observation (or declare more items than
+    /// they can hold).
+    #[error("observation truncated; pass the bytes whole")]
+    Truncated,
+    /// The bytes break the format at byte offset `at`.
+    #[error("malformed observation at byte {at}: {what}")]
+    Malformed {
+        /// Offset of the offending item in the bytes decoded.
+        at: usize,
+        /// What is wrong there.
+        what: &'static str,
+    },
+    /// The observation names a correlation, position or column the engine
+    /// has not: it was made by an engine with other rules.
+    #[error("observation does not fit this rule pack; load every engine with the same rules")]
+    OtherPack,
+}

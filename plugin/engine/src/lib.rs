@@ -119,9 +119,9 @@ mod scan;
 mod verdict;
 mod vocab;
 
-pub use correlation::{Alert, BatchAlert, CorrelationStats};
+pub use correlation::{Alert, BatchAlert, CorrelationStats, Observation};
 pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
-pub use error::{EventError, EventWarning, LoadError, RuleError};
+pub use error::{EventError, EventWarning, LoadError, ObservationError, RuleError};
 pub use options::Options;
 pub use rules::rule::RuleTest;
 pub use scan::input;

@@ -42,6 +42,21 @@
 //! in [`CorrelationStats::untimed_events`]. Hosts whose events carry no
 //! time give the engine their clock with `advance`.
 //!
+//! # Detached evaluation
+//!
+//! Reading an event is pure; correlating it is not. The engine keeps the two
+//! apart: what a parsed event brings to correlation (its time, its id, and
+//! for each finding that feeds a correlation its group keys, counted values
+//! and aggregate columns) is an [`Observation`], made without touching any
+//! state; applying it waits its matches (an untimed event takes the
+//! stream's current time only then), moves the watermark and commits.
+//! `evaluate_batch` does both per event. With
+//! [`Engine::evaluate_batch_detached`](crate::Engine::evaluate_batch_detached)
+//! several engines evaluate blocks at once, and one engine's
+//! [`Engine::correlate`](crate::Engine::correlate) applies their
+//! observations in stream order: the alerts, the events they come out after
+//! and the counters are those of one engine reading the stream in order.
+//!
 //! # When a correlation fires
 //!
 //! Each committed match is added to its group's window, which then holds
@@ -128,6 +143,7 @@
 mod clock;
 mod key;
 mod link;
+mod observation;
 mod state;
 mod store;
 
@@ -147,6 +163,8 @@ use key::bounded;
 use link::Locator;
 use state::{Entry, Sample};
 use store::Store;
+
+pub use observation::Observation;
 
 /// Most groups (or values) one event joins for one correlation.
 const MAX_FANOUT: usize = 16;
@@ -358,9 +376,18 @@ impl Correlator {
         }
     }
 
+    /// Whether findings of detection rule `rule` feed some correlation.
+    fn feeds(&self, rule: u32) -> bool {
+        self.plan
+            .rule_feeds
+            .get(rule as usize)
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// Takes in one parsed event: the rules it matched become waiting
     /// matches of the correlations they feed, and its time moves the
-    /// watermark.
+    /// watermark. The same as [`Correlator::apply`] of
+    /// [`Correlator::prepare`].
     pub fn observe(
         &mut self,
         matched: &[Finding],
@@ -368,66 +395,102 @@ impl Correlator {
         values: &dyn Lookup<'_>,
         out: &mut Vec<Alert>,
     ) {
-        let time = self.clock.time(product, values);
-        let feeds = |f: &Finding| {
-            self.plan
+        let obs = self.prepare(matched, product, values);
+        self.apply(obs, out);
+    }
+
+    /// What one parsed event brings to correlation, read from the event
+    /// alone: its time, its id, and the matches of every finding that
+    /// feeds a correlation (their time left to [`Correlator::apply`], as
+    /// an untimed event takes the stream's). Touches no state; allocates
+    /// nothing when no finding feeds a correlation.
+    pub fn prepare(
+        &self,
+        matched: &[Finding],
+        product: Option<Product>,
+        values: &dyn Lookup<'_>,
+    ) -> Observation {
+        let mut obs = Observation {
+            time: self.clock.time(product, values),
+            ..Observation::default()
+        };
+        if !matched.iter().any(|f| self.feeds(f.rule)) {
+            return obs;
+        }
+        obs.feeds = true;
+        obs.id = self.clock.id(product, values);
+        for f in matched {
+            let feeds = self
+                .plan
                 .rule_feeds
                 .get(f.rule as usize)
-                .is_some_and(|v| !v.is_empty())
-        };
-        if matched.iter().any(feeds) {
-            match time.or_else(|| self.now()) {
+                .map_or(&[][..], Vec::as_slice);
+            for &(c, pos) in feeds {
+                let (hits, ungrouped, cut) = self.make_hits(c, pos, &obs.id, f, values);
+                obs.ungrouped += u64::from(ungrouped);
+                obs.cut += cut;
+                if obs.hits.is_empty() {
+                    // Most events feed one correlation: no second vector.
+                    obs.hits = hits;
+                } else {
+                    obs.hits.extend(hits);
+                }
+            }
+        }
+        obs
+    }
+
+    /// Applies what [`Correlator::prepare`] read from one event: its
+    /// matches wait for the watermark (at the event's time, or the
+    /// stream's current time for an untimed event), and its time moves
+    /// the watermark, committing what that passes.
+    pub fn apply(&mut self, obs: Observation, out: &mut Vec<Alert>) {
+        if obs.feeds {
+            match obs.time.or_else(|| self.now()) {
                 None => self.stats.untimed_events += 1,
                 Some(ts) => {
-                    let id = self.clock.id(product, values);
-                    for f in matched {
-                        for i in 0..self
-                            .plan
-                            .rule_feeds
-                            .get(f.rule as usize)
-                            .map_or(0, Vec::len)
-                        {
-                            let (c, pos) = self.plan.rule_feeds[f.rule as usize][i];
-                            self.hits(c, pos, ts, &id, f, values, out);
-                        }
+                    self.stats.ungrouped_events += obs.ungrouped;
+                    self.stats.fanout_truncated += obs.cut;
+                    for mut hit in obs.hits {
+                        hit.ts = ts;
+                        self.wait(hit, out);
                     }
                 }
             }
         }
-        if let Some(t) = time {
+        if let Some(t) = obs.time {
             let high = self.high.map_or(t, |h| h.max(t));
             self.high = Some(high);
             self.commit(high.saturating_sub(self.limits.lateness_ms), out);
         }
     }
 
-    /// The waiting matches of one event for position `pos` of correlation `c`.
-    #[allow(clippy::too_many_arguments)]
-    fn hits(
-        &mut self,
-        c: u32,
-        pos: u16,
-        ts: i64,
-        id: &Option<Box<str>>,
-        finding: &Finding,
-        values: &dyn Lookup<'_>,
-        out: &mut Vec<Alert>,
-    ) {
-        let (hits, ungrouped, cut) = self.make_hits(c, pos, ts, id, finding, values);
-        self.stats.ungrouped_events += u64::from(ungrouped);
-        self.stats.fanout_truncated += cut;
-        for hit in hits {
-            self.wait(hit, out);
-        }
+    /// Whether every match of `obs` names a correlation and position of
+    /// this pack, with as many group values and aggregate columns as it
+    /// has: an observation decoded from bytes may come from another pack,
+    /// or from anyone.
+    pub fn fits(&self, obs: &Observation) -> bool {
+        obs.hits.iter().all(|h| {
+            let Some(corr) = h
+                .key
+                .get(..4)
+                .and_then(|_| self.plan.corrs.get(key::corr_of(&h.key) as usize))
+            else {
+                return false;
+            };
+            (h.pos as usize) < corr.positions.len()
+                && h.cols.len() == corr.aggregate.len()
+                && key::values(&h.key).len() == corr.group_names.len()
+        })
     }
 
     /// The hits, whether a group-by field was missing, and how many
-    /// combinations were cut.
+    /// combinations were cut. Their time is left at 0 for `apply` to set:
+    /// an untimed event takes the stream's current time.
     fn make_hits(
         &self,
         c: u32,
         pos: u16,
-        ts: i64,
         id: &Option<Box<str>>,
         finding: &Finding,
         values: &dyn Lookup<'_>,
@@ -518,7 +581,7 @@ impl Correlator {
                 }
                 key::encode(c, combo, &mut key);
                 hits.push(Hit {
-                    ts,
+                    ts: 0,
                     id: id.clone(),
                     key: key.as_slice().into(),
                     pos,
@@ -575,7 +638,7 @@ impl Correlator {
                     sample: hit.sample,
                     cols: hit.cols,
                 };
-                self.apply(work, out);
+                self.apply_work(work, out);
             }
         }
         self.frontier = upto;
@@ -627,13 +690,13 @@ impl Correlator {
             out.push(alert);
         }
         for w in chained {
-            self.apply(w, out);
+            self.apply_work(w, out);
         }
     }
 
     /// Adds one match to its window, fires the correlation if its condition
     /// holds, and passes the alert on to the correlations that reference it.
-    fn apply(&mut self, first: Work, out: &mut Vec<Alert>) {
+    fn apply_work(&mut self, first: Work, out: &mut Vec<Alert>) {
         let mut work = VecDeque::from([first]);
         let budget = self.limits.max_bytes / 4 * 3;
         while let Some(w) = work.pop_front() {
