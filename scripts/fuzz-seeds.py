@@ -8,7 +8,7 @@ every rule of the built-in, seeds and SigmaHQ packs. Bugs the fuzzers found
 are checked in beside the targets (`plugin/engine/fuzz/regressions/`) and
 added on top, so every run replays them first.
 
-Usage: fuzz-seeds.py OUT_DIR   (writes OUT_DIR/{read,load,evaluate}/)
+Usage: fuzz-seeds.py OUT_DIR   (writes OUT_DIR/{read,load,evaluate,observation}/)
 """
 import hashlib
 import json
@@ -26,7 +26,8 @@ def put(target: str, data: bytes) -> None:
     (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
-for target in ("read", "load", "evaluate"):
+TARGETS = ("read", "load", "evaluate", "observation")
+for target in TARGETS:
     shutil.rmtree(OUT / target, ignore_errors=True)
 
 for capture in sorted((ROOT / "tests/data/corpora/stratus-detonation-logs").glob("*.json")):
@@ -43,7 +44,11 @@ for ndjson in sorted(ROOT.glob("tests/data/**/*.ndjson")) + sorted(ROOT.glob("ex
             put("evaluate", line)
 for rule in sorted(ROOT.glob("rules/**/*.yml")) + sorted(ROOT.glob("tests/data/rules/**/*.yml")):
     put("load", rule.read_bytes())
-for target in ("read", "load", "evaluate"):
+# Observations: the version byte and the shortest shapes; coverage finds
+# the rest (the format is in plugin/engine/src/correlation/observation.rs).
+for seed in (b"\x01", b"\x01\x00", b"\x01\x01\x00", b"\x01\x03\x80\x01\x00\x00", b"\x01\x02\x01\x00\x00\x00\x00"):
+    put("observation", seed)
+for target in TARGETS:
     for found in sorted((ROOT / "plugin/engine/fuzz/regressions" / target).glob("*")):
         put(target, found.read_bytes())
-print(" ".join(f"{t}: {len(list((OUT / t).iterdir()))}" for t in ("read", "load", "evaluate")))
+print(" ".join(f"{t}: {len(list((OUT / t).iterdir()))}" for t in TARGETS))

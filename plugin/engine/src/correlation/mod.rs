@@ -449,8 +449,12 @@ impl Correlator {
             match obs.time.or_else(|| self.now()) {
                 None => self.stats.untimed_events += 1,
                 Some(ts) => {
-                    self.stats.ungrouped_events += obs.ungrouped;
-                    self.stats.fanout_truncated += obs.cut;
+                    // Counts from a decoded observation may be anything
+                    // (a plugin made it): they must not overflow.
+                    self.stats.ungrouped_events =
+                        self.stats.ungrouped_events.saturating_add(obs.ungrouped);
+                    self.stats.fanout_truncated =
+                        self.stats.fanout_truncated.saturating_add(obs.cut);
                     for mut hit in obs.hits {
                         hit.ts = ts;
                         self.wait(hit, out);
