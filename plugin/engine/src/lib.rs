@@ -112,6 +112,7 @@
 pub mod correlation;
 mod engine;
 mod error;
+pub mod export;
 mod matching;
 mod options;
 mod rules;

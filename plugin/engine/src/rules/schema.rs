@@ -28,6 +28,13 @@
 //! A column the table does not list is read under its own name. Columns
 //! listed under `dynamic` hold JSON (KQL's `dynamic` type): string tests and
 //! labels see their JSON text, as KQL's string operators do.
+//!
+//! A table's `columns` name the SIEM's own columns and the type each has
+//! there (`string`, `number`, `boolean`, `datetime`, `dynamic`). Rules do
+//! not need them; reading a SIEM's exports does ([`column_tables`]): a CSV
+//! header is recognised by them, Sumo's lower-cased field names get their
+//! case back from them, and text cells become numbers where the SIEM's
+//! column is one.
 
 use std::collections::HashMap;
 
@@ -50,6 +57,63 @@ const TABLES: [(&str, &str); 5] = [
     ("falcon.yml", include_str!("../../schemas/falcon.yml")),
 ];
 
+/// The type a SIEM gives one of its columns, as its exports need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnType {
+    /// Text (also KQL's `guid`, `timespan`).
+    String,
+    /// KQL's `long`, `int`, `real`, `decimal`; AQL's numbers; Sumo's times.
+    Number,
+    /// KQL's `bool`.
+    Boolean,
+    /// A point in time, kept as the text the SIEM wrote.
+    Datetime,
+    /// JSON (KQL's `dynamic`): an export's JSON text becomes JSON again.
+    Dynamic,
+}
+
+impl ColumnType {
+    /// The type called `name` in a table's `columns`, or in a Log
+    /// Analytics response's `columns[].type`.
+    pub fn parse(name: &str) -> Option<ColumnType> {
+        Some(match name {
+            "string" | "guid" | "timespan" => ColumnType::String,
+            "number" | "long" | "int" | "real" | "decimal" => ColumnType::Number,
+            "boolean" | "bool" => ColumnType::Boolean,
+            "datetime" => ColumnType::Datetime,
+            "dynamic" => ColumnType::Dynamic,
+            _ => return None,
+        })
+    }
+}
+
+/// A schema's own columns and their types, in table order: what reading an
+/// export of that SIEM needs.
+#[derive(Clone, Debug)]
+pub(crate) struct ColumnTable {
+    pub source: Source,
+    pub columns: Vec<(String, ColumnType)>,
+}
+
+/// The `columns` of every built-in table that has them, in [`TABLES`]
+/// order. Read once per input whose format is being decided or converted.
+pub(crate) fn column_tables() -> Result<Vec<ColumnTable>, String> {
+    let mut out = Vec::new();
+    for (file, text) in TABLES {
+        let docs = yaml::load(text)
+            .map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
+        let Some(doc) = docs.first() else { continue };
+        let schema = parse(doc).map_err(|e| format!("built-in schema {file}: {e}"))?;
+        if !schema.columns.is_empty() {
+            out.push(ColumnTable {
+                source: schema.source,
+                columns: schema.columns,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// How one schema's columns are found in one raw source.
 #[derive(Clone, Debug)]
 pub(crate) struct Mapping {
@@ -70,6 +134,8 @@ pub(crate) struct Schema {
     pub source: Source,
     pub dynamic: Vec<String>,
     pub mappings: Vec<Mapping>,
+    /// The SIEM's own columns and their types (`columns`), for exports.
+    pub columns: Vec<(String, ColumnType)>,
 }
 
 /// The built-in schema named `name` (a [`Source`] name such as
@@ -118,6 +184,21 @@ fn parse(doc: &Node) -> Result<Schema, String> {
             );
         }
     }
+    let mut columns = Vec::new();
+    if let Some(c) = doc.get("columns") {
+        for (name, ty) in c
+            .as_map()
+            .ok_or_else(|| line(c, "`columns` must map column names to types"))?
+        {
+            let ty = ty.as_str().and_then(ColumnType::parse).ok_or_else(|| {
+                line(
+                    ty,
+                    "a column's type is one of string, number, boolean, datetime, dynamic",
+                )
+            })?;
+            columns.push((name.text().unwrap_or("").to_string(), ty));
+        }
+    }
     let mut mappings = Vec::new();
     if let Some(from) = doc.get("from") {
         for (k, table) in from
@@ -142,6 +223,7 @@ fn parse(doc: &Node) -> Result<Schema, String> {
         source,
         dynamic,
         mappings,
+        columns,
     })
 }
 
@@ -209,6 +291,33 @@ mod tests {
             let schema = find(name).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(schema.source.name(), name, "{file}");
         }
+    }
+
+    /// Every column a table maps from raw sources, and every `dynamic`
+    /// one, is one of its own `columns`: the two lists cannot drift apart.
+    #[test]
+    fn mapped_columns_are_listed_columns() {
+        for table in column_tables().unwrap() {
+            let schema = find(table.source.name()).unwrap();
+            let listed = |c: &str| table.columns.iter().any(|(n, _)| n == c);
+            for m in &schema.mappings {
+                for c in m.columns.keys() {
+                    assert!(
+                        listed(c),
+                        "{}: `{c}` is mapped but not in `columns`",
+                        table.source.name()
+                    );
+                }
+            }
+            for c in &schema.dynamic {
+                assert!(
+                    listed(c),
+                    "{}: `{c}` is dynamic but not in `columns`",
+                    table.source.name()
+                );
+            }
+        }
+        assert_eq!(column_tables().unwrap().len(), TABLES.len());
     }
 
     #[test]

@@ -103,6 +103,13 @@ struct Records<'a> {
 #[error("cannot split the document into events: {0}")]
 pub struct FramingError(String);
 
+impl FramingError {
+    /// An error with `message` (what broke, and what to do).
+    pub(crate) fn new(message: String) -> FramingError {
+        FramingError(message)
+    }
+}
+
 /// Splits a whole document into the raw bytes of its events.
 ///
 /// Accepts a JSON array of objects, a CloudTrail `{"Records": [...]}`
