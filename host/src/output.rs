@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use sigil_engine::export::InputFormat;
 use sigil_engine::input::ndjson_events;
 use sigil_stream::{BLOCK_BYTES, Framer, Output};
 
@@ -38,6 +39,8 @@ pub struct Runner<'d> {
     on_fault: Option<FaultReport<'d>>,
     /// Causes already handed to `on_fault`.
     faults_reported: usize,
+    /// How inputs are framed (`--input-format`).
+    format: InputFormat,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
@@ -53,7 +56,15 @@ impl<'d> Runner<'d> {
             scratch: Vec::new(),
             on_fault: None,
             faults_reported: 0,
+            format: InputFormat::Auto,
         }
+    }
+
+    /// Reads every input as `format` (the CLI's `--input-format`) instead
+    /// of detecting each one's from its start.
+    pub fn input_format(mut self, format: InputFormat) -> Runner<'d> {
+        self.format = format;
+        self
     }
 
     /// Calls `report` the first time each cause of plugin failure is seen
@@ -106,11 +117,13 @@ impl<'d> Runner<'d> {
     /// evaluated, written and `out` flushed, rather than waiting for a
     /// block to fill; reading then goes on.
     ///
-    /// The framing is detected from the start (see `sigil_stream::Framer`):
-    /// NDJSON is read and evaluated in blocks of about 1 MiB cut at a
-    /// newline; a JSON document (array, `Records` file, pretty-printed
-    /// objects) is read whole, split into events and each event minified
-    /// to one line.
+    /// The format is detected from the start unless given
+    /// ([`Runner::input_format`]; see `sigil_stream::Framer`): NDJSON is
+    /// read and evaluated in blocks of about 1 MiB cut at a newline; a JSON
+    /// document (array, `Records` file, pretty-printed objects, a SIEM
+    /// API's export) is read whole, split into events and each event
+    /// minified to one line; a CSV export becomes one line per row as it
+    /// is read.
     ///
     /// # Errors
     ///
@@ -122,7 +135,7 @@ impl<'d> Runner<'d> {
         mut input: impl Read,
         out: &mut impl Write,
     ) -> Result<(), Error> {
-        let mut framer = Framer::new();
+        let mut framer = Framer::with_format(self.format);
         let mut chunk = vec![0; BLOCK_BYTES];
         loop {
             let got = match input.read(&mut chunk) {
@@ -150,6 +163,14 @@ impl<'d> Runner<'d> {
             }
             self.next_blocks(path, &mut framer, out)?;
             if got == 0 {
+                let (stats, total) = (
+                    framer.export_stats(),
+                    &mut self.output.counters_mut().export,
+                );
+                total.rows += stats.rows;
+                total.ragged_rows += stats.ragged_rows;
+                total.cut_rows += stats.cut_rows;
+                total.not_rows += stats.not_rows;
                 return Ok(());
             }
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use sigil_engine::export::InputFormat;
 use sigil_host::Runner;
 
 use super::detector_args::DetectorArgs;
@@ -20,7 +21,14 @@ pub struct Args {
     /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
     #[arg(long)]
     alerts_only: bool,
-    /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
+    /// How inputs are framed: `auto` detects each one's from its start;
+    /// `ndjson`, `json` (arrays), `cloudtrail` (`Records` files),
+    /// `qradar-ariel`, `log-analytics`, `sumo-search` (the SIEMs' search
+    /// API responses) and `csv` (a console's export, with a header row)
+    /// force one. Exports become rows of the SIEM's schema (README).
+    #[arg(long, value_name = "FORMAT", default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+    /// Input files: NDJSON, JSON arrays, CloudTrail Records files or SIEM exports; `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 }
@@ -41,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // counts come with the summary.
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
+        .input_format(args.input_format)
         .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
@@ -101,12 +110,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
+    // Exports: only when some were read, and what was wrong with them.
+    let export = match c.export {
+        e if e.rows == 0 => String::new(),
+        e => {
+            let mut s = format!(", export rows {}", e.rows);
+            for (name, n) in [
+                ("ragged", e.ragged_rows),
+                ("cut", e.cut_rows),
+                ("not rows", e.not_rows),
+            ] {
+                if n > 0 {
+                    s.push_str(&format!(", {name} {n}"));
+                }
+            }
+            s
+        }
+    };
     let stopped = match interrupt.received() {
         Some(sig) => format!(", stopped by {}", Interrupt::name(sig)),
         None => String::new(),
     };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{faults}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{warned}{export}{alerts}{faults}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,

@@ -1,5 +1,6 @@
 //! `sigil serve`: the detection service (see `sigil_host::serve`).
 
+use sigil_engine::export::InputFormat;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -36,6 +37,12 @@ pub struct Args {
     /// Time (ms) the downstream may take to accept one batch.
     #[arg(long, value_name = "MS", default_value_t = ServeConfig::default().forward_timeout.as_millis() as u64)]
     forward_timeout_ms: u64,
+    /// How a batch's body is framed: `auto` passes NDJSON untouched and
+    /// splits a JSON array, `Records` file or SIEM export posted whole
+    /// (`qradar-ariel`, `log-analytics`, `sumo-search`, `csv`) into its
+    /// events first; one of those names forces it.
+    #[arg(long, value_name = "FORMAT", default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
     /// Largest batch, decompressed; a larger one gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     max_request_bytes: usize,
@@ -61,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d)
     });
     let config = ServeConfig {
+        input_format: args.input_format,
         forward: args.forward.clone(),
         forward_timeout: Duration::from_millis(args.forward_timeout_ms),
         forward_content_type: args.forward_content_type.clone(),

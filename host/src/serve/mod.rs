@@ -61,6 +61,7 @@ mod metrics;
 mod tcp;
 mod worker;
 
+use sigil_engine::export::InputFormat;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,6 +104,12 @@ pub struct ServeConfig {
     /// What `Retry-After` tells a sender turned away (`429`, `503`).
     /// Default 1 s.
     pub retry_after: Duration,
+    /// How a batch's body is framed. Default `Auto`: NDJSON (what
+    /// pipelines send) passes untouched; a JSON array, a `Records` file or
+    /// a SIEM export (QRadar, Log Analytics, Sumo, CSV) posted whole
+    /// becomes its events or rows first (`sigil_engine::export`), and a
+    /// body that does not split is refused with `400`.
+    pub input_format: InputFormat,
 }
 
 impl Default for ServeConfig {
@@ -114,6 +121,7 @@ impl Default for ServeConfig {
             max_request_bytes: 16 << 20,
             max_inflight_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
+            input_format: InputFormat::Auto,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use sigil_engine::export::ExportStats;
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{Alert, BatchAlert, Options, RuleInfo, Verdict};
 use sigil_render::{Outcome, Renderer};
@@ -32,6 +33,10 @@ pub struct Counters {
     pub alerts: u64,
     /// Input bytes read (counted by the host, which reads them).
     pub bytes_in: u64,
+    /// Rows of SIEM exports read (CSV, QRadar, Log Analytics, Sumo), with
+    /// the ragged, cut and not-a-row ones (added by the host from each
+    /// input's `Framer::export_stats`).
+    pub export: ExportStats,
 }
 
 /// One reason plugin calls failed, and how many calls it failed: a trap,
