@@ -61,6 +61,10 @@ impl<'o> RowWriter<'o> {
                 self.json(key, b"false");
             }
             Some(ColumnType::Dynamic) if is_json_container(trimmed) => self.json(key, trimmed),
+            Some(ColumnType::Datetime) => match portal_time(trimmed) {
+                Some(iso) => self.text(key, iso.as_bytes()),
+                None => self.text(key, value),
+            },
             _ => self.text(key, value),
         }
     }
@@ -137,6 +141,48 @@ fn is_json_number(text: &[u8]) -> bool {
         rest = exp.get(n..).unwrap_or_default();
     }
     rest.is_empty()
+}
+
+/// The Azure portal's display of a UTC time, `11/20/2026, 10:01:45.006 AM`
+/// (what its CSV download writes under `TimeGenerated [UTC]`), as the
+/// ISO 8601 text the query API returns, `2026-11-20T10:01:45.006Z`; `None`
+/// for any other text, which is then kept as it is.
+fn portal_time(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (date, time) = text.split_once(", ")?;
+    let mut d = date.split('/');
+    let (month, day, year) = (d.next()?, d.next()?, d.next()?);
+    let (clock, half) = time.rsplit_once(' ')?;
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut t = hms.split(':');
+    let (hour, minute, second) = (t.next()?, t.next()?, t.next()?);
+    let num = |s: &str, max: u32| {
+        let ok = !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| s.parse::<u32>().ok())
+            .flatten()
+            .filter(|n| *n <= max)
+    };
+    let (month, day, year) = (num(month, 12)?, num(day, 31)?, num(year, 9999)?);
+    let (hour12, minute, second) = (num(hour, 12)?, num(minute, 59)?, num(second, 60)?);
+    if month == 0 || day == 0 || hour12 == 0 || d.next().is_some() || t.next().is_some() {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 7 {
+        return None;
+    }
+    let hour = match half {
+        "AM" => hour12 % 12,
+        "PM" => hour12 % 12 + 12,
+        _ => return None,
+    };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{frac}Z"
+    ))
 }
 
 /// True when `text` is one whole JSON object or array.
@@ -248,6 +294,39 @@ mod tests {
         let mut out = Vec::new();
         string_into(b"a\"b\\c\nd\x01\xff=cmd", &mut out);
         assert_eq!(out, b"\"a\\\"b\\\\c\\nd\\u0001\xff=cmd\"");
+    }
+
+    #[test]
+    fn portal_times_become_iso() {
+        let t = |s: &str| portal_time(s.as_bytes());
+        assert_eq!(
+            t("11/20/2026, 10:01:45.006 AM").as_deref(),
+            Some("2026-11-20T10:01:45.006Z")
+        );
+        assert_eq!(
+            t("1/2/2026, 12:00:00 AM").as_deref(),
+            Some("2026-01-02T00:00:00Z")
+        );
+        assert_eq!(
+            t("1/2/2026, 12:30:00.5 PM").as_deref(),
+            Some("2026-01-02T12:30:00.5Z")
+        );
+        assert_eq!(
+            t("1/2/2026, 1:30:00 PM").as_deref(),
+            Some("2026-01-02T13:30:00Z")
+        );
+        for no in [
+            "2026-11-20T10:01:45Z",
+            "13/2/2026, 1:00:00 PM",
+            "1/2/2026, 0:00:00 AM",
+            "1/2/2026, 1:00:00",
+            "1/2/2026, 1:00:00 PM x",
+            "1/2/2026/3, 1:00:00 PM",
+            "1/2/2026, 1:00:00.x PM",
+            "",
+        ] {
+            assert_eq!(t(no), None, "{no}");
+        }
     }
 
     #[test]
