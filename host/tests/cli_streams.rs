@@ -316,3 +316,54 @@ fn a_live_stream_is_written_as_it_comes() {
     let status = child.wait().unwrap();
     assert!(status.success());
 }
+
+/// SIEM exports are detected and read as rows, counted on the summary
+/// line; `--input-format` forces a reading (the Ariel response as the one
+/// JSON event it also is), and an unknown one is refused with the list.
+#[test]
+fn exports_are_read_as_rows_and_counted() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args(["run", "--native", "--rules"])
+            .arg(root().join("rules/seeds"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let exports = root().join("tests/data/exports");
+    for (file, rows) in [
+        ("qradar_ariel.json", 33),
+        ("qradar_ariel.csv", 33),
+        ("log_analytics_azureactivity.json", 24),
+        ("sumo_search_job.json", 33),
+        ("logscale_falcon.csv", 28),
+    ] {
+        let out = run(&[exports.join(file).to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{file}: {err}");
+        assert!(
+            err.contains(&format!("events in {rows}, out {rows}, matched "))
+                && err.contains(&format!(", export rows {rows}")),
+            "{file}: {err}"
+        );
+        assert!(
+            !err.contains("ragged") && !err.contains("errors 1"),
+            "{file}: {err}"
+        );
+    }
+    let ariel = exports.join("qradar_ariel.json");
+    let out = run(&["--input-format", "ndjson", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Pretty-printed, each line of the response is a line of NDJSON: none
+    // is an event, and none is lost.
+    assert!(!err.contains("export rows"), "{err}");
+    let out = run(&["--input-format", "json", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events in 1, out 1"), "{err}");
+    let out = run(&["--input-format", "xml", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sumo-search"),
+        "{err}"
+    );
+}

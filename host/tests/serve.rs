@@ -168,6 +168,53 @@ fn answers_are_what_sigil_run_writes() {
     }
 }
 
+/// A SIEM export POSTed whole is read as `sigil run` reads the file: the
+/// same answer, byte for byte; `--input-format` forces a reading there too.
+#[test]
+fn exports_posted_whole_are_what_sigil_run_writes() {
+    let exports = root().join("tests/data/exports");
+    let rules = root().join("rules/seeds");
+    let rules = ["--rules", rules.to_str().unwrap()];
+    for file in [
+        "qradar_ariel.csv",
+        "sumo_search_job.json",
+        "log_analytics_awscloudtrail.json",
+    ] {
+        let path = exports.join(file);
+        let want = native_run(std::slice::from_ref(&path), &rules);
+        let serve = Serve::start(&[&["--native"][..], &rules].concat());
+        let got = runtime().block_on(async {
+            let answer = reqwest::Client::new()
+                .post(serve.url("/v1/events"))
+                .body(std::fs::read(&path).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{file}");
+            answer.bytes().await.unwrap().to_vec()
+        });
+        let (status, tail, err) = serve.stop();
+        assert_eq!(status, 0, "{err}");
+        assert!(
+            [got, tail].concat() == want,
+            "{file}: serve differs from sigil run\n{err}"
+        );
+    }
+    let serve =
+        Serve::start(&[&["--native", "--input-format", "qradar-ariel"][..], &rules].concat());
+    let status = runtime().block_on(async {
+        reqwest::Client::new()
+            .post(serve.url("/v1/events"))
+            .body(r#"[{"devicetime": 1}]"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 400);
+    serve.stop();
+}
+
 /// A downstream that refuses every `fail_every`th batch (never with 0)
 /// and is slow now and then.
 #[derive(Default)]

@@ -13,9 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::Digest as _;
-use sigil_engine::export::{InputFormat, detect_format};
-use sigil_engine::input::FramingError;
-use sigil_stream::{BLOCK_BYTES, Framer};
 use tokio::sync::oneshot;
 
 use super::metrics::{BatchLabels, Outcome};
@@ -261,17 +258,6 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
     } else {
         raw.to_vec()
     };
-    let decoded = match frame_body(decoded, s.config.input_format) {
-        Ok(d) => d,
-        Err(e) => {
-            return refuse(
-                &server,
-                StatusCode::BAD_REQUEST,
-                Outcome::bad_request,
-                &format!("{e}: send NDJSON, or a whole export in one body (--input-format)"),
-            );
-        }
-    };
     if decoded.len() > inflight.bytes && !inflight.grow(decoded.len() - inflight.bytes) {
         return refuse(
             &server,
@@ -382,29 +368,6 @@ fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Gunzip> {
         .map_err(Gunzip::Invalid)?;
     if out.len() > limit {
         return Err(Gunzip::TooLarge);
-    }
-    Ok(out)
-}
-
-/// A body in another format than NDJSON, as `format` gives or its start
-/// says, turned into NDJSON (`sigil_stream::Framer`, as `sigil run` reads
-/// a file). NDJSON, what pipelines send, is returned as it came without a
-/// copy: only the first line is looked at.
-fn frame_body(body: Vec<u8>, format: InputFormat) -> Result<Vec<u8>, FramingError> {
-    let start = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
-    let format = match format {
-        InputFormat::Auto => detect_format(start.get(..BLOCK_BYTES).unwrap_or(start)),
-        given => given,
-    };
-    if format == InputFormat::Ndjson {
-        return Ok(body);
-    }
-    let mut framer = Framer::with_format(format);
-    framer.push(&body);
-    framer.finish();
-    let mut out = Vec::with_capacity(body.len());
-    while let Some(block) = framer.next_block()? {
-        out.extend_from_slice(block);
     }
     Ok(out)
 }

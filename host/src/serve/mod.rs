@@ -104,11 +104,12 @@ pub struct ServeConfig {
     /// What `Retry-After` tells a sender turned away (`429`, `503`).
     /// Default 1 s.
     pub retry_after: Duration,
-    /// How a batch's body is framed. Default `Auto`: NDJSON (what
-    /// pipelines send) passes untouched; a JSON array, a `Records` file or
-    /// a SIEM export (QRadar, Log Analytics, Sumo, CSV) posted whole
-    /// becomes its events or rows first (`sigil_engine::export`), and a
-    /// body that does not split is refused with `400`.
+    /// How a batch's body is framed, as `sigil run` frames a file
+    /// (`sigil_stream::Framer`). Default `Auto`, detected per body: NDJSON
+    /// (what pipelines send), a JSON array or `Records` file, or a SIEM
+    /// export (QRadar, Log Analytics, Sumo, CSV) posted whole, which
+    /// becomes its rows (`sigil_engine::export`). A body that does not
+    /// split is refused with `400`.
     pub input_format: InputFormat,
 }
 
@@ -168,7 +169,7 @@ impl Server {
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
         let detector = loader().map_err(Error::Config)?;
         let rules = detector.rules().len();
-        let jobs = worker::spawn(detector)
+        let jobs = worker::spawn(detector, config.input_format)
             .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(
