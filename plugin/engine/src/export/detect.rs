@@ -58,12 +58,10 @@ fn api_key(body: &[u8]) -> Option<InputFormat> {
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
-                if depth == 1 {
-                    if let Some(s) = key_start.take() {
-                        let key = body.get(s..i).unwrap_or_default();
-                        if let Some(f) = key_format(key).filter(|_| holds_array(body, i + 1)) {
-                            return Some(f);
-                        }
+                if let Some(s) = key_start.take().filter(|_| depth == 1) {
+                    let key = body.get(s..i).unwrap_or_default();
+                    if let Some(f) = key_format(key).filter(|_| holds_array(body, i + 1)) {
+                        return Some(f);
                     }
                 }
             }
@@ -135,6 +133,7 @@ fn is_csv_header(line: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

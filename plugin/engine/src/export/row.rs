@@ -220,12 +220,12 @@ pub(crate) fn write_cells<'c>(
         }
         let name = String::from_utf8_lossy(key);
         let name = super::columns::header_name(&name);
-        if let Some(members) = &raw_record {
-            if name.eq_ignore_ascii_case("_raw")
+        // The record's own members win over what was extracted from them.
+        if raw_record.as_ref().is_some_and(|members| {
+            name.eq_ignore_ascii_case("_raw")
                 || members.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
-            {
-                continue;
-            }
+        }) {
+            continue;
         }
         match table.and_then(|t: &Table| t.column(name)) {
             Some((column, ty)) => row.cell(column.as_bytes(), value, Some(ty)),
