@@ -10,17 +10,24 @@ use crate::vocab::logsource::Source;
 #[derive(Debug)]
 pub(crate) struct Table {
     pub source: Source,
-    /// Lower-cased name → (the schema's name, its type).
-    by_lower: HashMap<String, (String, ColumnType)>,
+    /// Name (lower-cased if `case_insensitive`) → (the schema's name, its
+    /// type).
+    by_name: HashMap<String, (String, ColumnType)>,
+    case_insensitive: bool,
+    markers: Vec<String>,
 }
 
 impl Table {
-    /// The schema's spelling and type of the column an export calls `name`
-    /// (in any case: Sumo lower-cases every name, AQL ignores case).
+    /// The schema's spelling and type of the column an export calls
+    /// `name`: in any case for a SIEM that ignores case (Sumo lower-cases
+    /// every name it exports, AQL ignores case), else as spelled.
     pub fn column(&self, name: &str) -> Option<(&str, ColumnType)> {
-        self.by_lower
-            .get(&name.to_ascii_lowercase())
-            .map(|(n, t)| (n.as_str(), *t))
+        let found = if self.case_insensitive {
+            self.by_name.get(&name.to_ascii_lowercase())
+        } else {
+            self.by_name.get(name)
+        };
+        found.map(|(n, t)| (n.as_str(), *t))
     }
 
     /// True for Sumo Logic, whose exports need the `_raw` record expanded.
@@ -40,11 +47,20 @@ pub(crate) fn tables() -> &'static [Table] {
             .into_iter()
             .map(|t| Table {
                 source: t.source,
-                by_lower: t
+                by_name: t
                     .columns
                     .into_iter()
-                    .map(|(n, ty)| (n.to_ascii_lowercase(), (n, ty)))
+                    .map(|(n, ty)| {
+                        let key = if t.case_insensitive {
+                            n.to_ascii_lowercase()
+                        } else {
+                            n.clone()
+                        };
+                        (key, (n, ty))
+                    })
                     .collect(),
+                case_insensitive: t.case_insensitive,
+                markers: t.markers,
             })
             .collect()
     })
@@ -62,19 +78,24 @@ pub(crate) fn header_name(cell: &str) -> &str {
     cell.strip_suffix(" [UTC]").unwrap_or(cell)
 }
 
-/// The table most of `header`'s cells belong to, if at least two do: a
-/// header is a SIEM's when it names that SIEM's columns.
+/// The table `header` belongs to, if at least two of its cells are that
+/// table's columns: the one whose markers it names most (`_raw`,
+/// `_messageTime` for Sumo; `Type` for Sentinel), then the one whose
+/// columns it names most, then the first listed.
 pub(crate) fn best_table<'h>(
     header: impl Iterator<Item = &'h str> + Clone,
 ) -> Option<&'static Table> {
-    let mut best: Option<(&Table, usize)> = None;
+    let mut best: Option<(&Table, (usize, usize))> = None;
     for t in tables() {
-        let known = header
-            .clone()
-            .filter(|c| t.column(header_name(c)).is_some())
-            .count();
-        if known >= 2 && best.is_none_or(|(_, n)| known > n) {
-            best = Some((t, known));
+        let (mut markers, mut known) = (0, 0);
+        for cell in header.clone() {
+            if let Some((name, _)) = t.column(header_name(cell)) {
+                known += 1;
+                markers += usize::from(t.markers.iter().any(|m| m == name));
+            }
+        }
+        if known >= 2 && best.is_none_or(|(_, score)| (markers, known) > score) {
+            best = Some((t, (markers, known)));
         }
     }
     best.map(|(t, _)| t)

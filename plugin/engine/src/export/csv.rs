@@ -248,6 +248,20 @@ mod tests {
         }
     }
 
+    /// Sumo's lower-cased names match Sentinel's columns only in another
+    /// case, which KQL does not ignore: a Sumo header is Sumo's even when
+    /// most of its cells are extracted fields named like Sentinel columns.
+    #[test]
+    fn a_few_sumo_fields_beat_many_lower_cased_sentinel_names() {
+        let csv = b"_messagetime,_raw,operationname,caller,resourcegroup,category,level,calleripaddress\n\
+1795168880000,\"{\"\"operationName\"\":\"\"X/DELETE\"\",\"\"durationMs\"\":5}\",x/delete,alice,rg,Administrative,Information,203.0.113.10\n";
+        let (out, _) = rows(csv, 5);
+        assert_eq!(
+            out,
+            "{\"operationName\":\"X/DELETE\",\"durationMs\":5,\"_messageTime\":1795168880000,\"caller\":\"alice\",\"resourcegroup\":\"rg\",\"category\":\"Administrative\",\"level\":\"Information\",\"calleripaddress\":\"203.0.113.10\"}\n"
+        );
+    }
+
     #[test]
     fn hostile_cells_stay_cells() {
         let csv = b"Type,EventName,UserAgent\n\

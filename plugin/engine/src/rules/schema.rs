@@ -30,7 +30,9 @@
 //! labels see their JSON text, as KQL's string operators do.
 //!
 //! A table's `columns` name the SIEM's own columns and the type each has
-//! there (`string`, `number`, `boolean`, `datetime`, `dynamic`). Rules do
+//! there (`string`, `number`, `boolean`, `datetime`, `dynamic`), and
+//! `column-names: case-insensitive` says the SIEM ignores their case;
+//! `markers` are the columns that tell its export from another's. Rules do
 //! not need them; reading a SIEM's exports does ([`column_tables`]): a CSV
 //! header is recognised by them, Sumo's lower-cased field names get their
 //! case back from them, and text cells become numbers where the SIEM's
@@ -93,6 +95,14 @@ impl ColumnType {
 pub(crate) struct ColumnTable {
     pub source: Source,
     pub columns: Vec<(String, ColumnType)>,
+    /// The SIEM matches column names in any case (`column-names:
+    /// case-insensitive`: AQL, Sumo), so its exports may spell them in
+    /// any; otherwise (KQL, LogScale) a name is its exact spelling.
+    pub case_insensitive: bool,
+    /// The columns that say a header is this SIEM's (`markers`): a header
+    /// naming more of them belongs to this table before one that merely
+    /// names more columns.
+    pub markers: Vec<String>,
 }
 
 /// The `columns` of every built-in table that has them, in [`TABLES`]
@@ -104,10 +114,38 @@ pub(crate) fn column_tables() -> Result<Vec<ColumnTable>, String> {
             .map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
         let Some(doc) = docs.first() else { continue };
         let schema = parse(doc).map_err(|e| format!("built-in schema {file}: {e}"))?;
+        let case_insensitive = match doc.get("column-names").map(|n| (n, n.as_str())) {
+            None => false,
+            Some((_, Some("case-insensitive"))) => true,
+            Some((_, Some("case-sensitive"))) => false,
+            Some((n, _)) => {
+                return Err(format!(
+                    "built-in schema {file}: line {}: `column-names` is case-sensitive or case-insensitive",
+                    n.line
+                ));
+            }
+        };
+        let mut markers = Vec::new();
+        for m in doc
+            .get("markers")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            let name = m.as_str().unwrap_or_default();
+            if !schema.columns.iter().any(|(c, _)| c == name) {
+                return Err(format!(
+                    "built-in schema {file}: line {}: marker `{name}` is not one of `columns`",
+                    m.line
+                ));
+            }
+            markers.push(name.to_string());
+        }
         if !schema.columns.is_empty() {
             out.push(ColumnTable {
                 source: schema.source,
                 columns: schema.columns,
+                case_insensitive,
+                markers,
             });
         }
     }
@@ -317,7 +355,9 @@ mod tests {
                 );
             }
         }
-        assert_eq!(column_tables().unwrap().len(), TABLES.len());
+        let tables = column_tables().unwrap();
+        assert_eq!(tables.len(), TABLES.len());
+        assert!(tables.iter().all(|t| !t.markers.is_empty()));
     }
 
     #[test]
