@@ -3,7 +3,7 @@
 use csv_core::{ReadRecordResult, Reader};
 
 use super::columns::{Table, best_table, header_name};
-use super::row::write_cells;
+use super::row::{Column, write_cells};
 use super::{ExportStats, MAX_COLUMNS, MAX_ROW_BYTES};
 
 /// Turns a CSV export, pushed in pieces of any size, into NDJSON rows.
@@ -16,8 +16,8 @@ use super::{ExportStats, MAX_COLUMNS, MAX_ROW_BYTES};
 #[derive(Debug)]
 pub struct CsvRows {
     reader: Reader,
-    /// The header's names; `None` until the first row is read.
-    header: Option<Vec<String>>,
+    /// The header's columns; `None` until the first row is read.
+    header: Option<Vec<Column>>,
     table: Option<&'static Table>,
     /// The row being read: its cells' bytes, and where each cell ends.
     cells: Vec<u8>,
@@ -184,7 +184,8 @@ impl CsvRows {
                 .map(|i| header_name(&String::from_utf8_lossy(cell(i))).to_string())
                 .collect();
             self.table = best_table(names.iter().map(String::as_str));
-            self.header = Some(names);
+            let table = self.table;
+            self.header = Some(names.iter().map(|n| Column::resolve(table, n)).collect());
             return;
         };
         self.stats.rows += 1;
@@ -195,12 +196,12 @@ impl CsvRows {
             .iter()
             .enumerate()
             .take(ends_len)
-            .map(|(i, name)| (name.as_bytes(), cell(i)));
+            .map(|(i, column)| (column, cell(i)));
         let extra_from = header.len();
         if ends_len > extra_from {
             // The named cells, then the rest under `_extra`.
             let before = out.len();
-            write_cells(out, self.table, named);
+            write_cells(out, self.table.is_some_and(|t| t.is_sumo()), named);
             // Reopen the row to add `_extra` before its closing brace.
             if out.ends_with(b"}\n") {
                 out.truncate(out.len() - 2);
@@ -215,7 +216,7 @@ impl CsvRows {
                 out.extend_from_slice(b"}\n");
             }
         } else {
-            write_cells(out, self.table, named);
+            write_cells(out, self.table.is_some_and(|t| t.is_sumo()), named);
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::scan::input::{FramingError, minify_into};
 use crate::vocab::logsource::Source;
 
 use super::columns::table;
-use super::row::{RowWriter, members, write_cells};
+use super::row::{Column, RowWriter, members, write_cells};
 use super::{ExportStats, InputFormat};
 
 /// Splits a whole JSON export `doc` of `format` into NDJSON rows appended
@@ -205,7 +205,9 @@ fn sumo_message(message: &RawValue, out: &mut Vec<u8>, stats: &mut ExportStats) 
         return;
     };
     // Values are strings; one that is not is read as its JSON text.
-    let cells: Vec<(&str, std::borrow::Cow<'_, str>)> = map
+    // Each message names its own fields: they are resolved per message.
+    let sumo = table(Source::Sumo);
+    let cells: Vec<(Column, std::borrow::Cow<'_, str>)> = map
         .iter()
         .map(|(k, v)| {
             let text = match serde_json::from_str::<std::borrow::Cow<'_, str>>(v.get()) {
@@ -213,14 +215,10 @@ fn sumo_message(message: &RawValue, out: &mut Vec<u8>, stats: &mut ExportStats) 
                 Err(_) if v.get() == "null" => std::borrow::Cow::Borrowed(""),
                 Err(_) => std::borrow::Cow::Borrowed(v.get()),
             };
-            (k.as_str(), text)
+            (Column::resolve(sumo, k), text)
         })
         .collect();
-    write_cells(
-        out,
-        table(Source::Sumo),
-        cells.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
-    );
+    write_cells(out, true, cells.iter().map(|(c, v)| (c, v.as_bytes())));
 }
 
 #[cfg(test)]

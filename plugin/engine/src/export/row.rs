@@ -190,47 +190,70 @@ fn is_json_container(text: &[u8]) -> bool {
     matches!(text.first(), Some(b'{' | b'[')) && serde_json::from_slice::<&RawValue>(text).is_ok()
 }
 
-/// Writes one row from named cells of text (a CSV row, a Sumo message's
-/// `map`), naming and typing each by `table` when there is one.
+/// A column of an export as rows name it: the name written (the schema's
+/// spelling when the table has the column) and the schema's type. Made
+/// once per CSV header, so that rows are written without a lookup.
+#[derive(Clone, Debug)]
+pub(crate) struct Column {
+    pub key: String,
+    pub ty: Option<ColumnType>,
+}
+
+impl Column {
+    /// The column an export names `name` (a header cell, a Sumo field).
+    pub fn resolve(table: Option<&Table>, name: &str) -> Column {
+        let name = super::columns::header_name(name);
+        match table.and_then(|t| t.column(name)) {
+            Some((key, ty)) => Column {
+                key: key.to_string(),
+                ty: Some(ty),
+            },
+            None => Column {
+                key: name.to_string(),
+                ty: None,
+            },
+        }
+    }
+}
+
+/// Writes one row from cells of text under their columns (a CSV row, a
+/// Sumo message's `map`), each typed by its column.
 ///
-/// For Sumo (`table.is_sumo()`), a `_raw` cell holding a JSON object is the
-/// record itself: its members come first, as they are; a cell that names
-/// one of them in another case (`json auto` extracted it, lower-cased) is
-/// left out, as the record's own spelling and type win; `_raw` itself is
-/// then not repeated. Empty cells are left out: neither CSV nor Sumo can
-/// tell an empty value from none, and every console writes NULL as empty.
+/// For Sumo (`sumo`), a `_raw` cell holding a JSON object is the record
+/// itself: its members come first, as they are; a cell that names one of
+/// them in another case (`json auto` extracted it, lower-cased) is left
+/// out, as the record's own spelling and type win; `_raw` itself is then
+/// not repeated. Empty cells are left out: neither CSV nor Sumo can tell
+/// an empty value from none, and every console writes NULL as empty.
 pub(crate) fn write_cells<'c>(
     out: &mut Vec<u8>,
-    table: Option<&super::columns::Table>,
-    cells: impl Iterator<Item = (&'c [u8], &'c [u8])> + Clone,
+    sumo: bool,
+    cells: impl Iterator<Item = (&'c Column, &'c [u8])> + Clone,
 ) {
     let mut row = RowWriter::begin(out);
-    let raw_record = table
-        .filter(|t| t.is_sumo())
-        .and_then(|_| cells.clone().find(|(k, _)| k.eq_ignore_ascii_case(b"_raw")))
+    let raw_record = sumo
+        .then(|| cells.clone().find(|(c, _)| c.key == "_raw"))
+        .flatten()
         .and_then(|(_, v)| members(v));
     if let Some(members) = &raw_record {
         for (k, v) in members {
             row.json_member(k, v.get().as_bytes());
         }
     }
-    for (key, value) in cells {
+    for (column, value) in cells {
         if value.is_empty() {
             continue;
         }
-        let name = String::from_utf8_lossy(key);
-        let name = super::columns::header_name(&name);
         // The record's own members win over what was extracted from them.
         if raw_record.as_ref().is_some_and(|members| {
-            name.eq_ignore_ascii_case("_raw")
-                || members.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+            column.key == "_raw"
+                || members
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(&column.key))
         }) {
             continue;
         }
-        match table.and_then(|t: &Table| t.column(name)) {
-            Some((column, ty)) => row.cell(column.as_bytes(), value, Some(ty)),
-            None => row.cell(name.as_bytes(), value, None),
-        }
+        row.cell(column.key.as_bytes(), value, column.ty);
     }
     row.end();
 }
