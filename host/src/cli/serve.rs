@@ -42,6 +42,9 @@ pub struct Args {
     /// Bytes of batches in flight (and kept for retries); past it a batch gets 429.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_inflight_bytes)]
     max_inflight_bytes: usize,
+    /// TCP connections served at once; more wait in the listen queue (never refused).
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().max_tcp_connections)]
+    max_tcp_connections: usize,
 }
 
 /// Runs `sigil serve` until SIGTERM or SIGINT.
@@ -66,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         forward_content_type: args.forward_content_type.clone(),
         max_request_bytes: args.max_request_bytes,
         max_inflight_bytes: args.max_inflight_bytes,
+        max_tcp_connections: args.max_tcp_connections,
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

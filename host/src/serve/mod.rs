@@ -103,6 +103,14 @@ pub struct ServeConfig {
     /// What `Retry-After` tells a sender turned away (`429`, `503`).
     /// Default 1 s.
     pub retry_after: Duration,
+    /// TCP connections served at once (`--listen-tcp`). Default 64. Past
+    /// it, new connections wait in the kernel's listen queue until one
+    /// closes: a wait, never a refusal, since bytes written to a refused
+    /// socket are lost. Each connection holds at most one line of
+    /// `max_request_bytes` (plus a 64 KiB read buffer) before admission,
+    /// so this bounds the memory TCP senders can take beside the
+    /// in-flight budget.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -114,6 +122,7 @@ impl Default for ServeConfig {
             max_request_bytes: 16 << 20,
             max_inflight_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
+            max_tcp_connections: 64,
         }
     }
 }
@@ -177,6 +186,12 @@ impl Server {
                 "--max-request-bytes ({}) is over --max-inflight-bytes ({}): no batch that large could ever be taken",
                 config.max_request_bytes, config.max_inflight_bytes
             )));
+        }
+        if config.max_tcp_connections == 0 {
+            return Err(Error::Config(
+                "--max-tcp-connections is 0: no TCP sender could ever connect; give at least 1"
+                    .to_string(),
+            ));
         }
         let permits = config.max_inflight_bytes.min(Semaphore::MAX_PERMITS);
         Ok(Server {
