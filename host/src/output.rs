@@ -10,7 +10,7 @@ use std::path::Path;
 use sigil_engine::input::ndjson_events;
 use sigil_stream::{BLOCK_BYTES, Framer, Output};
 
-pub use sigil_stream::Counters;
+pub use sigil_stream::{Counters, Format};
 
 use crate::batch::{Batch, Failure, Fault};
 use crate::detector::Detector;
@@ -69,6 +69,13 @@ impl<'d> Runner<'d> {
     /// `--alerts-only`). Events are still read, evaluated and counted.
     pub fn alerts_only(mut self, on: bool) -> Runner<'d> {
         self.output = self.output.alerts_only(on);
+        self
+    }
+
+    /// Writes in `format`: sigil's JSON lines (the default) or OCSF
+    /// Detection Finding records (`sigil_stream::Format`).
+    pub fn format(mut self, format: Format) -> Runner<'d> {
+        self.output = self.output.format(format, &self.detector.rules());
         self
     }
 
@@ -216,6 +223,7 @@ impl<'d> Runner<'d> {
             }
         };
         self.count_restarts();
+        self.output.now_ms(now_ms());
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let entries = batch.entries.into_iter().map(|e| (e.index, e.outcome));
@@ -224,6 +232,14 @@ impl<'d> Runner<'d> {
         self.scratch = buf;
         written
     }
+}
+
+/// The wall clock in milliseconds since the epoch: the time OCSF records
+/// give an event that carries none.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output

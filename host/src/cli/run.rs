@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use sigil_host::Runner;
+use sigil_host::{Format, Runner};
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
@@ -20,9 +20,19 @@ pub struct Args {
     /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
     #[arg(long)]
     alerts_only: bool,
+    /// Output format: `json` (every kept event with its verdict under
+    /// "sigil") or `ocsf` (one OCSF 1.8.0 Detection Finding record per
+    /// finding and per correlation alert; events without findings write
+    /// nothing, errors are only counted on stderr).
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format)]
+    format: Format,
     /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: use json or ocsf"))
 }
 
 /// Runs `sigil run`.
@@ -41,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // counts come with the summary.
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
+        .format(args.format)
         .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]

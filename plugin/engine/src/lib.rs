@@ -128,4 +128,4 @@ pub use scan::input;
 pub use verdict::{Finding, RuleInfo, Verdict};
 pub use vocab::level::Level;
 pub use vocab::logsource::Source;
-pub use vocab::timepart::format_rfc3339_ms;
+pub use vocab::timepart::{format_rfc3339_ms, parse_rfc3339_ms};

@@ -41,8 +41,10 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm]`
-/// (digits of the fraction past the third are ignored; no offset means UTC).
-pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+/// (digits of the fraction past the third are ignored; no offset means UTC),
+/// or `None`. Public so that hosts writing event times (OCSF's `time`) read
+/// them as the correlation clock does, without a date library.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = b.get(r)?;
