@@ -38,10 +38,14 @@ pub struct Runner<'d> {
     on_fault: Option<FaultReport<'d>>,
     /// Causes already handed to `on_fault`.
     faults_reported: usize,
+    on_block: Option<BlockReport<'d>>,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
 type FaultReport<'d> = Box<dyn FnMut(&Fault) + 'd>;
+
+/// What [`Runner::on_block`] calls after each block.
+type BlockReport<'d> = Box<dyn FnMut(&Counters) + 'd>;
 
 impl<'d> Runner<'d> {
     /// A runner over `detector`, with its counters at zero.
@@ -53,6 +57,7 @@ impl<'d> Runner<'d> {
             scratch: Vec::new(),
             on_fault: None,
             faults_reported: 0,
+            on_block: None,
         }
     }
 
@@ -62,6 +67,14 @@ impl<'d> Runner<'d> {
     /// counts are in [`Counters::plugin_faults`].
     pub fn on_plugin_fault(mut self, report: impl FnMut(&Fault) + 'd) -> Runner<'d> {
         self.on_fault = Some(Box::new(report));
+        self
+    }
+
+    /// Calls `report` with the counters after each block is written (about
+    /// 1 MiB of events, or what a live stream gave before it paused): the
+    /// CLI's progress line, at no cost per event.
+    pub fn on_block(mut self, report: impl FnMut(&Counters) + 'd) -> Runner<'d> {
+        self.on_block = Some(Box::new(report));
         self
     }
 
@@ -230,6 +243,9 @@ impl<'d> Runner<'d> {
         self.output.block(&mut buf, block, entries, batch.alerts);
         let written = out.write_all(&buf).map_err(Error::Write);
         self.scratch = buf;
+        if let Some(report) = &mut self.on_block {
+            report(self.output.counters());
+        }
         written
     }
 }

@@ -11,6 +11,7 @@ use sigil_host::{Format, Runner};
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
+use super::progress::Progress;
 
 /// Flags of `sigil run`.
 #[derive(clap::Args)]
@@ -31,6 +32,20 @@ pub struct Args {
     inputs: Vec<PathBuf>,
 }
 
+/// The bytes the inputs hold, when every one is a regular file.
+fn total_bytes(inputs: &[PathBuf]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => None,
+            false => std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+        })
+        .sum()
+}
+
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: use json or ocsf"))
 }
@@ -45,6 +60,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
     }
 
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs
+    };
+    // On a terminal only; the summary below is the same either way.
+    let progress = std::cell::RefCell::new(Progress::new(started, total_bytes(&inputs)));
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     // Each cause once, when first seen (a stream may never end); the
@@ -52,12 +74,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
         .format(args.format)
-        .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
-    let inputs = if args.inputs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.inputs
-    };
+        .on_plugin_fault(|f| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.clear();
+            }
+            eprintln!("sigil: plugin fault: {}", f.cause);
+        })
+        .on_block(|c| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.update(c);
+            }
+        });
     for path in &inputs {
         if interrupt.received().is_some() {
             break;
@@ -76,6 +103,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let c = runner.counters().clone();
     drop(runner);
+    if let Some(p) = progress.borrow_mut().as_mut() {
+        p.clear();
+    }
     let secs = started.elapsed().as_secs_f64();
     // Events read with warnings: only when there were some, as for restarts.
     let warned = match c.warned {

@@ -20,13 +20,13 @@
 //! | `status_id` 1 (New), `is_alert` | `is_alert` is false for informational rules only |
 //! | `finding_info.uid`, `metadata.uid` | the rule id and the event's id (`eventID`, `insertId`, ...), or a hash of the event's bytes when it has none: writing the same input twice gives the same uids |
 //! | `finding_info.analytic` | the rule: `uid` its Sigma id, `name` its title, `type_id` 1 (Rule) |
-//! | `finding_info.attacks` | the rule's `attack.tNNNN` / `attack.tNNNN.NNN` tags (one object per technique, a sub-technique with its parent), tactics from `attack.<tactic>` / `attack.taNNNN` tags, named from ATT&CK's 14 Enterprise tactics; technique names are not known to sigil and are left out (OCSF needs a `uid` or a `name`) |
+//! | `finding_info.attacks` | the rule's `attack.tNNNN` / `attack.tNNNN.NNN` tags (one object per technique and tactic, a sub-technique with its parent), tactics from `attack.<tactic>` / `attack.taNNNN` tags, named from ATT&CK's 14 Enterprise tactics; technique names are not known to sigil and are left out (OCSF needs a `uid` or a `name`) |
 //! | `finding_info.types` | `Sigma rule` or `Sigma correlation` |
 //! | `finding_info.data_sources` | the source the engine recognised (`aws.cloudtrail`, `qradar`, ...) |
 //! | `finding_info.related_events` | the event's id; an alert's contributing events |
 //! | `finding_info.first_seen_time` / `last_seen_time`, `start_time` / `end_time` | an alert's window |
 //! | `raw_data` | the event's line, as it came |
-//! | `evidences[0]` | what the finding rests on: the rule's labels (`data.labels`), and for CloudTrail the caller (`actor.user`), the call (`api`: `eventName`, `eventSource`, `requestID`, `errorCode`) and its source address (`src_endpoint.ip`, only when it is an IP address); an alert's `group`, `value` and aggregate columns (`data`) |
+//! | `evidences[0]` | what the finding rests on: the rule's labels (`data.labels`), and for CloudTrail the caller (`actor.user`, its access key in `programmatic_credentials`), the call (`api`: `eventName`, `eventSource`, `requestID`, `errorCode`) and its source address (`src_endpoint.ip`, only when it is an IP address); an alert's `group`, `value` and aggregate columns (`data`) |
 //! | `cloud` (the `cloud` profile, named in `metadata.profiles`) | CloudTrail: `AWS`, `awsRegion`, `recipientAccountId` |
 //! | `unmapped.warnings` | what kept the event from being read as it came (see the engine's `EventWarning`) |
 //!
@@ -411,44 +411,42 @@ fn attacks(tags: &[String]) -> Vec<u8> {
     if tactics.is_empty() && techniques.is_empty() {
         return Vec::new();
     }
-    let mut tactic_json = Vec::new();
-    if let Some(&(id, caption)) = tactics.first() {
-        tactic_json.extend_from_slice(b"\"tactic\":");
-        tactic(&mut tactic_json, id, caption);
-    }
-    if tactics.len() > 1 {
-        tactic_json.extend_from_slice(b",\"tactics\":[");
-        for (i, &(id, caption)) in tactics.iter().enumerate() {
-            if i > 0 {
-                tactic_json.push(b',');
-            }
-            tactic(&mut tactic_json, id, caption);
-        }
-        tactic_json.push(b']');
-    }
+    // One object per (technique, tactic): `attack.tactics`, a list, is
+    // deprecated since OCSF 1.1, and Sigma does not say which tactic a
+    // technique served, so each pairing is listed.
+    let tactics: Vec<Option<(&str, &str)>> = match tactics.is_empty() {
+        true => vec![None],
+        false => tactics.into_iter().map(Some).collect(),
+    };
+    let techniques: Vec<Option<(String, Option<String>)>> = match techniques.is_empty() {
+        true => vec![None],
+        false => techniques.into_iter().map(Some).collect(),
+    };
     let mut out = b"[".to_vec();
-    if techniques.is_empty() {
-        out.push(b'{');
-        out.extend_from_slice(&tactic_json);
-        out.push(b'}');
-    }
-    for (i, (technique, sub)) in techniques.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"technique\":{\"uid\":");
-        json_string(&mut out, technique);
-        out.push(b'}');
-        if let Some(sub) = sub {
-            out.extend_from_slice(b",\"sub_technique\":{\"uid\":");
-            json_string(&mut out, sub);
+    for technique in &techniques {
+        for tactic_of in &tactics {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            let start = out.len();
+            if let Some((technique, sub)) = technique {
+                out.extend_from_slice(b"\"technique\":{\"uid\":");
+                json_string(&mut out, technique);
+                out.push(b'}');
+                if let Some(sub) = sub {
+                    out.extend_from_slice(b",\"sub_technique\":{\"uid\":");
+                    json_string(&mut out, sub);
+                    out.push(b'}');
+                }
+            }
+            if let Some((id, caption)) = tactic_of {
+                comma_unless_at(&mut out, start);
+                out.extend_from_slice(b"\"tactic\":");
+                tactic(&mut out, id, caption);
+            }
             out.push(b'}');
         }
-        if !tactic_json.is_empty() {
-            out.push(b',');
-            out.extend_from_slice(&tactic_json);
-        }
-        out.push(b'}');
     }
     out.push(b']');
     out
@@ -603,12 +601,7 @@ fn cloudtrail_actor(identity: &Value) -> Option<Vec<u8>> {
     }
     let mut user = b"{".to_vec();
     let start = user.len();
-    for (key, value) in [
-        ("name", name),
-        ("uid", uid),
-        ("uid_alt", get(&["arn"])),
-        ("credential_uid", get(&["accessKeyId"])),
-    ] {
+    for (key, value) in [("name", name), ("uid", uid), ("uid_alt", get(&["arn"]))] {
         if let Some(value) = value {
             comma_unless_at(&mut user, start);
             user.push(b'"');
@@ -616,6 +609,12 @@ fn cloudtrail_actor(identity: &Value) -> Option<Vec<u8>> {
             user.extend_from_slice(b"\":");
             json_string(&mut user, value);
         }
+    }
+    if let Some(key) = get(&["accessKeyId"]) {
+        comma_unless_at(&mut user, start);
+        user.extend_from_slice(b"\"programmatic_credentials\":[{\"uid\":");
+        json_string(&mut user, key);
+        user.extend_from_slice(b"}]");
     }
     if let Some(kind) = kind {
         // OCSF's user types; CloudTrail's others (AssumedRole, FederatedUser,
@@ -650,7 +649,8 @@ fn cloudtrail_actor(identity: &Value) -> Option<Vec<u8>> {
     let mut actor = b"{\"user\":".to_vec();
     actor.extend_from_slice(&user);
     if let Some(by) = get(&["invokedBy"]) {
-        actor.extend_from_slice(b",\"invoked_by\":");
+        // CloudTrail's `invokedBy`, the AWS service that made the call.
+        actor.extend_from_slice(b",\"app_name\":");
         json_string(&mut actor, by);
     }
     actor.push(b'}');
@@ -732,4 +732,103 @@ fn comma_unless_at(out: &mut Vec<u8>, start: usize) {
 
 fn push_i64(out: &mut Vec<u8>, n: i64) {
     let _ = write!(out, "{n}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attacks_of(tags: &[&str]) -> String {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        String::from_utf8(attacks(&tags)).unwrap()
+    }
+
+    #[test]
+    fn technique_tags() {
+        assert_eq!(technique_id("t1578"), Some(("T1578".into(), None)));
+        assert_eq!(
+            technique_id("t1578.004"),
+            Some(("T1578".into(), Some("T1578.004".into())))
+        );
+        for not in [
+            "t157",
+            "t15788",
+            "t1578.04",
+            "t1578.0041",
+            "ta0005",
+            "t1578.",
+            "g0016",
+        ] {
+            assert_eq!(technique_id(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn one_attack_per_technique_and_tactic() {
+        assert_eq!(
+            attacks_of(&[
+                "attack.t1578.004",
+                "attack.T1578",
+                "attack.persistence",
+                "attack.TA0005",
+                "attack.t1098",
+                "cve.2021-1"
+            ]),
+            concat!(
+                r#"[{"technique":{"uid":"T1578"},"sub_technique":{"uid":"T1578.004"},"tactic":{"uid":"TA0003","name":"Persistence"}},"#,
+                r#"{"technique":{"uid":"T1578"},"sub_technique":{"uid":"T1578.004"},"tactic":{"uid":"TA0005","name":"Defense Evasion"}},"#,
+                r#"{"technique":{"uid":"T1098"},"tactic":{"uid":"TA0003","name":"Persistence"}},"#,
+                r#"{"technique":{"uid":"T1098"},"tactic":{"uid":"TA0005","name":"Defense Evasion"}}]"#
+            )
+        );
+        // Two sub-techniques of one technique are two attacks.
+        assert_eq!(
+            attacks_of(&["attack.t1578.002", "attack.t1578.004"]),
+            r#"[{"technique":{"uid":"T1578"},"sub_technique":{"uid":"T1578.002"}},{"technique":{"uid":"T1578"},"sub_technique":{"uid":"T1578.004"}}]"#
+        );
+        assert_eq!(
+            attacks_of(&["attack.impact"]),
+            r#"[{"tactic":{"uid":"TA0040","name":"Impact"}}]"#
+        );
+        assert_eq!(attacks_of(&["detection.threat-hunting"]), "");
+    }
+
+    #[test]
+    fn times_as_the_clock_reads_them() {
+        use serde_json::json;
+        assert_eq!(
+            time_ms(&json!("2024-08-01T12:03:30Z")),
+            Some(1_722_513_810_000)
+        );
+        assert_eq!(time_ms(&json!(1_722_513_810)), Some(1_722_513_810_000));
+        assert_eq!(
+            time_ms(&json!(1_722_513_810_250_i64)),
+            Some(1_722_513_810_250)
+        );
+        assert_eq!(time_ms(&json!("1722513810250")), Some(1_722_513_810_250));
+        for not in [
+            json!(""),
+            json!("yesterday"),
+            json!(-1),
+            json!(1e300),
+            json!(null),
+            json!({}),
+        ] {
+            assert_eq!(time_ms(&not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn hostile_cloudtrail_values_are_left_out_or_escaped() {
+        let event = br#"{"eventSource":"ec2.amazonaws.com","eventName":7,"awsRegion":"\"},\"x\":{","sourceIPAddress":"ec2.amazonaws.com","userIdentity":{"type":["IAMUser"],"userName":"a\u0000b"}}"#;
+        let c = EventContext::read(event);
+        assert!(c.api.is_none(), "a numeric eventName names no call");
+        assert!(c.src_ip.is_none(), "a service name is no IP address");
+        let cloud: Value = serde_json::from_slice(c.cloud.as_deref().unwrap()).unwrap();
+        assert_eq!(cloud["region"], "\"},\"x\":{");
+        let actor: Value = serde_json::from_slice(c.actor.as_deref().unwrap()).unwrap();
+        assert_eq!(actor, serde_json::json!({"user": {"name": "a\u{0}b"}}));
+        // Not JSON at all: no context, no panic.
+        assert!(EventContext::read(b"{\"eventSource\":").cloud.is_none());
+    }
 }
