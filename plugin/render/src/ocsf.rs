@@ -662,12 +662,10 @@ fn cloudtrail_actor(identity: &Value) -> Option<Vec<u8>> {
 /// as the correlation clock reads them.
 fn time_ms(v: &Value) -> Option<i64> {
     let from_number = |n: f64| {
-        (n.is_finite() && (0.0..1e17).contains(&n)).then(|| {
-            if n > 1e12 {
-                n as i64
-            } else {
-                (n * 1000.0) as i64
-            }
+        (n.is_finite() && (0.0..1e17).contains(&n)).then_some(if n > 1e12 {
+            n as i64
+        } else {
+            (n * 1000.0) as i64
         })
     };
     match v {
