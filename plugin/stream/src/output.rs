@@ -7,6 +7,24 @@ use sigil_engine::{Alert, BatchAlert, Options, RuleInfo, Verdict};
 use sigil_render::ocsf::Ocsf;
 use sigil_render::{Outcome, Renderer};
 
+/// A format of one record per finding, not per event.
+trait Records {
+    /// Writes the records of `verdict`'s findings; how many.
+    fn findings(&self, out: &mut Vec<u8>, event: &[u8], verdict: &Verdict, now_ms: i64) -> u32;
+    /// Writes one alert's record; false when its rule is unknown.
+    fn alert(&self, out: &mut Vec<u8>, alert: &Alert) -> bool;
+}
+
+impl Records for Ocsf {
+    fn findings(&self, out: &mut Vec<u8>, event: &[u8], verdict: &Verdict, now_ms: i64) -> u32 {
+        Ocsf::findings(self, out, event, verdict, now_ms)
+    }
+
+    fn alert(&self, out: &mut Vec<u8>, alert: &Alert) -> bool {
+        Ocsf::alert(self, out, alert)
+    }
+}
+
 /// What [`Output`] writes for an event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -95,8 +113,10 @@ pub struct Fault {
 /// whose findings were written.
 pub struct Output {
     renderer: Renderer,
-    /// Set by [`Output::format`] to OCSF.
-    ocsf: Option<Ocsf>,
+    /// Set by [`Output::format`] to OCSF. Behind a trait object so that
+    /// a host that never asks for OCSF (the JavaScript package, under a
+    /// size budget) does not link its writer and serde_json's `Value`.
+    ocsf: Option<Box<dyn Records>>,
     /// OCSF `time` for events that carry none (see [`Output::now_ms`]).
     now_ms: i64,
     keep_unmatched: bool,
@@ -130,7 +150,7 @@ impl Output {
     pub fn format(mut self, format: Format, rules: &[RuleInfo]) -> Output {
         self.ocsf = match format {
             Format::Json => None,
-            Format::Ocsf => Some(Ocsf::new(rules)),
+            Format::Ocsf => Some(Box::new(Ocsf::new(rules))),
         };
         self
     }
