@@ -390,3 +390,67 @@ fn the_validator_refuses_enums_constraints_and_classes_it_does_not_know() {
         "is no class of this schema",
     );
 }
+
+/// Damaged events (bytes flipped, invalid UTF-8, control characters,
+/// stray quotes and backslashes) still give valid records: the damage
+/// lowers what a record can say about its event, never its validity.
+#[test]
+fn damaged_events_still_give_valid_records() {
+    let schema = schema();
+    let mut events = Vec::new();
+    for capture in common::stratus_captures() {
+        let doc: Value = serde_json::from_slice(&capture.bytes).unwrap();
+        let records = doc.get("Records").cloned().unwrap_or(doc);
+        for r in records.as_array().unwrap() {
+            events.push(serde_json::to_vec(r).unwrap());
+        }
+    }
+    // xorshift64*, fixed seed: the same damage on every run.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    const DAMAGE: &[u8] = b"\"\\\x00\x01\x1f\xff\xc3\xed\xa0\x80{}[]:,";
+    let mut input = Vec::new();
+    for round in 0..4 {
+        for event in &events {
+            let mut e = event.clone();
+            for _ in 0..=round {
+                let at = (next() % e.len() as u64) as usize;
+                let byte = DAMAGE[(next() % DAMAGE.len() as u64) as usize];
+                if next() % 2 == 0 {
+                    e[at] = byte;
+                } else {
+                    e.insert(at, byte);
+                }
+            }
+            e.retain(|&b| b != b'\n');
+            input.extend_from_slice(&e);
+            input.push(b'\n');
+        }
+    }
+    for rules in [
+        common::rule_sources(&repo().join("rules/cloud-compute")),
+        common::rule_sources(&common::sigmahq_dir()),
+    ] {
+        let (out, counters) = run(&rules, &input, Format::Ocsf, 1);
+        let (_, json_counters) = run(&rules, &input, Format::Json, 1);
+        assert_eq!(counters.events_in, json_counters.events_in);
+        assert_eq!(counters.errors, json_counters.errors);
+        assert_eq!(counters.warned, json_counters.warned);
+        assert!(counters.matched > 0 && counters.warned > 0, "{counters:?}");
+        let mut warned = 0;
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let record: Value = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(line)));
+            let errors = schema.validate(&record);
+            assert!(errors.is_empty(), "{errors:#?}\n{record}");
+            warned += usize::from(record["unmapped"]["warnings"].is_array());
+        }
+        // Findings on damaged events say so.
+        assert!(warned > 0);
+    }
+}
