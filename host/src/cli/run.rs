@@ -21,12 +21,8 @@ pub struct Args {
     /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
     #[arg(long)]
     alerts_only: bool,
-    /// Output format: `json` (every kept event with its verdict under
-    /// "sigil") or `ocsf` (one OCSF 1.8.0 Detection Finding record per
-    /// finding and per correlation alert; events without findings write
-    /// nothing, errors are only counted on stderr).
-    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format)]
-    format: Format,
+    #[command(flatten)]
+    format: FormatArg,
     /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
@@ -44,6 +40,17 @@ fn total_bytes(inputs: &[PathBuf]) -> Option<u64> {
                 .map(|m| m.len()),
         })
         .sum()
+}
+
+/// `--format`, shared by `sigil run` and `sigil serve`.
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// Output format: `json` (every kept event with its verdict under
+    /// "sigil") or `ocsf` (one OCSF 1.8.0 Detection Finding record per
+    /// finding and per correlation alert; events without findings write
+    /// nothing, errors are only counted).
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format)]
+    pub format: Format,
 }
 
 fn parse_format(name: &str) -> Result<Format, String> {
@@ -73,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // counts come with the summary.
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
-        .format(args.format)
+        .format(args.format.format)
         .on_plugin_fault(|f| {
             if let Some(p) = progress.borrow_mut().as_mut() {
                 p.clear();

@@ -10,12 +10,15 @@ use sigil_host::serve::{Loader, ServeConfig, Server};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::detector_args::DetectorArgs;
+use super::run::FormatArg;
 
 /// Flags of `sigil serve`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     detector: DetectorArgs,
+    #[command(flatten)]
+    format: FormatArg,
     /// Address for `POST /v1/events`, `GET /health` and `GET /metrics`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8686")]
     listen: SocketAddr,
@@ -70,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_request_bytes: args.max_request_bytes,
         max_inflight_bytes: args.max_inflight_bytes,
         max_tcp_connections: args.max_tcp_connections,
+        format: args.format.format,
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -72,6 +72,7 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 
 use crate::detector::Detector;
 use crate::error::Error;
+use crate::output::Format;
 
 pub use forward::Downstream;
 
@@ -111,6 +112,9 @@ pub struct ServeConfig {
     /// so this bounds the memory TCP senders can take beside the
     /// in-flight budget.
     pub max_tcp_connections: usize,
+    /// What a batch's answer holds: sigil's JSON lines (the default) or
+    /// OCSF Detection Finding records (`--format ocsf`).
+    pub format: Format,
 }
 
 impl Default for ServeConfig {
@@ -123,6 +127,7 @@ impl Default for ServeConfig {
             max_inflight_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
             max_tcp_connections: 64,
+            format: Format::Json,
         }
     }
 }
@@ -169,7 +174,7 @@ impl Server {
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
         let detector = loader().map_err(Error::Config)?;
         let rules = detector.rules().len();
-        let jobs = worker::spawn(detector)
+        let jobs = worker::spawn(detector, config.format)
             .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(

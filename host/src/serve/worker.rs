@@ -14,7 +14,7 @@ use sigil_engine::CorrelationStats;
 use tokio::sync::oneshot;
 
 use crate::detector::Detector;
-use crate::output::{Counters, Runner};
+use crate::output::{Counters, Format, Runner};
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
@@ -43,15 +43,15 @@ pub(crate) enum Job {
 }
 
 /// Starts the thread; it ends when every sender is gone or after `Finish`.
-pub(crate) fn spawn(detector: Detector) -> std::io::Result<mpsc::Sender<Job>> {
+pub(crate) fn spawn(detector: Detector, format: Format) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sigil-detector".into())
-        .spawn(move || run(detector, rx))?;
+        .spawn(move || run(detector, format, rx))?;
     Ok(tx)
 }
 
-fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
+fn run(mut detector: Detector, format: Format, jobs: mpsc::Receiver<Job>) {
     // Alert lines released outside a batch (a reload's flush), waiting
     // for the next answer.
     let mut pending: Vec<u8> = Vec::new();
@@ -61,7 +61,7 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 let started = Instant::now();
                 let mut output = std::mem::take(&mut pending);
                 output.reserve(body.len() + body.len() / 4);
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector).format(format);
                 let result = runner.run(Path::new("<request>"), &body[..], &mut output);
                 let counters = runner.counters().clone();
                 drop(runner);
@@ -88,7 +88,7 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 detector: fresh,
                 reply,
             } => {
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector).format(format);
                 // Writing to a Vec cannot fail.
                 let _ = runner.finish(&mut pending);
                 drop(runner);
@@ -96,7 +96,7 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 let _ = reply.send(detector.rules().len());
             }
             Job::Finish { reply } => {
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector).format(format);
                 let _ = runner.finish(&mut pending);
                 let _ = reply.send(std::mem::take(&mut pending));
                 return;
