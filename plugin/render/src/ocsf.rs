@@ -153,9 +153,13 @@ impl Ocsf {
             return 0;
         }
         let context = EventContext::read(event);
+        let event_uid = match &context.id {
+            Some(id) => Cow::Borrowed(id.as_str()),
+            None => Cow::Owned(format!("fnv64:{:016x}", fnv64(event))),
+        };
         let mut written = 0;
         for finding in &verdict.findings {
-            if self.finding(out, event, verdict, finding, &context, now_ms) {
+            if self.finding(out, event, &event_uid, verdict, finding, &context, now_ms) {
                 out.push(b'\n');
                 written += 1;
             }
@@ -163,10 +167,13 @@ impl Ocsf {
         written
     }
 
+    /// One finding's record; `event_uid` is the event's id, or its hash.
+    #[allow(clippy::too_many_arguments)]
     fn finding(
         &self,
         out: &mut Vec<u8>,
         event: &[u8],
+        event_uid: &str,
         verdict: &Verdict,
         finding: &Finding,
         context: &EventContext,
@@ -174,10 +181,6 @@ impl Ocsf {
     ) -> bool {
         let Some(rule) = self.rules.get(finding.rule as usize) else {
             return false;
-        };
-        let event_uid = match &context.id {
-            Some(id) => Cow::Borrowed(id.as_str()),
-            None => Cow::Owned(format!("fnv64:{:016x}", fnv64(event))),
         };
         let uid = format!("{}/{event_uid}", rule.id);
         out.extend_from_slice(CLASSIFICATION);
