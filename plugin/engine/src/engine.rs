@@ -569,12 +569,12 @@ impl Engine {
                     match mode {
                         Mode::Stream => {
                             let before = self.alerts.len();
-                            corr.observe(&findings, shape.product, &ctx, &mut self.alerts);
+                            corr.observe(&findings, shape, &ctx, &mut self.alerts);
                             self.alerts_dropped +=
                                 cap_untaken(&mut self.alerts, before, self.options.max_groups);
                         }
                         Mode::Detached => {
-                            self.observed = Some(corr.prepare(&findings, shape.product, &ctx));
+                            self.observed = Some(corr.prepare(&findings, shape, &ctx));
                         }
                         Mode::Pure | Mode::Raw => {}
                     }
