@@ -140,7 +140,7 @@
 //! State lives as long as the engine. A host that replaces an engine (the
 //! `sigil` host does after a plugin traps) starts with empty windows.
 
-mod clock;
+pub(crate) mod clock;
 mod key;
 mod link;
 mod observation;
