@@ -512,3 +512,92 @@ fn portal_display_form_is_what_the_portal_writes() {
         "11/20/2026, 1:01:45.006 PM"
     );
 }
+
+// Rules written for a SIEM's rows whose rows never came say so (issue 18):
+// `Engine::unrecognised` names the schema, its marker and the nearest
+// thing seen.
+
+/// The schemas `engine` lists as unrecognised after `rows`, by name.
+fn unrecognised_after(rows: &[(String, Vec<u8>)]) -> Vec<sigil_engine::Unrecognised> {
+    let mut engine = pack();
+    for (id, row) in rows {
+        engine.evaluate(row).unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+    engine.unrecognised()
+}
+
+#[test]
+fn qradar_rows_without_logsourcetypename_are_named_with_what_they_had() {
+    // As an AQL query that selects `devicetype` but not
+    // LOGSOURCETYPENAME(devicetype) returns them.
+    let rows = rows_where("qradar.ndjson", "qradar-", &|v| {
+        v.as_object_mut().unwrap().remove("logsourcetypename");
+    });
+    let gaps = unrecognised_after(&rows);
+    let qradar = gaps
+        .iter()
+        .find(|u| u.schema.schema.name() == "qradar")
+        .expect("qradar is named");
+    assert_eq!(qradar.schema.markers, ["logsourcetypename"]);
+    assert_eq!(qradar.schema.time, ["devicetime", "starttime"]);
+    assert_eq!(qradar.schema.rules.len(), 2, "both QRadar parity rules");
+    assert!(qradar.missed > 0, "{qradar:?}");
+    assert_eq!(qradar.near, [("devicetype".to_string(), qradar.missed)]);
+    // The same rows with the column: QRadar is not named.
+    let gaps = unrecognised_after(&rows_where("qradar.ndjson", "qradar-", &|_| {}));
+    assert!(gaps.iter().all(|u| u.schema.schema.name() != "qradar"));
+    // Nor are schemas whose raw sources came: QRadar's rules run on raw
+    // CloudTrail too.
+    let raw = r#"{"eventSource":"ec2.amazonaws.com","eventName":"RunInstances","eventTime":"2026-11-20T10:00:00Z"}"#;
+    let gaps = unrecognised_after(&[("raw".into(), raw.as_bytes().to_vec())]);
+    assert!(gaps.iter().all(|u| u.schema.schema.name() != "qradar"));
+    assert!(gaps.iter().any(|u| u.schema.schema.name() == "falcon"));
+}
+
+#[test]
+fn sentinel_rows_without_type_are_named_with_what_they_had() {
+    // As a KQL query whose `project` dropped `Type`.
+    let rows = rows_where("sentinel_awscloudtrail.ndjson", "sentinel-aws", &|v| {
+        v.as_object_mut().unwrap().remove("Type");
+    });
+    let gaps = unrecognised_after(&rows);
+    let aws = gaps
+        .iter()
+        .find(|u| u.schema.schema.name() == "sentinel.AWSCloudTrail")
+        .expect("sentinel.AWSCloudTrail is named");
+    assert_eq!(aws.schema.markers, ["Type: AWSCloudTrail"]);
+    assert!(aws.missed > 0);
+    assert_eq!(aws.near, [("TimeGenerated".to_string(), aws.missed)]);
+    assert_eq!(
+        aws.schema.raw.iter().map(|(s, t)| (s.name(), t.clone())).collect::<Vec<_>>(),
+        [("aws.cloudtrail", vec!["eventTime".to_string()])]
+    );
+}
+
+/// Every rule of every schema is listed under its schema, and a run that
+/// recognised every schema's rows names none.
+#[test]
+fn every_schema_rule_is_listed_once_and_recognised_rows_silence_it() {
+    let engine = pack();
+    let schemas = engine.schemas();
+    let mut names: Vec<_> = schemas.iter().map(|s| s.schema.name()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["falcon", "qradar", "sentinel.AWSCloudTrail", "sentinel.AzureActivity", "sumo"]
+    );
+    let listed: usize = schemas.iter().map(|s| s.rules.len()).sum();
+    let detection = engine.rules().len() - engine.stats().correlations;
+    assert_eq!(listed, detection, "every parity detection rule has a schema");
+    let mut all = Vec::new();
+    for file in [
+        "qradar.ndjson",
+        "falcon.ndjson",
+        "sentinel_awscloudtrail.ndjson",
+        "sentinel_azureactivity.ndjson",
+        "sumo.ndjson",
+    ] {
+        all.extend(events(file));
+    }
+    assert_eq!(unrecognised_after(&all), []);
+}
