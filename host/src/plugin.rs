@@ -7,7 +7,7 @@ use std::time::Duration;
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{
     Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Options, RuleError,
-    RuleInfo, RuleSource, Verdict,
+    RuleInfo, RuleSource, SchemaUse, Source, Unrecognised, Verdict,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
@@ -542,6 +542,27 @@ impl Session {
         }
     }
 
+    /// The schemas whose rules never ran (see
+    /// `sigil_engine::Engine::unrecognised`), as the current instance saw
+    /// the events since it started; empty if the call fails. Entries that
+    /// break the protocol (an unknown source, a rule index out of the rule
+    /// table, a string over `--max-string-bytes`) are left out.
+    pub fn unrecognised(&mut self) -> Vec<Unrecognised> {
+        let inst = &mut self.instance;
+        if self.plugin.arm_load(&mut inst.store).is_err() {
+            return Vec::new();
+        }
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let Ok(list) = guest.call_unrecognised(&mut inst.store, inst.engine) else {
+            return Vec::new();
+        };
+        let rules = inst.rules.len();
+        let max = self.plugin.config.max_string_bytes;
+        list.into_iter()
+            .filter_map(|u| checked_unrecognised(u, rules, max))
+            .collect()
+    }
+
     fn alerts_or_restart(
         &mut self,
         result: Result<Vec<Alert>, String>,
@@ -768,6 +789,38 @@ fn check_strings<'a>(
         ));
     }
     Ok(())
+}
+
+/// One entry of a plugin's `unrecognised` answer, checked: known source
+/// names, rule indexes within the rule table, strings within `max` bytes.
+fn checked_unrecognised(u: wit::Unrecognised, rules: usize, max: usize) -> Option<Unrecognised> {
+    let s = u.schema;
+    let strings = s
+        .markers
+        .iter()
+        .chain(&s.time)
+        .chain(s.raw.iter().flat_map(|(_, t)| t))
+        .chain(u.near.iter().map(|(c, _)| c));
+    check_strings(strings, max).ok()?;
+    if s.rules.iter().any(|&r| r as usize >= rules) {
+        return None;
+    }
+    let raw = s
+        .raw
+        .into_iter()
+        .map(|(name, time)| Some((Source::parse(&name)?, time)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Unrecognised {
+        schema: SchemaUse {
+            schema: Source::parse(&s.schema)?,
+            markers: s.markers,
+            time: s.time,
+            raw,
+            rules: s.rules,
+        },
+        missed: u.missed,
+        near: u.near,
+    })
 }
 
 /// The rule table of a fresh instance, checked: scores within 0 to 100 and

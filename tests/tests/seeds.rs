@@ -413,7 +413,11 @@ fn burst_over(rows: &[(String, Vec<u8>)], rule: &str, by: &str, first_ms: i64, l
     let stats = engine.correlation_stats();
     assert_eq!(stats.untimed_events, 0, "{rule}: untimed rows");
     let alerts: Vec<_> = alerts.iter().filter(|a| a.rule == burst).collect();
-    assert!(!alerts.is_empty(), "{rule}: no alert over {} rows", rows.len());
+    assert!(
+        !alerts.is_empty(),
+        "{rule}: no alert over {} rows",
+        rows.len()
+    );
     for a in alerts {
         assert!(
             first_ms <= a.window_start_ms && a.window_end_ms <= last_ms + 600_000,
@@ -569,7 +573,11 @@ fn sentinel_rows_without_type_are_named_with_what_they_had() {
     assert!(aws.missed > 0);
     assert_eq!(aws.near, [("TimeGenerated".to_string(), aws.missed)]);
     assert_eq!(
-        aws.schema.raw.iter().map(|(s, t)| (s.name(), t.clone())).collect::<Vec<_>>(),
+        aws.schema
+            .raw
+            .iter()
+            .map(|(s, t)| (s.name(), t.clone()))
+            .collect::<Vec<_>>(),
         [("aws.cloudtrail", vec!["eventTime".to_string()])]
     );
 }
@@ -584,11 +592,20 @@ fn every_schema_rule_is_listed_once_and_recognised_rows_silence_it() {
     names.sort();
     assert_eq!(
         names,
-        ["falcon", "qradar", "sentinel.AWSCloudTrail", "sentinel.AzureActivity", "sumo"]
+        [
+            "falcon",
+            "qradar",
+            "sentinel.AWSCloudTrail",
+            "sentinel.AzureActivity",
+            "sumo"
+        ]
     );
     let listed: usize = schemas.iter().map(|s| s.rules.len()).sum();
     let detection = engine.rules().len() - engine.stats().correlations;
-    assert_eq!(listed, detection, "every parity detection rule has a schema");
+    assert_eq!(
+        listed, detection,
+        "every parity detection rule has a schema"
+    );
     let mut all = Vec::new();
     for file in [
         "qradar.ndjson",

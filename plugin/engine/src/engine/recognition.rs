@@ -165,7 +165,12 @@ impl Need {
     fn schema_use(&self) -> SchemaUse {
         SchemaUse {
             schema: self.schema,
-            markers: self.schema.markers().iter().map(|m| m.to_string()).collect(),
+            markers: self
+                .schema
+                .markers()
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
             time: clock::time_columns(self.schema),
             raw: self
                 .raw

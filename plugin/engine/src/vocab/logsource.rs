@@ -322,7 +322,11 @@ mod tests {
             ("Type", "AWSCloudTrail", Source::SentinelAwsCloudTrail),
             ("Type", "AzureActivity", Source::SentinelAzureActivity),
             ("logsourcetypename", "Amazon AWS CloudTrail", Source::QRadar),
-            ("#event_simpleName", "CloudResourceModification", Source::Falcon),
+            (
+                "#event_simpleName",
+                "CloudResourceModification",
+                Source::Falcon,
+            ),
             ("_sourceCategory", "prod/azure/activitylogs", Source::Sumo),
         ] {
             let mut values: Vec<Vec<(u32, Val<'_>)>> = vec![Vec::new(); FIELDS.len()];
@@ -331,7 +335,10 @@ mod tests {
             let shape = detect(std::array::from_fn(|i| values[i].as_slice()));
             assert_eq!(shape.source, Some(source), "{field}");
             assert!(
-                source.markers().iter().any(|m| m.split(':').next() == Some(field)),
+                source
+                    .markers()
+                    .iter()
+                    .any(|m| m.split(':').next() == Some(field)),
                 "{source:?} says its marker is {:?}",
                 source.markers()
             );

@@ -227,7 +227,11 @@ fn epoch_number_ms(n: f64) -> Option<i64> {
     if !n.is_finite() || n < 0.0 || n >= MAX_EVENT_MS as f64 {
         return None;
     }
-    Some(if n > 1e12 { n as i64 } else { (n * 1000.0) as i64 })
+    Some(if n > 1e12 {
+        n as i64
+    } else {
+        (n * 1000.0) as i64
+    })
 }
 
 /// Milliseconds since the epoch of `M/D/YYYY, h:mm:ss[.fff] AM|PM` in UTC:
@@ -246,7 +250,11 @@ pub(crate) fn parse_portal_display_ms(s: &str) -> Option<i64> {
     };
     let (mo, day) = (num(d.next()?, 2)?, num(d.next()?, 2)?);
     let year = d.next()?;
-    let y = if year.len() == 4 { num(year, 4)? } else { return None };
+    let y = if year.len() == 4 {
+        num(year, 4)?
+    } else {
+        return None;
+    };
     let (clock, half) = rest.rsplit_once(' ')?;
     let pm = match half {
         "AM" | "am" => false,
@@ -392,7 +400,10 @@ mod tests {
         assert_eq!(event_time_ms(&Val::Num(1_796_372_137.0)), Some(t - 123));
         // The Log Analytics portal's CSV export.
         assert_eq!(time("12/4/2026, 8:15:37.123 AM"), Some(t));
-        assert_eq!(time("12/4/2026, 8:15:37 PM"), Some(t - 123 + 12 * 3_600_000));
+        assert_eq!(
+            time("12/4/2026, 8:15:37 PM"),
+            Some(t - 123 + 12 * 3_600_000)
+        );
         assert_eq!(time("12/4/2026, 12:00:00 AM"), Some(1_796_342_400_000));
         assert_eq!(time("12/4/2026, 12:00:00 PM"), Some(1_796_385_600_000));
     }
@@ -423,10 +434,7 @@ mod tests {
             assert_eq!(event_time_ms(&Val::Num(n)), None, "{n}");
         }
         // The last millisecond of year 9999 is still a time.
-        assert_eq!(
-            time("9999-12-31T23:59:59.999Z"),
-            Some(MAX_EVENT_MS - 1)
-        );
+        assert_eq!(time("9999-12-31T23:59:59.999Z"), Some(MAX_EVENT_MS - 1));
         assert_eq!(event_time_ms(&Val::Bool(true)), None);
     }
 
