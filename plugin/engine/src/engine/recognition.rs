@@ -22,6 +22,7 @@
 
 use crate::correlation::clock;
 use crate::matching::matcher::{Lookup, Slots};
+use crate::rules::schema::{self, Schema};
 use crate::vocab::logsource::Source;
 
 /// A SIEM schema the loaded rules are written for.
@@ -139,16 +140,18 @@ impl Recognition {
 
     /// Every schema the rules are written for.
     pub fn schemas(&self) -> Vec<SchemaUse> {
-        self.needs.iter().map(Need::schema_use).collect()
+        let tables = schema::all();
+        self.needs.iter().map(|n| n.schema_use(&tables)).collect()
     }
 
     /// The schemas none of whose sources was seen.
     pub fn unrecognised(&self, slot_name: &dyn Fn(u32) -> String) -> Vec<Unrecognised> {
+        let tables = schema::all();
         self.needs
             .iter()
             .filter(|n| n.sources & self.seen == 0)
             .map(|n| Unrecognised {
-                schema: n.schema_use(),
+                schema: n.schema_use(&tables),
                 missed: n.missed,
                 near: n
                     .near
@@ -162,7 +165,7 @@ impl Recognition {
 }
 
 impl Need {
-    fn schema_use(&self) -> SchemaUse {
+    fn schema_use(&self, tables: &[Schema]) -> SchemaUse {
         SchemaUse {
             schema: self.schema,
             markers: self
@@ -171,11 +174,11 @@ impl Need {
                 .iter()
                 .map(|m| m.to_string())
                 .collect(),
-            time: clock::time_columns(self.schema),
+            time: clock::time_columns(self.schema, tables),
             raw: self
                 .raw
                 .iter()
-                .map(|&s| (s, clock::time_columns(s)))
+                .map(|&s| (s, clock::time_columns(s, tables)))
                 .collect(),
             rules: self.rules.clone(),
         }

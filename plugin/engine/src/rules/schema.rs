@@ -104,6 +104,15 @@ pub(crate) fn find(name: &str) -> Result<Schema, String> {
     ))
 }
 
+/// Every built-in schema, each table parsed once (what a pack with
+/// correlations reads at load time, for the time columns).
+pub(crate) fn all() -> Vec<Schema> {
+    TABLES
+        .iter()
+        .filter_map(|(_, text)| parse(yaml::load(text).ok()?.first()?).ok())
+        .collect()
+}
+
 fn parse(doc: &Node) -> Result<Schema, String> {
     let line = |n: &Node, m: &str| format!("line {}: {m}", n.line);
     let name = doc
@@ -223,6 +232,11 @@ mod tests {
             let schema = find(name).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(schema.source.name(), name, "{file}");
         }
+    }
+
+    #[test]
+    fn all_has_every_table() {
+        assert_eq!(all().len(), TABLES.len());
     }
 
     #[test]
