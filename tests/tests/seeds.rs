@@ -618,3 +618,81 @@ fn every_schema_rule_is_listed_once_and_recognised_rows_silence_it() {
     }
     assert_eq!(unrecognised_after(&all), []);
 }
+
+/// Where a row has several time columns, the event's own time wins over the
+/// time the SIEM received it: a Sumo row wrapping a CloudTrail record is
+/// timed by `eventTime` before `_messageTime`, a QRadar row by
+/// `devicetime` before `starttime`. Here the event times are 30 s apart
+/// and the receipt times two hours: only the event times make a pair
+/// within the minute.
+#[test]
+fn event_time_wins_over_receipt_time() {
+    let rules = r#"
+title: Sumo stop
+name: sumo_stop
+logsource: {product: sumo}
+detection: {sel: {eventName: StopInstances}, condition: sel}
+sigil: {schema: sumo}
+---
+title: QRadar stop
+name: qradar_stop
+logsource: {product: qradar}
+detection: {sel: {Operation: StopInstances}, condition: sel}
+sigil: {schema: qradar}
+---
+title: Two Sumo stops
+id: two-sumo
+correlation: {type: event_count, rules: [sumo_stop], group-by: [_sourceHost], timespan: 1m, condition: {gte: 2}}
+---
+title: Two QRadar stops
+id: two-qradar
+correlation: {type: event_count, rules: [qradar_stop], group-by: [username], timespan: 1m, condition: {gte: 2}}
+"#;
+    let mut engine = Engine::load(
+        &[RuleSource::new("stops.yml", rules)],
+        Options {
+            correlation_lateness_ms: 3 * 3_600_000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let t0: i64 = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+    let events = [
+        format!(
+            r#"{{"_sourceCategory":"aws/cloudtrail","_sourceHost":"h","_messageTime":{},"eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventTime":"2026-11-20T10:00:00Z"}}"#,
+            t0
+        ),
+        format!(
+            r#"{{"_sourceCategory":"aws/cloudtrail","_sourceHost":"h","_messageTime":{},"eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventTime":"2026-11-20T10:00:30Z"}}"#,
+            t0 + 7_200_000
+        ),
+        format!(
+            r#"{{"logsourcetypename":"Amazon AWS CloudTrail","devicetime":{},"starttime":{},"username":"bob","Operation":"StopInstances"}}"#,
+            t0,
+            t0 + 60_000
+        ),
+        format!(
+            r#"{{"logsourcetypename":"Amazon AWS CloudTrail","devicetime":{},"starttime":{},"username":"bob","Operation":"StopInstances"}}"#,
+            t0 + 30_000,
+            t0 + 7_200_000
+        ),
+    ];
+    let mut alerts = Vec::new();
+    for e in &events {
+        let v = engine.evaluate(e.as_bytes()).unwrap();
+        assert!(v.source.is_some(), "{e}");
+        alerts.extend(engine.take_alerts());
+    }
+    alerts.extend(engine.flush());
+    let mut fired: Vec<(&str, i64)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                engine.rules()[a.rule as usize].id.as_str(),
+                a.window_start_ms,
+            )
+        })
+        .collect();
+    fired.sort();
+    assert_eq!(fired, [("two-qradar", t0), ("two-sumo", t0)]);
+}
