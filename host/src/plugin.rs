@@ -1058,6 +1058,40 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    /// A plugin's `unrecognised` answer is taken only as the engine could
+    /// have given it: known sources, rules of the table, bounded strings.
+    #[test]
+    fn forged_unrecognised_entries_are_left_out() {
+        let entry = |schema: &str, raw: &str, rule: u32, marker: String| wit::Unrecognised {
+            schema: wit::SchemaUse {
+                schema: schema.into(),
+                markers: vec![marker],
+                time: vec!["devicetime".into()],
+                raw: vec![(raw.into(), vec!["eventTime".into()])],
+                rules: vec![rule],
+            },
+            missed: 3,
+            near: vec![("devicetype".into(), 3)],
+        };
+        let ok = checked_unrecognised(
+            entry("qradar", "aws.cloudtrail", 1, "logsourcetypename".into()),
+            2,
+            64,
+        )
+        .expect("a genuine entry");
+        assert_eq!(ok.schema.schema, Source::QRadar);
+        assert_eq!(ok.schema.raw[0].0, Source::AwsCloudTrail);
+        assert_eq!(ok.near, [("devicetype".to_string(), 3)]);
+        for forged in [
+            entry("splunk", "aws.cloudtrail", 1, "m".into()),
+            entry("qradar", "syslog", 1, "m".into()),
+            entry("qradar", "aws.cloudtrail", 2, "m".into()),
+            entry("qradar", "aws.cloudtrail", 1, "m".repeat(65)),
+        ] {
+            assert_eq!(checked_unrecognised(forged, 2, 64), None);
+        }
+    }
+
     #[test]
     fn the_ticker_ticks_and_stops_when_dropped() {
         let count = Arc::new(AtomicU64::new(0));
