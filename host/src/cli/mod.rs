@@ -8,6 +8,7 @@ pub mod rules_check;
 pub mod rules_test;
 pub mod run;
 pub mod serve;
+mod unrecognised;
 
 use std::process::ExitCode;
 

@@ -161,6 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         c.errors,
         c.bytes_in as f64 / 1e6 / secs.max(1e-9),
     );
+    let gaps = detector.unrecognised();
+    for line in super::unrecognised::lines(&gaps, &detector.rules(), c.plugin_restarts) {
+        eprintln!("{line}");
+    }
     // Stopped early, the run still says so as a killed process would:
     // the input was not read to its end.
     Ok(match interrupt.received() {

@@ -120,7 +120,7 @@ mod verdict;
 mod vocab;
 
 pub use correlation::{Alert, BatchAlert, CorrelationStats, Observation};
-pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
+pub use engine::{BatchEntry, Engine, EngineStats, RuleSource, SchemaUse, Unrecognised};
 pub use error::{EventError, EventWarning, LoadError, ObservationError, RuleError};
 pub use options::Options;
 pub use rules::rule::RuleTest;

@@ -25,6 +25,10 @@
 //!   column can be projected into labels but not tested: a rule that tests
 //!   it is refused for that source, with the reason.
 //!
+//! `time` lists the columns that hold a row's time, the event's own time
+//! before the time the SIEM received it; correlation windows slide on the
+//! first that holds a time (see `correlation::clock`).
+//!
 //! A column the table does not list is read under its own name. Columns
 //! listed under `dynamic` hold JSON (KQL's `dynamic` type): string tests and
 //! labels see their JSON text, as KQL's string operators do.
@@ -64,10 +68,13 @@ impl Mapping {
     }
 }
 
-/// A SIEM schema: its own rows' source, its JSON columns and its mappings.
+/// A SIEM schema: its own rows' source, its time columns, its JSON columns
+/// and its mappings.
 #[derive(Clone, Debug)]
 pub(crate) struct Schema {
     pub source: Source,
+    /// The columns that hold a row's time, event time first (`time:`).
+    pub time: Vec<String>,
     pub dynamic: Vec<String>,
     pub mappings: Vec<Mapping>,
 }
@@ -97,6 +104,15 @@ pub(crate) fn find(name: &str) -> Result<Schema, String> {
     ))
 }
 
+/// Every built-in schema, each table parsed once (what a pack with
+/// correlations reads at load time, for the time columns).
+pub(crate) fn all() -> Vec<Schema> {
+    TABLES
+        .iter()
+        .filter_map(|(_, text)| parse(yaml::load(text).ok()?.first()?).ok())
+        .collect()
+}
+
 fn parse(doc: &Node) -> Result<Schema, String> {
     let line = |n: &Node, m: &str| format!("line {}: {m}", n.line);
     let name = doc
@@ -105,18 +121,24 @@ fn parse(doc: &Node) -> Result<Schema, String> {
         .ok_or("needs `schema: NAME`")?;
     let source = Source::parse(name)
         .ok_or_else(|| format!("`{name}` is not a source the engine recognises"))?;
-    let mut dynamic = Vec::new();
-    if let Some(d) = doc.get("dynamic") {
-        for item in d
-            .as_seq()
-            .ok_or_else(|| line(d, "`dynamic` must be a list of column names"))?
-        {
-            dynamic.push(
+    let names = |key: &str| -> Result<Vec<String>, String> {
+        let Some(d) = doc.get(key) else {
+            return Ok(Vec::new());
+        };
+        d.as_seq()
+            .ok_or_else(|| line(d, &format!("`{key}` must be a list of column names")))?
+            .iter()
+            .map(|item| {
                 item.as_str()
-                    .ok_or_else(|| line(item, "a column name must be a string"))?
-                    .to_string(),
-            );
-        }
+                    .map(str::to_string)
+                    .ok_or_else(|| line(item, "a column name must be a string"))
+            })
+            .collect()
+    };
+    let dynamic = names("dynamic")?;
+    let time = names("time")?;
+    if time.is_empty() {
+        return Err("needs `time: [COLUMN, ...]`, the columns that hold a row's time".into());
     }
     let mut mappings = Vec::new();
     if let Some(from) = doc.get("from") {
@@ -140,6 +162,7 @@ fn parse(doc: &Node) -> Result<Schema, String> {
     }
     Ok(Schema {
         source,
+        time,
         dynamic,
         mappings,
     })
@@ -209,6 +232,11 @@ mod tests {
             let schema = find(name).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(schema.source.name(), name, "{file}");
         }
+    }
+
+    #[test]
+    fn all_has_every_table() {
+        assert_eq!(all().len(), TABLES.len());
     }
 
     #[test]
