@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sigil_engine::export::InputFormat;
-use sigil_host::Runner;
+use sigil_host::{Format, Runner};
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
+use super::progress::Progress;
 
 /// Flags of `sigil run`.
 #[derive(clap::Args)]
@@ -21,6 +22,8 @@ pub struct Args {
     /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
     #[arg(long)]
     alerts_only: bool,
+    #[command(flatten)]
+    format: FormatArg,
     /// How inputs are framed: `auto` detects each one's from its start;
     /// `ndjson`, `json` (arrays), `cloudtrail` (`Records` files),
     /// `qradar-ariel`, `log-analytics`, `sumo-search` (the SIEMs' search
@@ -33,6 +36,35 @@ pub struct Args {
     inputs: Vec<PathBuf>,
 }
 
+/// The bytes the inputs hold, when every one is a regular file.
+fn total_bytes(inputs: &[PathBuf]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => None,
+            false => std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+        })
+        .sum()
+}
+
+/// `--format`, shared by `sigil run` and `sigil serve`.
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// Output format: `json` (every kept event with its verdict under
+    /// "sigil") or `ocsf` (one OCSF 1.8.0 Detection Finding record per
+    /// finding and per correlation alert; events without findings write
+    /// nothing, errors are only counted).
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format)]
+    pub format: Format,
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: use json or ocsf"))
+}
+
 /// Runs `sigil run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -43,19 +75,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
     }
 
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs
+    };
+    // On a terminal only; the summary below is the same either way.
+    let progress = std::cell::RefCell::new(Progress::new(started, total_bytes(&inputs)));
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     // Each cause once, when first seen (a stream may never end); the
     // counts come with the summary.
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
+        .format(args.format.format)
         .input_format(args.input_format)
-        .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
-    let inputs = if args.inputs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.inputs
-    };
+        .on_plugin_fault(|f| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.clear();
+            }
+            eprintln!("sigil: plugin fault: {}", f.cause);
+        })
+        .on_block(|c| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.update(c);
+            }
+        });
     for path in &inputs {
         if interrupt.received().is_some() {
             break;
@@ -74,6 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let c = runner.counters().clone();
     drop(runner);
+    if let Some(p) = progress.borrow_mut().as_mut() {
+        p.clear();
+    }
     let secs = started.elapsed().as_secs_f64();
     // Events read with warnings: only when there were some, as for restarts.
     let warned = match c.warned {
@@ -139,6 +187,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         c.errors,
         c.bytes_in as f64 / 1e6 / secs.max(1e-9),
     );
+    let gaps = detector.unrecognised();
+    for line in super::unrecognised::lines(&gaps, &detector.rules(), c.plugin_restarts) {
+        eprintln!("{line}");
+    }
     // Stopped early, the run still says so as a killed process would:
     // the input was not read to its end.
     Ok(match interrupt.received() {

@@ -11,12 +11,15 @@ use sigil_host::serve::{Loader, ServeConfig, Server};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::detector_args::DetectorArgs;
+use super::run::FormatArg;
 
 /// Flags of `sigil serve`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     detector: DetectorArgs,
+    #[command(flatten)]
+    format: FormatArg,
     /// Address for `POST /v1/events`, `GET /health` and `GET /metrics`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8686")]
     listen: SocketAddr,
@@ -49,6 +52,9 @@ pub struct Args {
     /// Bytes of batches in flight (and kept for retries); past it a batch gets 429.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_inflight_bytes)]
     max_inflight_bytes: usize,
+    /// TCP connections served at once; more wait in the listen queue (never refused).
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().max_tcp_connections)]
+    max_tcp_connections: usize,
 }
 
 /// Runs `sigil serve` until SIGTERM or SIGINT.
@@ -74,6 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         forward_content_type: args.forward_content_type.clone(),
         max_request_bytes: args.max_request_bytes,
         max_inflight_bytes: args.max_inflight_bytes,
+        max_tcp_connections: args.max_tcp_connections,
+        format: args.format.format,
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -25,6 +25,10 @@
 //!   column can be projected into labels but not tested: a rule that tests
 //!   it is refused for that source, with the reason.
 //!
+//! `time` lists the columns that hold a row's time, the event's own time
+//! before the time the SIEM received it; correlation windows slide on the
+//! first that holds a time (see `correlation::clock`).
+//!
 //! A column the table does not list is read under its own name. Columns
 //! listed under `dynamic` hold JSON (KQL's `dynamic` type): string tests and
 //! labels see their JSON text, as KQL's string operators do.
@@ -166,10 +170,13 @@ impl Mapping {
     }
 }
 
-/// A SIEM schema: its own rows' source, its JSON columns and its mappings.
+/// A SIEM schema: its own rows' source, its time columns, its JSON columns
+/// and its mappings.
 #[derive(Clone, Debug)]
 pub(crate) struct Schema {
     pub source: Source,
+    /// The columns that hold a row's time, event time first (`time:`).
+    pub time: Vec<String>,
     pub dynamic: Vec<String>,
     pub mappings: Vec<Mapping>,
     /// The SIEM's own columns and their types (`columns`), for exports.
@@ -201,6 +208,15 @@ pub(crate) fn find(name: &str) -> Result<Schema, String> {
     ))
 }
 
+/// Every built-in schema, each table parsed once (what a pack with
+/// correlations reads at load time, for the time columns).
+pub(crate) fn all() -> Vec<Schema> {
+    TABLES
+        .iter()
+        .filter_map(|(_, text)| parse(yaml::load(text).ok()?.first()?).ok())
+        .collect()
+}
+
 fn parse(doc: &Node) -> Result<Schema, String> {
     let line = |n: &Node, m: &str| format!("line {}: {m}", n.line);
     let name = doc
@@ -209,18 +225,24 @@ fn parse(doc: &Node) -> Result<Schema, String> {
         .ok_or("needs `schema: NAME`")?;
     let source = Source::parse(name)
         .ok_or_else(|| format!("`{name}` is not a source the engine recognises"))?;
-    let mut dynamic = Vec::new();
-    if let Some(d) = doc.get("dynamic") {
-        for item in d
-            .as_seq()
-            .ok_or_else(|| line(d, "`dynamic` must be a list of column names"))?
-        {
-            dynamic.push(
+    let names = |key: &str| -> Result<Vec<String>, String> {
+        let Some(d) = doc.get(key) else {
+            return Ok(Vec::new());
+        };
+        d.as_seq()
+            .ok_or_else(|| line(d, &format!("`{key}` must be a list of column names")))?
+            .iter()
+            .map(|item| {
                 item.as_str()
-                    .ok_or_else(|| line(item, "a column name must be a string"))?
-                    .to_string(),
-            );
-        }
+                    .map(str::to_string)
+                    .ok_or_else(|| line(item, "a column name must be a string"))
+            })
+            .collect()
+    };
+    let dynamic = names("dynamic")?;
+    let time = names("time")?;
+    if time.is_empty() {
+        return Err("needs `time: [COLUMN, ...]`, the columns that hold a row's time".into());
     }
     let mut columns = Vec::new();
     if let Some(c) = doc.get("columns") {
@@ -259,6 +281,7 @@ fn parse(doc: &Node) -> Result<Schema, String> {
     }
     Ok(Schema {
         source,
+        time,
         dynamic,
         mappings,
         columns,
@@ -358,6 +381,11 @@ mod tests {
         let tables = column_tables().unwrap();
         assert_eq!(tables.len(), TABLES.len());
         assert!(tables.iter().all(|t| !t.markers.is_empty()));
+    }
+
+    #[test]
+    fn all_has_every_table() {
+        assert_eq!(all().len(), TABLES.len());
     }
 
     #[test]
