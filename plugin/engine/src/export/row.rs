@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::rules::schema::ColumnType;
 use crate::scan::input::minify_into;
+use crate::vocab::timepart::{format_rfc3339_ms, parse_portal_display_ms};
 
 use super::columns::Table;
 
@@ -146,43 +147,12 @@ fn is_json_number(text: &[u8]) -> bool {
 /// The Azure portal's display of a UTC time, `11/20/2026, 10:01:45.006 AM`
 /// (what its CSV download writes under `TimeGenerated [UTC]`), as the
 /// ISO 8601 text the query API returns, `2026-11-20T10:01:45.006Z`; `None`
-/// for any other text, which is then kept as it is.
+/// for any other text, which is then kept as it is. The reading is the
+/// correlation clock's own (`vocab::timepart`), so both agree on what a
+/// portal time is.
 fn portal_time(text: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(text).ok()?;
-    let (date, time) = text.split_once(", ")?;
-    let mut d = date.split('/');
-    let (month, day, year) = (d.next()?, d.next()?, d.next()?);
-    let (clock, half) = time.rsplit_once(' ')?;
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
-    let mut t = hms.split(':');
-    let (hour, minute, second) = (t.next()?, t.next()?, t.next()?);
-    let num = |s: &str, max: u32| {
-        let ok = !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
-        ok.then(|| s.parse::<u32>().ok())
-            .flatten()
-            .filter(|n| *n <= max)
-    };
-    let (month, day, year) = (num(month, 12)?, num(day, 31)?, num(year, 9999)?);
-    let (hour12, minute, second) = (num(hour, 12)?, num(minute, 59)?, num(second, 60)?);
-    if month == 0 || day == 0 || hour12 == 0 || d.next().is_some() || t.next().is_some() {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 7 {
-        return None;
-    }
-    let hour = match half {
-        "AM" => hour12 % 12,
-        "PM" => hour12 % 12 + 12,
-        _ => return None,
-    };
-    let frac = if frac.is_empty() {
-        String::new()
-    } else {
-        format!(".{frac}")
-    };
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{frac}Z"
-    ))
+    parse_portal_display_ms(text).map(format_rfc3339_ms)
 }
 
 /// True when `text` is one whole JSON object or array.
@@ -332,7 +302,7 @@ mod tests {
         );
         assert_eq!(
             t("1/2/2026, 12:30:00.5 PM").as_deref(),
-            Some("2026-01-02T12:30:00.5Z")
+            Some("2026-01-02T12:30:00.500Z")
         );
         assert_eq!(
             t("1/2/2026, 1:30:00 PM").as_deref(),
