@@ -103,15 +103,17 @@ mod detector;
 mod error;
 mod output;
 mod plugin;
+mod pool;
 mod rules;
 pub mod serve;
 
-pub use batch::{Batch, BatchEntry, Failure, Fault};
+pub use batch::{Batch, BatchEntry, Detached, Failure, Fault, Observations};
 pub use config::{FuelLimits, HostConfig};
 pub use detector::Detector;
 pub use error::Error;
 pub use output::{Counters, Runner, run_to_vec};
 pub use plugin::{Plugin, Session};
+pub use pool::Pool;
 pub use rules::{builtin_rules, rule_sources};
 
 /// The default plugin: the component built from `plugin/component` by

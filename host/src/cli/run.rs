@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use sigil_host::Runner;
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
@@ -30,8 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let plugin = args.detector.plugin()?;
-    let mut detector = args.detector.detector(plugin.as_ref())?;
-    for e in detector.skipped() {
+    let mut pool = args.detector.pool(plugin.as_ref())?;
+    for e in pool.lead().skipped() {
         eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
     }
 
@@ -39,7 +38,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     // Each cause once, when first seen (a stream may never end); the
     // counts come with the summary.
-    let mut runner = Runner::new(&mut detector)
+    let mut runner = pool
+        .runner()
         .alerts_only(args.alerts_only)
         .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
     let inputs = if args.inputs.is_empty() {
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         0 => String::new(),
         n => format!(", plugin faults {n}"),
     };
-    let stats = detector.correlation_stats();
+    let stats = pool.lead_mut().correlation_stats();
     let alerts = if stats.correlations > 0 {
         let mut s = format!(", alerts {}", c.alerts);
         for (name, n) in [

@@ -1,0 +1,311 @@
+//! `--threads N`: the blocks of one stream evaluated on N detectors at
+//! once, correlated by one.
+//!
+//! Evaluating an event is pure; correlating it is not (windows, the
+//! watermark). So a [`Pool`] keeps one detector, the *lead*, that
+//! correlates the stream and answers `advance`, `flush` and the
+//! correlation counters, and N *evaluators*, each on a thread of its own
+//! with its own detector (native engine, or a component [`crate::Session`]:
+//! one compiled [`crate::Plugin`], one store per thread). Blocks go to
+//! whichever evaluator is free ([`Detector::evaluate_detached`]); their
+//! answers are taken back in block order, and the lead applies each
+//! block's observations ([`Detector::correlate`]) before its lines are
+//! written, so the alerts are exactly those of the single ordered stream,
+//! after the same events. With one thread there are no evaluators: the
+//! lead evaluates and correlates as it always did.
+//!
+//! An evaluator holds no correlation state, so replacing a failed one loses
+//! none; only a failure of the lead does (counted as before).
+
+use std::sync::{Arc, Mutex, mpsc};
+
+use crate::batch::{Detached, Fault};
+use crate::detector::Detector;
+use crate::error::Error;
+use crate::output::{Counters, Runner};
+
+/// The detectors one stream runs on: one that does everything, or N that
+/// evaluate blocks in parallel and one that correlates (see the module
+/// docs). Every detector of a pool must hold the same rules and options.
+pub struct Pool {
+    lead: Detector,
+    evaluators: Option<Evaluators>,
+    tally: Tally,
+}
+
+impl Pool {
+    /// A pool of one: `detector` evaluates and correlates, on the caller's
+    /// thread (what `--threads 1` runs).
+    pub fn single(detector: Detector) -> Pool {
+        Pool {
+            lead: detector,
+            evaluators: None,
+            tally: Tally::default(),
+        }
+    }
+
+    /// `lead` correlates on the caller's thread; each of `evaluators` gets
+    /// a thread of its own and evaluates blocks. All must hold the same
+    /// rules and options (their observations are only meaningful to a
+    /// detector of the same pack). With no evaluator this is
+    /// [`Pool::single`].
+    ///
+    /// # Errors
+    ///
+    /// When a thread cannot be started.
+    pub fn parallel(lead: Detector, evaluators: Vec<Detector>) -> std::io::Result<Pool> {
+        let evaluators = match evaluators.is_empty() {
+            true => None,
+            false => Some(Evaluators::spawn(evaluators)?),
+        };
+        Ok(Pool {
+            lead,
+            evaluators,
+            tally: Tally::default(),
+        })
+    }
+
+    /// How many detectors evaluate blocks at once.
+    pub fn threads(&self) -> usize {
+        self.evaluators.as_ref().map_or(1, Evaluators::len)
+    }
+
+    /// The detector that correlates (and, in a pool of one, evaluates):
+    /// its rule table, skipped rules and correlation counters are the
+    /// pool's.
+    pub fn lead(&self) -> &Detector {
+        &self.lead
+    }
+
+    /// [`Pool::lead`], mutably (e.g. for [`Detector::correlation_stats`]).
+    pub fn lead_mut(&mut self) -> &mut Detector {
+        &mut self.lead
+    }
+
+    /// A [`Runner`] over the pool: blocks are evaluated by the evaluators
+    /// while the runner reads on, and written in input order.
+    pub fn runner(&mut self) -> Runner<'_> {
+        Runner::pooled(&mut self.lead, self.evaluators.as_ref(), &mut self.tally)
+    }
+
+    /// [`crate::run_to_vec`] over the pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::run`].
+    pub fn run_to_vec(&mut self, input: &[u8]) -> Result<(Vec<u8>, Counters), Error> {
+        let mut out = Vec::with_capacity(input.len() + input.len() / 4);
+        let mut runner = self.runner();
+        runner.run(std::path::Path::new("<memory>"), input, &mut out)?;
+        runner.finish(&mut out)?;
+        Ok((out, runner.counters().clone()))
+    }
+
+    /// The pool's parts, for a host that evaluates on one thread and
+    /// correlates on another (`sigil serve`'s detector thread).
+    pub(crate) fn into_parts(self) -> (Detector, Option<Evaluators>, Tally) {
+        (self.lead, self.evaluators, self.tally)
+    }
+}
+
+/// The evaluating threads of a [`Pool`]. Dropping it lets each thread
+/// finish the blocks already handed to it, then end.
+pub(crate) struct Evaluators {
+    jobs: mpsc::Sender<Work>,
+    threads: usize,
+}
+
+/// One block for an evaluator, and where its answer goes.
+struct Work {
+    block: Arc<[u8]>,
+    reply: mpsc::SyncSender<Answer>,
+}
+
+/// An evaluator's answer for one block, with its failure counters as
+/// they stand after it (they travel with the answers, so they are read in
+/// block order, where the output is).
+pub(crate) struct Answer {
+    result: Result<Detached, Error>,
+    /// Which evaluator answered (0-based).
+    worker: usize,
+    restarts: u64,
+    faults: Vec<Fault>,
+}
+
+/// A block handed to the evaluators, not yet taken back.
+pub(crate) struct Pending {
+    /// The block (its lines are written from it).
+    pub block: Arc<[u8]>,
+    answer: mpsc::Receiver<Answer>,
+}
+
+impl Pending {
+    /// Waits for the block's answer. `None` when the evaluator's thread
+    /// ended before it answered.
+    pub(crate) fn wait(self) -> (Arc<[u8]>, Option<Answer>) {
+        let answer = self.answer.recv().ok();
+        (self.block, answer)
+    }
+}
+
+impl Answer {
+    /// The evaluation, after handing the evaluator's counters to `tally`.
+    pub(crate) fn counted(self, tally: &mut Tally) -> Result<Detached, Error> {
+        tally.update(1 + self.worker, self.restarts, &self.faults);
+        self.result
+    }
+}
+
+impl Evaluators {
+    fn spawn(detectors: Vec<Detector>) -> std::io::Result<Evaluators> {
+        let (jobs, queue) = mpsc::channel::<Work>();
+        // One queue for all: a block goes to whichever thread is free.
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = detectors.len();
+        for (worker, mut detector) in detectors.into_iter().enumerate() {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("sigil-evaluate-{worker}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for work.
+                        let work = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(work) = work else { return };
+                        let result = detector.evaluate_detached(&work.block);
+                        // The runner may have gone (an output error): the
+                        // answer is dropped.
+                        let _ = work.reply.send(Answer {
+                            result,
+                            worker,
+                            restarts: detector.restarts(),
+                            faults: detector.faults().to_vec(),
+                        });
+                    }
+                })?;
+        }
+        Ok(Evaluators { jobs, threads })
+    }
+
+    /// How many threads evaluate.
+    pub(crate) fn len(&self) -> usize {
+        self.threads
+    }
+
+    /// Hands `block` to the first free evaluator.
+    pub(crate) fn submit(&self, block: Arc<[u8]>) -> Pending {
+        let (reply, answer) = mpsc::sync_channel(1);
+        // If every thread has ended the work is dropped with its reply
+        // sender, and `Pending::wait` says so.
+        let _ = self.jobs.send(Work {
+            block: Arc::clone(&block),
+            reply,
+        });
+        Pending { block, answer }
+    }
+}
+
+/// Restarts and fault causes of several detectors (the lead is source 0,
+/// evaluator `i` source `i + 1`), merged: each cause once, in the order
+/// first seen, at most 16 (as a [`crate::Session`] keeps them).
+#[derive(Default)]
+pub(crate) struct Tally {
+    restarts: Vec<u64>,
+    /// Each source's faults as last seen, to count only what is new.
+    seen: Vec<Vec<Fault>>,
+    merged: Vec<Fault>,
+}
+
+/// The lead's source number in a [`Tally`].
+pub(crate) const LEAD: usize = 0;
+
+/// Distinct causes kept, as `Session` keeps them.
+const MAX_CAUSES: usize = 16;
+
+impl Tally {
+    /// Takes `source`'s counters as they stand now (cumulative).
+    pub(crate) fn update(&mut self, source: usize, restarts: u64, faults: &[Fault]) {
+        if self.restarts.len() <= source {
+            self.restarts.resize(source + 1, 0);
+            self.seen.resize(source + 1, Vec::new());
+        }
+        self.restarts[source] = restarts;
+        if self.seen[source] == faults {
+            return;
+        }
+        for f in faults {
+            let before = self.seen[source]
+                .iter()
+                .find(|s| s.cause == f.cause)
+                .map_or(0, |s| s.count);
+            self.add(&f.cause, f.count.saturating_sub(before));
+        }
+        self.seen[source] = faults.to_vec();
+    }
+
+    /// Counts `n` failures of `cause` seen by the host itself.
+    pub(crate) fn add(&mut self, cause: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(f) = self.merged.iter_mut().find(|f| f.cause == cause) {
+            f.count += n;
+        } else if self.merged.len() < MAX_CAUSES {
+            self.merged.push(Fault {
+                cause: cause.to_string(),
+                count: n,
+            });
+        } else if let Some(last) = self.merged.last_mut() {
+            last.cause = "other causes (more than 16 kinds of failure)".into();
+            last.count += n;
+        }
+    }
+
+    /// Restarts of every source.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.iter().sum()
+    }
+
+    /// Every source's faults, merged.
+    pub(crate) fn faults(&self) -> &[Fault] {
+        &self.merged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(cause: &str, count: u64) -> Fault {
+        Fault {
+            cause: cause.into(),
+            count,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_what_is_new_per_source_in_the_order_first_seen() {
+        let mut t = Tally::default();
+        t.update(2, 1, &[fault("trap", 1)]);
+        t.update(LEAD, 0, &[]);
+        t.update(1, 2, &[fault("time", 2)]);
+        // The same snapshot again adds nothing; a grown one adds the rest.
+        t.update(2, 1, &[fault("trap", 1)]);
+        t.update(2, 3, &[fault("trap", 2), fault("time", 1)]);
+        assert_eq!(t.faults(), &[fault("trap", 2), fault("time", 3)]);
+        assert_eq!(t.restarts(), 5);
+    }
+
+    #[test]
+    fn a_tally_keeps_at_most_16_causes() {
+        let mut t = Tally::default();
+        for i in 0..20 {
+            t.add(&format!("cause {i}"), 1);
+        }
+        assert_eq!(t.faults().len(), 16);
+        assert_eq!(t.faults().iter().map(|f| f.count).sum::<u64>(), 20);
+        assert!(t.faults()[15].cause.starts_with("other causes"));
+    }
+}
