@@ -491,7 +491,9 @@ impl Session {
     }
 
     /// Evaluates a block as [`Session::evaluate_batch`] does (same entries,
-    /// same checks, same retry event by event after a failure) but touches
+    /// same checks, same retry event by event after a failure: each event
+    /// alone by `evaluate-batch-detached`, and if that fails too by
+    /// `evaluate`, whose verdict comes without observation) but touches
     /// no correlation state: what the block's events bring to correlation
     /// comes back as [`Observations`], for the [`Session::correlate`] of
     /// the session that correlates the stream. The observations are the
@@ -535,7 +537,7 @@ impl Session {
             }
             // The event alone is a block of one line: its entry and
             // observation come back at index 0.
-            match self.call_detached(event, 1) {
+            let reason = match self.call_detached(event, 1) {
                 Ok(one) => {
                     in_a_row = 0;
                     detached
@@ -549,6 +551,21 @@ impl Session {
                     {
                         observed.push(index);
                         bytes.extend_from_slice(&b);
+                    }
+                    continue;
+                }
+                Err(reason) => reason,
+            };
+            self.fault(&reason);
+            self.restart(false)?;
+            // Then `evaluate`, as the single path retries: the verdict
+            // without the observation (correlation misses this event,
+            // detection does not).
+            match self.call_one(event) {
+                Ok(outcome) => {
+                    in_a_row = 0;
+                    if !matches!(&outcome, Ok(v) if !v.matched() && v.warnings.is_empty()) {
+                        detached.entries.push(BatchEntry { index, outcome });
                     }
                 }
                 Err(reason) => {
