@@ -88,7 +88,7 @@ enum Staged {
         started: Instant,
     },
     Swap {
-        lead: Detector,
+        lead: Box<Detector>,
         reply: oneshot::Sender<usize>,
     },
     Finish {
@@ -149,7 +149,10 @@ fn dispatch(
                 // The old evaluators finish the blocks they were given,
                 // then end.
                 evaluators = fresh;
-                Staged::Swap { lead, reply }
+                Staged::Swap {
+                    lead: Box::new(lead),
+                    reply,
+                }
             }
             Job::Finish { reply } => {
                 let _ = staged.send(Staged::Finish { reply });
@@ -206,7 +209,7 @@ fn correlate(mut lead: Detector, mut tally: Tally, staged: mpsc::Receiver<Staged
             }
             Staged::Swap { lead: fresh, reply } => {
                 let _ = Runner::new(&mut lead).finish(&mut pending);
-                lead = fresh;
+                lead = *fresh;
                 tally = Tally::default();
                 let _ = reply.send(lead.rules().len());
             }
