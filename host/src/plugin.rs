@@ -1347,6 +1347,54 @@ mod tests {
         );
     }
 
+    /// Observations the correlating instance refuses are a fault like a
+    /// trap: counted, the instance replaced (its windows lost, counted),
+    /// and what can be applied alone is applied on the fresh one.
+    #[test]
+    fn refused_observations_are_a_fault_and_the_good_ones_are_applied_again() {
+        let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+        let rules = crate::builtin_rules();
+        let mut evaluator = plugin.session(&rules, &Options::default()).unwrap();
+        let mut lead = plugin.session(&rules, &Options::default()).unwrap();
+        // An event that feeds a correlation of the built-in pack.
+        let case = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/correlation/ami_from_snapshot.ndjson"
+        );
+        let case = std::fs::read(case).unwrap();
+        let event = case.split(|&b| b == b'\n').next().unwrap();
+        let detached = evaluator.evaluate_detached(event).unwrap();
+        let Observed::Encoded { events, bytes } = detached.observations.0 else {
+            panic!("a component's observations are bytes");
+        };
+        assert_eq!(events, vec![0], "a parsed event is observed");
+        // The good observation, then three bytes that are none.
+        let mut garbage = bytes.clone();
+        garbage.extend_from_slice(&[9, 9, 9]);
+        let alerts = lead
+            .correlate(Observations(Observed::Encoded {
+                events: vec![0, 1],
+                bytes: garbage,
+            }))
+            .unwrap();
+        assert!(alerts.is_empty());
+        let causes: Vec<&str> = lead.faults().iter().map(|f| f.cause.as_str()).collect();
+        assert!(
+            causes[0].starts_with("plugin refused the observations of its own instances"),
+            "{causes:?}"
+        );
+        assert!(causes[1].contains("do not decode"), "{causes:?}");
+        assert_eq!((lead.restarts(), lead.correlation_resets()), (1, 1));
+        // The good one was applied on the fresh instance; the evaluator,
+        // which held no windows, lost nothing.
+        assert!(lead.correlation_stats().pending > 0);
+        assert_eq!(evaluator.correlation_resets(), 0);
+        // Applied whole, the same bytes are taken without a fault.
+        lead.correlate(Observations(Observed::Encoded { events, bytes }))
+            .unwrap();
+        assert_eq!(lead.faults().len(), 2);
+    }
+
     #[test]
     fn deadlines_round_up_to_ticks() {
         assert_eq!(ticks(Duration::ZERO), 0);
