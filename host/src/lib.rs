@@ -38,7 +38,9 @@
 //!   `--alerts-only` writes nothing else. Correlation windows span every
 //!   input of a run, read as one stream in order.
 //! - A [`Detector::Component`] and a [`Detector::Native`] loaded with the same
-//!   rules write byte-identical output, alerts included.
+//!   rules write byte-identical output, alerts included; so does a [`Pool`]
+//!   of any number of threads (`--threads`): blocks are evaluated in
+//!   parallel, correlated and written in input order.
 //!
 //! # Untrusted input
 //!
