@@ -8,7 +8,8 @@
 //! The stream: the Stratus captures, the seeds' SIEM-shaped events and the
 //! correlation cases, minified to NDJSON, in eight copies whose years are
 //! moved forward copy by copy (so every copy correlates anew and the
-//! windows span block boundaries): about 4.3 MB, five blocks of 1 MiB. The
+//! windows span block boundaries), each followed by a few broken lines:
+//! about 4.3 MB, five blocks of 1 MiB. The
 //! capture files themselves follow as inputs of their own (documents, one
 //! block each).
 
@@ -60,13 +61,20 @@ fn stream() -> PathBuf {
             }
         }
         let one = String::from_utf8(one).unwrap();
-        let mut all = String::new();
+        let mut all = Vec::new();
         for copy in 0..8 {
             // 2024 and 2026 move to 2030 + 3k and 2031 + 3k: order kept
             // within a copy, every copy after the one before.
-            all.push_str(
-                &one.replace("\"2024-", &format!("\"{}-", 2030 + 3 * copy))
-                    .replace("\"2026-", &format!("\"{}-", 2031 + 3 * copy)),
+            all.extend_from_slice(
+                one.replace("\"2024-", &format!("\"{}-", 2030 + 3 * copy))
+                    .replace("\"2026-", &format!("\"{}-", 2031 + 3 * copy))
+                    .as_bytes(),
+            );
+            // Lines no reader wants: errors, repairs and warnings take the
+            // same path as verdicts.
+            all.extend_from_slice(
+                b"not json\n{\"a\" 1}\n{\"eventName\":\"RunInstances\",\"x\":\"\xff\xfe\"}\n\
+                  {\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"RunInstances\",\"eventTime\":\"2099-01-0\n",
             );
         }
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
