@@ -54,6 +54,9 @@ pub struct Runner<'d> {
     tally: Option<&'d mut Tally>,
     /// Blocks handed to the evaluators, oldest first.
     in_flight: VecDeque<Pending>,
+    /// Buffers of blocks written, for the next blocks: a fresh 1 MiB
+    /// buffer per block costs page faults on the thread that writes.
+    spare: Vec<Vec<u8>>,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
@@ -72,6 +75,7 @@ impl<'d> Runner<'d> {
             evaluators: None,
             tally: None,
             in_flight: VecDeque::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -261,8 +265,10 @@ impl<'d> Runner<'d> {
     /// has come.
     pub(crate) fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
         if let Some(evaluators) = self.evaluators {
-            self.in_flight
-                .push_back(evaluators.submit(Arc::from(block)));
+            let mut copy = self.spare.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(block);
+            self.in_flight.push_back(evaluators.submit(copy));
             // Two blocks a thread: each has the next at hand while this
             // thread correlates and writes.
             while self.in_flight.len() >= 2 * evaluators.len() {
@@ -318,7 +324,11 @@ impl<'d> Runner<'d> {
             }
             Err(e) => unevaluated(&block, &e),
         };
-        self.write_block(&block, batch, out)
+        let written = self.write_block(&block, batch, out);
+        if let Ok(buffer) = Arc::try_unwrap(block) {
+            self.spare.push(buffer);
+        }
+        written
     }
 
     /// Writes the kept events of one evaluated block, and its alerts.

@@ -117,7 +117,7 @@ pub(crate) struct Evaluators {
 
 /// One block for an evaluator, and where its answer goes.
 struct Work {
-    block: Arc<[u8]>,
+    block: Arc<Vec<u8>>,
     reply: mpsc::SyncSender<Answer>,
 }
 
@@ -134,15 +134,17 @@ pub(crate) struct Answer {
 
 /// A block handed to the evaluators, not yet taken back.
 pub(crate) struct Pending {
-    /// The block (its lines are written from it).
-    pub block: Arc<[u8]>,
+    /// The block (its lines are written from it). The evaluator lets go
+    /// of it before it answers, so the buffer can be had back for the
+    /// next block (`Arc::try_unwrap`).
+    pub block: Arc<Vec<u8>>,
     answer: mpsc::Receiver<Answer>,
 }
 
 impl Pending {
     /// Waits for the block's answer. `None` when the evaluator's thread
     /// ended before it answered.
-    pub(crate) fn wait(self) -> (Arc<[u8]>, Option<Answer>) {
+    pub(crate) fn wait(self) -> (Arc<Vec<u8>>, Option<Answer>) {
         let answer = self.answer.recv().ok();
         (self.block, answer)
     }
@@ -173,11 +175,14 @@ impl Evaluators {
                             Ok(queue) => queue.recv(),
                             Err(_) => return,
                         };
-                        let Ok(work) = work else { return };
-                        let result = detector.evaluate_detached(&work.block);
+                        let Ok(Work { block, reply }) = work else {
+                            return;
+                        };
+                        let result = detector.evaluate_detached(&block);
+                        drop(block);
                         // The runner may have gone (an output error): the
                         // answer is dropped.
-                        let _ = work.reply.send(Answer {
+                        let _ = reply.send(Answer {
                             result,
                             worker,
                             restarts: detector.restarts(),
@@ -195,7 +200,8 @@ impl Evaluators {
     }
 
     /// Hands `block` to the first free evaluator.
-    pub(crate) fn submit(&self, block: Arc<[u8]>) -> Pending {
+    pub(crate) fn submit(&self, block: Vec<u8>) -> Pending {
+        let block = Arc::new(block);
         let (reply, answer) = mpsc::sync_channel(1);
         // If every thread has ended the work is dropped with its reply
         // sender, and `Pending::wait` says so.

@@ -15,7 +15,7 @@
 //! stream: exactly what `sigil run` over the batches in that order gives.
 
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sigil_engine::CorrelationStats;
@@ -100,7 +100,7 @@ enum Staged {
 /// pool of one) left for the lead to evaluate.
 enum Block {
     Pending(Pending),
-    Raw(Arc<[u8]>),
+    Raw(Vec<u8>),
 }
 
 /// The dispatching thread of a pool: frames each batch and hands its
@@ -122,8 +122,8 @@ fn dispatch(
                 loop {
                     match framer.next_block() {
                         Ok(Some(block)) => blocks.push(match &evaluators {
-                            Some(e) => Block::Pending(e.submit(Arc::from(block))),
-                            None => Block::Raw(Arc::from(block)),
+                            Some(e) => Block::Pending(e.submit(block.to_vec())),
+                            None => Block::Raw(block.to_vec()),
                         }),
                         Ok(None) => break,
                         Err(source) => {
