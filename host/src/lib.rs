@@ -103,6 +103,7 @@ pub mod compile_cache;
 mod config;
 mod detector;
 mod error;
+mod evaluators;
 mod output;
 mod plugin;
 mod pool;

@@ -17,7 +17,7 @@ pub use sigil_stream::Counters;
 use crate::batch::{Batch, Failure, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
-use crate::pool::{Evaluators, LEAD, Pending, Tally};
+use crate::evaluators::{Evaluators, LEAD, Pending, Tally};
 
 /// Runs a [`Detector`] over event streams and writes one NDJSON line per
 /// kept event, in input order, with the verdict under a `"sigil"` key, and

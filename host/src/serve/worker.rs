@@ -24,8 +24,9 @@ use tokio::sync::oneshot;
 
 use crate::detector::Detector;
 use crate::error::Error;
+use crate::evaluators::{Evaluators, Pending, Tally};
 use crate::output::{Counters, Runner};
-use crate::pool::{Evaluators, Pending, Pool, Tally};
+use crate::pool::Pool;
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
