@@ -51,3 +51,61 @@ pub struct Batch {
 /// One reason plugin calls failed (defined beside the counters that carry
 /// it, in `sigil-stream`).
 pub use sigil_stream::Fault;
+
+/// What the events of one block bring to correlation, detached from the
+/// correlation state they feed (made by `Detector::evaluate_detached`,
+/// applied by `Detector::correlate`). Opaque: a native engine's
+/// observations stay Rust values, a component's stay the bytes it wrote,
+/// which the host moves to the correlating instance without reading.
+#[derive(Debug, Default)]
+pub struct Observations(pub(crate) Observed);
+
+/// The two forms of [`Observations`].
+#[derive(Debug)]
+pub(crate) enum Observed {
+    /// From the native engine: each observed event's index and observation.
+    Native(Vec<(u32, sigil_engine::Observation)>),
+    /// From a component: the observed events' indexes, and their encoded
+    /// observations one after the other (WIT `observations`).
+    Encoded {
+        /// Index of each observed event in its block, strictly increasing.
+        events: Vec<u32>,
+        /// `sigil_engine::Observation::encode`'s bytes, one per index.
+        bytes: Vec<u8>,
+    },
+}
+
+impl Default for Observed {
+    fn default() -> Observed {
+        Observed::Native(Vec::new())
+    }
+}
+
+impl Observations {
+    /// How many events were observed.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Observed::Native(v) => v.len(),
+            Observed::Encoded { events, .. } => events.len(),
+        }
+    }
+
+    /// Whether no event was observed (always so for a pack without
+    /// correlation rules).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The answer for one block evaluated without touching correlation state:
+/// a [`Batch`] with the block's [`Observations`] in place of its alerts.
+#[derive(Debug, Default)]
+pub struct Detached {
+    /// How many events the block held.
+    pub events: u32,
+    /// One entry per event that matched or failed, in index order: those
+    /// `Detector::evaluate_block` gives for the block.
+    pub entries: Vec<BatchEntry>,
+    /// What the block's events bring to correlation.
+    pub observations: Observations,
+}

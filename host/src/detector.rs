@@ -1,8 +1,10 @@
 //! One interface over the two ways to run the engine.
 
-use sigil_engine::{Alert, CorrelationStats, Options, RuleError, RuleInfo, Unrecognised};
+use sigil_engine::{
+    Alert, BatchAlert, CorrelationStats, Observation, Options, RuleError, RuleInfo, Unrecognised,
+};
 
-use crate::batch::{Batch, BatchEntry, Failure, Fault};
+use crate::batch::{Batch, BatchEntry, Detached, Failure, Fault, Observations, Observed};
 use crate::error::Error;
 use crate::plugin::Session;
 
@@ -92,6 +94,69 @@ impl Detector {
         }
     }
 
+    /// Evaluates a block as [`Detector::evaluate_block`] does (same
+    /// entries) but touches no correlation state: what the events bring to
+    /// correlation comes back as [`Observations`], for the
+    /// [`Detector::correlate`] of the detector that correlates the stream.
+    /// So several detectors loaded with the same rules and options can
+    /// evaluate the blocks of one stream at once (`--threads`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Detector::evaluate_block`].
+    pub fn evaluate_detached(&mut self, block: &[u8]) -> Result<Detached, Error> {
+        match self {
+            Detector::Native(engine) => {
+                let mut out = Vec::new();
+                let mut observed = Vec::new();
+                let events = engine.evaluate_batch_detached(block, &mut out, &mut observed);
+                let entries = out
+                    .into_iter()
+                    .map(|e| BatchEntry {
+                        index: e.index,
+                        outcome: e.outcome.map_err(Failure::Event),
+                    })
+                    .collect();
+                Ok(Detached {
+                    events,
+                    entries,
+                    observations: Observations(Observed::Native(observed)),
+                })
+            }
+            Detector::Component(session) => session.evaluate_detached(block),
+        }
+    }
+
+    /// Applies one block's observations (from [`Detector::evaluate_detached`]
+    /// of a detector with the same rules and options) to this detector's
+    /// correlation state; returns the alerts that came out, each with the
+    /// index of the event after which it did. Called for every block in
+    /// stream order, it gives exactly the alerts, after the same events,
+    /// and the [`Detector::correlation_stats`] that
+    /// [`Detector::evaluate_block`] over the stream gives.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Observation`] when the native engine refuses them (made
+    /// with other rules); for a component, as [`Detector::evaluate_block`]
+    /// (a refusal is a plugin fault, see [`Session::correlate`]).
+    pub fn correlate(&mut self, observations: Observations) -> Result<Vec<BatchAlert>, Error> {
+        match self {
+            Detector::Native(engine) => {
+                let mut alerts = Vec::new();
+                let applied = match observations.0 {
+                    Observed::Native(observed) => engine.correlate(observed, &mut alerts),
+                    Observed::Encoded { events, bytes } => {
+                        decode_all(&events, &bytes).and_then(|o| engine.correlate(o, &mut alerts))
+                    }
+                };
+                applied.map_err(Error::Observation)?;
+                Ok(alerts)
+            }
+            Detector::Component(session) => session.correlate(observations),
+        }
+    }
+
     /// [`Detector::evaluate_block`] without the alerts: how many events the
     /// block held and an entry per event that matched or failed. Kept for
     /// callers that load no correlation rule; alerts are dropped.
@@ -159,4 +224,20 @@ impl Detector {
             Detector::Component(s) => s.correlation_resets(),
         }
     }
+}
+
+/// A component's observations read for the native engine, every one
+/// before any is applied.
+fn decode_all(
+    events: &[u32],
+    bytes: &[u8],
+) -> Result<Vec<(u32, Observation)>, sigil_engine::ObservationError> {
+    let mut rest = bytes;
+    let mut out = Vec::with_capacity(events.len());
+    for &index in events {
+        let (obs, used) = Observation::decode(rest)?;
+        rest = rest.get(used..).unwrap_or_default();
+        out.push((index, obs));
+    }
+    Ok(out)
 }

@@ -77,6 +77,16 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// The native engine refused observations to correlate (see
+    /// `sigil_engine::Engine::correlate`): they were made with other rules.
+    #[error("cannot correlate: {0}")]
+    Observation(sigil_engine::ObservationError),
+    /// A thread evaluating blocks for `--threads` stopped before it
+    /// answered (a bug in sigil: run with `--threads 1` and report it).
+    #[error(
+        "an evaluation thread stopped before it answered (run with --threads 1 and report this)"
+    )]
+    EvaluatorStopped,
     /// The service's configuration is not usable (an admin address that
     /// is not loopback, a downstream URL that is not `http://`).
     #[error("{0}")]

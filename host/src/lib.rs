@@ -38,7 +38,9 @@
 //!   `--alerts-only` writes nothing else. Correlation windows span every
 //!   input of a run, read as one stream in order.
 //! - A [`Detector::Component`] and a [`Detector::Native`] loaded with the same
-//!   rules write byte-identical output, alerts included.
+//!   rules write byte-identical output, alerts included; so does a [`Pool`]
+//!   of any number of threads (`--threads`): blocks are evaluated in
+//!   parallel, correlated and written in input order.
 //!
 //! # Untrusted input
 //!
@@ -101,17 +103,20 @@ pub mod compile_cache;
 mod config;
 mod detector;
 mod error;
+mod evaluators;
 mod output;
 mod plugin;
+mod pool;
 mod rules;
 pub mod serve;
 
-pub use batch::{Batch, BatchEntry, Failure, Fault};
+pub use batch::{Batch, BatchEntry, Detached, Failure, Fault, Observations};
 pub use config::{FuelLimits, HostConfig};
 pub use detector::Detector;
 pub use error::Error;
 pub use output::{Counters, Format, Runner, run_to_vec};
 pub use plugin::{Plugin, Session};
+pub use pool::Pool;
 pub use rules::{builtin_rules, rule_sources};
 
 /// The default plugin: the component built from `plugin/component` by

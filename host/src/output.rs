@@ -4,8 +4,10 @@
 //! JavaScript package's `sigil-js run`; this module only reads files and
 //! runs the [`Detector`].
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use sigil_engine::export::InputFormat;
 use sigil_engine::input::ndjson_events;
@@ -16,6 +18,7 @@ pub use sigil_stream::{Counters, Format};
 use crate::batch::{Batch, Failure, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
+use crate::evaluators::{Evaluators, LEAD, Pending, Tally};
 
 /// Runs a [`Detector`] over event streams and writes one NDJSON line per
 /// kept event, in input order, with the verdict under a `"sigil"` key, and
@@ -32,6 +35,12 @@ use crate::error::Error;
 /// so that the output stays NDJSON. An alert comes right after the event
 /// whose arrival released it (see `sigil_engine::Engine::advance` for when
 /// that is), or at [`Runner::finish`] for the matches still waiting then.
+///
+/// Over a [`crate::Pool`] of several threads ([`crate::Pool::runner`]),
+/// blocks are handed to the evaluators as they are read, up to two per
+/// thread ahead of the output, and taken back in input order: the lead
+/// detector correlates each block's observations, then its lines are
+/// written. The output is the same bytes either way.
 pub struct Runner<'d> {
     detector: &'d mut Detector,
     output: Output,
@@ -42,6 +51,16 @@ pub struct Runner<'d> {
     on_block: Option<BlockReport<'d>>,
     /// How inputs are framed (`--input-format`).
     format: InputFormat,
+    /// The pool's evaluating threads; `None`: `detector` evaluates.
+    evaluators: Option<&'d Evaluators>,
+    /// Every detector's failures, merged (a pool's; `None`: `detector`'s
+    /// own are the run's).
+    tally: Option<&'d mut Tally>,
+    /// Blocks handed to the evaluators, oldest first.
+    in_flight: VecDeque<Pending>,
+    /// Buffers of blocks written, for the next blocks: a fresh 1 MiB
+    /// buffer per block costs page faults on the thread that writes.
+    spare: Vec<Vec<u8>>,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
@@ -62,6 +81,10 @@ impl<'d> Runner<'d> {
             faults_reported: 0,
             on_block: None,
             format: InputFormat::Auto,
+            evaluators: None,
+            tally: None,
+            in_flight: VecDeque::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -70,6 +93,22 @@ impl<'d> Runner<'d> {
     pub fn input_format(mut self, format: InputFormat) -> Runner<'d> {
         self.format = format;
         self
+    }
+
+    /// A runner whose blocks `evaluators` evaluate and `lead` correlates
+    /// (without evaluators, `lead` does both), counting every detector's
+    /// failures in `tally`: a [`crate::Pool`]'s, or `sigil serve`'s, whose
+    /// detector thread takes evaluated blocks back with
+    /// [`Runner::complete`].
+    pub(crate) fn pooled(
+        lead: &'d mut Detector,
+        evaluators: Option<&'d Evaluators>,
+        tally: &'d mut Tally,
+    ) -> Runner<'d> {
+        let mut runner = Runner::new(lead);
+        runner.evaluators = evaluators;
+        runner.tally = Some(tally);
+        runner
     }
 
     /// Calls `report` the first time each cause of plugin failure is seen
@@ -114,6 +153,7 @@ impl<'d> Runner<'d> {
     ///
     /// [`Error::Write`].
     pub fn finish(&mut self, out: &mut impl Write) -> Result<(), Error> {
+        self.drain(out)?;
         let alerts = self.detector.flush().unwrap_or_default();
         self.count_restarts();
         let mut buf = std::mem::take(&mut self.scratch);
@@ -122,6 +162,12 @@ impl<'d> Runner<'d> {
         let written = out.write_all(&buf).map_err(Error::Write);
         self.scratch = buf;
         written
+    }
+
+    /// Counts `n` bytes read by the caller (`sigil serve`'s detector
+    /// thread frames request bodies itself).
+    pub(crate) fn count_bytes(&mut self, n: usize) {
+        self.output.counters_mut().bytes_in += n as u64;
     }
 
     /// The counters so far.
@@ -152,6 +198,19 @@ impl<'d> Runner<'d> {
     pub fn run(
         &mut self,
         path: &Path,
+        input: impl Read,
+        out: &mut impl Write,
+    ) -> Result<(), Error> {
+        let read = self.read(path, input, out);
+        // Every block handed out is written before the call returns, even
+        // when reading failed: the lines read so far come out.
+        let drained = self.drain(out);
+        read.and(drained)
+    }
+
+    fn read(
+        &mut self,
+        path: &Path,
         mut input: impl Read,
         out: &mut impl Write,
     ) -> Result<(), Error> {
@@ -166,6 +225,7 @@ impl<'d> Runner<'d> {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     framer.pause();
                     self.next_blocks(path, &mut framer, out)?;
+                    self.drain(out)?;
                     out.flush().map_err(Error::Write)?;
                     continue;
                 }
@@ -217,10 +277,17 @@ impl<'d> Runner<'d> {
         }
     }
 
-    /// Copies the detector's failure counters and reports new causes.
+    /// Copies the detectors' failure counters and reports new causes.
     fn count_restarts(&mut self) {
-        let (restarts, resets) = (self.detector.restarts(), self.detector.correlation_resets());
-        let faults = self.detector.faults();
+        let (mut restarts, resets) = (self.detector.restarts(), self.detector.correlation_resets());
+        let faults = match &mut self.tally {
+            Some(tally) => {
+                tally.update(LEAD, restarts, self.detector.faults());
+                restarts = tally.restarts();
+                tally.faults()
+            }
+            None => self.detector.faults(),
+        };
         let counters = self.output.counters_mut();
         counters.plugin_restarts = restarts;
         counters.correlation_resets = resets;
@@ -234,28 +301,84 @@ impl<'d> Runner<'d> {
         self.faults_reported = faults.len();
     }
 
-    /// Evaluates one NDJSON block and writes its kept events.
-    fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
-        let batch = match self.detector.evaluate_block(block) {
-            Ok(batch) => batch,
-            // Not even a fresh plugin instance could be made: the stream
-            // goes on, the block passes through with every event marked.
-            Err(e) => {
-                let reason = format!("event not evaluated: {e}");
-                let entries: Vec<_> = ndjson_events(block)
-                    .enumerate()
-                    .map(|(i, _)| crate::batch::BatchEntry {
-                        index: i as u32,
-                        outcome: Err(Failure::Plugin(reason.clone())),
-                    })
-                    .collect();
-                Batch {
-                    events: entries.len() as u32,
-                    entries,
-                    alerts: Vec::new(),
+    /// Evaluates one NDJSON block and writes its kept events; over a pool,
+    /// hands it to the evaluators and writes the oldest blocks whose turn
+    /// has come.
+    pub(crate) fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
+        if let Some(evaluators) = self.evaluators {
+            let mut copy = self.spare.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(block);
+            self.in_flight.push_back(evaluators.submit(copy));
+            // Two blocks a thread: each has the next at hand while this
+            // thread correlates and writes.
+            while self.in_flight.len() >= 2 * evaluators.len() {
+                if let Some(oldest) = self.in_flight.pop_front() {
+                    self.complete(oldest, out)?;
                 }
             }
+            return Ok(());
+        }
+        let batch = self
+            .detector
+            .evaluate_block(block)
+            .unwrap_or_else(|e| unevaluated(block, &e));
+        self.write_block(block, batch, out)
+    }
+
+    /// Writes every block handed to the evaluators and not yet written.
+    fn drain(&mut self, out: &mut impl Write) -> Result<(), Error> {
+        while let Some(oldest) = self.in_flight.pop_front() {
+            self.complete(oldest, out)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a block back from the evaluators (waiting for it), correlates
+    /// its observations on the lead detector and writes its lines. Blocks
+    /// must come back in input order.
+    pub(crate) fn complete(&mut self, pending: Pending, out: &mut impl Write) -> Result<(), Error> {
+        let (block, answer) = pending.wait();
+        let detached = match (answer, &mut self.tally) {
+            (Some(answer), Some(tally)) => answer.counted(tally),
+            (Some(answer), None) => answer.counted(&mut Tally::default()),
+            (None, _) => Err(Error::EvaluatorStopped),
         };
+        let batch = match detached {
+            Ok(d) => {
+                let alerts = match self.detector.correlate(d.observations) {
+                    Ok(alerts) => alerts,
+                    // A component's failures are its session's faults; the
+                    // native engine's refusal is counted here.
+                    Err(e) => {
+                        if let (Error::Observation(_), Some(tally)) = (&e, &mut self.tally) {
+                            tally.add(&e.to_string(), 1);
+                        }
+                        Vec::new()
+                    }
+                };
+                Batch {
+                    events: d.events,
+                    entries: d.entries,
+                    alerts,
+                }
+            }
+            Err(e) => unevaluated(&block, &e),
+        };
+        let written = self.write_block(&block, batch, out);
+        if let Ok(buffer) = Arc::try_unwrap(block) {
+            self.spare.push(buffer);
+        }
+        written
+    }
+
+    /// Writes the kept events of one evaluated block, and its alerts.
+    fn write_block(
+        &mut self,
+        block: &[u8],
+        batch: Batch,
+        out: &mut impl Write,
+    ) -> Result<(), Error> {
         self.count_restarts();
         self.output.now_ms(now_ms());
         let mut buf = std::mem::take(&mut self.scratch);
@@ -277,6 +400,25 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The answer for a block whose events could not be evaluated (not even a
+/// fresh plugin instance could be made): the stream goes on, the block
+/// passes through with every event marked.
+fn unevaluated(block: &[u8], e: &Error) -> Batch {
+    let reason = format!("event not evaluated: {e}");
+    let entries: Vec<_> = ndjson_events(block)
+        .enumerate()
+        .map(|(i, _)| crate::batch::BatchEntry {
+            index: i as u32,
+            outcome: Err(Failure::Plugin(reason.clone())),
+        })
+        .collect();
+    Batch {
+        events: entries.len() as u32,
+        entries,
+        alerts: Vec::new(),
+    }
 }
 
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{
-    Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Options, RuleError,
-    RuleInfo, RuleSource, SchemaUse, Source, Unrecognised, Verdict,
+    Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Observation, Options,
+    RuleError, RuleInfo, RuleSource, SchemaUse, Source, Unrecognised, Verdict,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
-use crate::batch::{Batch, BatchEntry, Failure, Fault};
+use crate::batch::{Batch, BatchEntry, Detached, Failure, Fault, Observations, Observed};
 use crate::compile_cache::CacheOutcome;
 use crate::config::{FuelLimits, HostConfig};
 use crate::error::Error;
@@ -441,7 +441,7 @@ impl Session {
             Err(cause) => cause,
         };
         self.fault(&cause);
-        self.restart()?;
+        self.restart(true)?;
         let mut batch = Batch {
             events: expected,
             ..Batch::default()
@@ -483,11 +483,193 @@ impl Session {
                         outcome: Err(Failure::Plugin(reason.clone())),
                     });
                     last_cause = reason;
-                    self.restart()?;
+                    self.restart(true)?;
                 }
             }
         }
         Ok(batch)
+    }
+
+    /// Evaluates a block as [`Session::evaluate_batch`] does (same entries,
+    /// same checks, same retry event by event after a failure: each event
+    /// alone by `evaluate-batch-detached`, and if that fails too by
+    /// `evaluate`, whose verdict comes without observation) but touches
+    /// no correlation state: what the block's events bring to correlation
+    /// comes back as [`Observations`], for the [`Session::correlate`] of
+    /// the session that correlates the stream. The observations are the
+    /// plugin's bytes, not read here; their indexes are checked (strictly
+    /// increasing, within the block).
+    ///
+    /// Since such an instance holds no correlation state, replacing it
+    /// loses none ([`Session::correlation_resets`] does not count it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::evaluate_batch`].
+    pub fn evaluate_detached(&mut self, block: &[u8]) -> Result<Detached, Error> {
+        let expected = ndjson_events(block).count() as u32;
+        let cause = match self.call_detached(block, expected) {
+            Ok(detached) => return Ok(detached),
+            Err(cause) => cause,
+        };
+        self.fault(&cause);
+        self.restart(false)?;
+        let mut detached = Detached {
+            events: expected,
+            ..Detached::default()
+        };
+        let (mut observed, mut bytes) = (Vec::new(), Vec::new());
+        let give_up = self.plugin.config.max_failures_in_a_row;
+        let mut in_a_row = 0u32;
+        let mut last_cause = cause;
+        for (index, event) in ndjson_events(block).enumerate() {
+            let index = index as u32;
+            if give_up > 0 && in_a_row >= give_up {
+                detached.entries.push(BatchEntry {
+                    index,
+                    outcome: Err(Failure::Plugin(format!(
+                        "not evaluated: the plugin failed {in_a_row} events in a row before \
+                         this one, the last with \"{last_cause}\", so the rest of its block \
+                         was not retried"
+                    ))),
+                });
+                continue;
+            }
+            // The event alone is a block of one line: its entry and
+            // observation come back at index 0.
+            let reason = match self.call_detached(event, 1) {
+                Ok(one) => {
+                    in_a_row = 0;
+                    detached
+                        .entries
+                        .extend(one.entries.into_iter().map(|e| BatchEntry {
+                            index,
+                            outcome: e.outcome,
+                        }));
+                    if let Observed::Encoded { events, bytes: b } = one.observations.0
+                        && !events.is_empty()
+                    {
+                        observed.push(index);
+                        bytes.extend_from_slice(&b);
+                    }
+                    continue;
+                }
+                Err(reason) => reason,
+            };
+            self.fault(&reason);
+            self.restart(false)?;
+            // Then `evaluate`, as the single path retries: the verdict
+            // without the observation (correlation misses this event,
+            // detection does not).
+            match self.call_one(event) {
+                Ok(outcome) => {
+                    in_a_row = 0;
+                    if !matches!(&outcome, Ok(v) if !v.matched() && v.warnings.is_empty()) {
+                        detached.entries.push(BatchEntry { index, outcome });
+                    }
+                }
+                Err(reason) => {
+                    in_a_row += 1;
+                    self.fault(&reason);
+                    detached.entries.push(BatchEntry {
+                        index,
+                        outcome: Err(Failure::Plugin(reason.clone())),
+                    });
+                    last_cause = reason;
+                    self.restart(false)?;
+                }
+            }
+        }
+        detached.observations = Observations(Observed::Encoded {
+            events: observed,
+            bytes,
+        });
+        Ok(detached)
+    }
+
+    /// Applies observations made by [`Session::evaluate_detached`] (of
+    /// this session or another of the same plugin, rules and options) to
+    /// this instance's correlation state; returns the alerts that came out,
+    /// each with the index of the observed event after which it did, in
+    /// order. Called once per block, in stream order, it gives what
+    /// [`Session::evaluate_batch`] over the stream gives.
+    ///
+    /// The call gets the budget of a rule-pack load, as
+    /// [`Session::advance`] does. Its answer is checked: every alert
+    /// names one of the observed events, in order, and passes the checks
+    /// of an alert. If the call traps, runs out of time, fuel or memory,
+    /// refuses the observations (a typed `observation-error`) or its answer
+    /// fails a check, that is a fault: the instance is replaced (its
+    /// correlation state is lost and counted) and the observations are
+    /// applied again one at a time, so only those that fail alone are lost,
+    /// up to [`HostConfig::max_failures_in_a_row`] failures in a row. The
+    /// events themselves keep their verdicts: only correlation can lose.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PluginFailed`] (or a load error) only when a fresh instance
+    /// cannot be made.
+    pub fn correlate(&mut self, observations: Observations) -> Result<Vec<BatchAlert>, Error> {
+        // Nothing observed changes nothing (see `sigil_engine::Engine::correlate`):
+        // no call, so a pack without correlation rules pays nothing.
+        if observations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let whole = match observations.0 {
+            Observed::Encoded { events, bytes } => Observed::wit(events, bytes),
+            Observed::Native(native) => {
+                let mut bytes = Vec::new();
+                let events = native
+                    .iter()
+                    .map(|(index, obs)| {
+                        obs.encode(&mut bytes);
+                        *index
+                    })
+                    .collect();
+                Observed::wit(events, bytes)
+            }
+        };
+        let cause = match self.call_correlate(&whole) {
+            Ok(alerts) => return Ok(alerts),
+            Err(cause) => cause,
+        };
+        self.fault(&cause);
+        self.restart(true)?;
+        let mut alerts = Vec::new();
+        let give_up = self.plugin.config.max_failures_in_a_row;
+        let mut in_a_row = 0u32;
+        let mut rest = &whole.bytes[..];
+        for &index in &whole.events {
+            if give_up > 0 && in_a_row >= give_up {
+                break;
+            }
+            // Only this retry reads the bytes, to find where each
+            // observation ends.
+            let split = Observation::decode(rest)
+                .ok()
+                .and_then(|(_, used)| rest.split_at_checked(used));
+            let Some((one, tail)) = split else {
+                self.fault(
+                    "plugin broke the protocol: its observations do not decode; the rest of \
+                     the block was not correlated",
+                );
+                break;
+            };
+            rest = tail;
+            let one = Observed::wit(vec![index], one.to_vec());
+            match self.call_correlate(&one) {
+                Ok(a) => {
+                    in_a_row = 0;
+                    alerts.extend(a);
+                }
+                Err(reason) => {
+                    in_a_row += 1;
+                    self.fault(&reason);
+                    self.restart(true)?;
+                }
+            }
+        }
+        Ok(alerts)
     }
 
     /// Moves the correlation watermark (see `sigil_engine::Engine::advance`).
@@ -571,7 +753,7 @@ impl Session {
             Ok(alerts) => Ok(alerts),
             Err(cause) => {
                 self.fault(&cause);
-                self.restart()?;
+                self.restart(true)?;
                 Ok(Vec::new())
             }
         }
@@ -645,11 +827,42 @@ impl Session {
                     .into(),
             );
         }
-        let mut entries = Vec::with_capacity(result.entries.len());
+        let entries = self.checked_entries(result.entries, expected)?;
+        let mut alerts = Vec::with_capacity(result.alerts.len());
+        let mut last = 0u32;
+        for a in result.alerts {
+            if a.index < last || a.index >= expected {
+                return Err(
+                    "plugin broke the batch protocol: alert indexes out of order or range".into(),
+                );
+            }
+            last = a.index;
+            alerts.push(BatchAlert {
+                index: a.index,
+                alert: self.checked_alert(a.alert)?,
+            });
+        }
+        Ok(Batch {
+            events: expected,
+            entries,
+            alerts,
+        })
+    }
+
+    /// A block's entries converted, after checking each names an event of
+    /// the block at most once, in order, with a verdict or error the
+    /// engine could have given.
+    fn checked_entries(
+        &self,
+        answer: Vec<bindings::exports::sigil::engine::detector::BatchEntry>,
+        expected: u32,
+    ) -> Result<Vec<BatchEntry>, String> {
+        let config = &self.plugin.config;
+        let mut entries = Vec::with_capacity(answer.len());
         // The first index the next entry may have: strictly increasing
         // indexes are each event at most once, in order.
         let mut next = 0u32;
-        for entry in result.entries {
+        for entry in answer {
             if entry.index >= expected {
                 return Err(
                     "plugin broke the batch protocol: an entry names an event past the block"
@@ -672,25 +885,87 @@ impl Session {
                 outcome,
             });
         }
-        let mut alerts = Vec::with_capacity(result.alerts.len());
-        let mut last = 0u32;
-        for a in result.alerts {
-            if a.index < last || a.index >= expected {
+        Ok(entries)
+    }
+
+    /// One `evaluate-batch-detached` call, its answer checked.
+    fn call_detached(&mut self, block: &[u8], expected: u32) -> Result<Detached, String> {
+        let config = &self.plugin.config;
+        let inst = &mut self.instance;
+        self.plugin
+            .arm_call(&mut inst.store, block.len())
+            .map_err(|e| describe(&e, config))?;
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let result = guest
+            .call_evaluate_batch_detached(&mut inst.store, inst.engine, block)
+            .map_err(|e| describe(&e, config))?;
+        if result.events != expected {
+            return Err(
+                "plugin broke the batch protocol: it counted another number of events than \
+                 the block holds"
+                    .into(),
+            );
+        }
+        let entries = self.checked_entries(result.entries, expected)?;
+        let events = result.observations.events;
+        // Strictly increasing and within the block, as entries are.
+        let mut next = 0u32;
+        for &index in &events {
+            if index < next || index >= expected {
                 return Err(
-                    "plugin broke the batch protocol: alert indexes out of order or range".into(),
+                    "plugin broke the batch protocol: observation indexes out of order or range"
+                        .into(),
                 );
             }
-            last = a.index;
+            next = index + 1;
+        }
+        Ok(Detached {
+            events: expected,
+            entries,
+            observations: Observations(Observed::Encoded {
+                events,
+                bytes: result.observations.bytes,
+            }),
+        })
+    }
+
+    /// One `correlate` call, its answer checked.
+    fn call_correlate(
+        &mut self,
+        observations: &WitObservations,
+    ) -> Result<Vec<BatchAlert>, String> {
+        let config = &self.plugin.config;
+        let inst = &mut self.instance;
+        self.plugin
+            .arm_load(&mut inst.store)
+            .map_err(|e| describe(&e, config))?;
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let answer = guest
+            .call_correlate(&mut inst.store, inst.engine, observations)
+            .map_err(|e| describe(&e, config))?;
+        let answer = match answer {
+            Ok(alerts) => alerts,
+            Err(e) => return Err(refusal(e, config.max_string_bytes)),
+        };
+        let mut alerts = Vec::with_capacity(answer.len());
+        // Alerts follow the observations: each names an observed event at
+        // or after the one the previous alert named.
+        let mut at = observations.events.iter().peekable();
+        for a in answer {
+            while at.next_if(|&&i| i < a.index).is_some() {}
+            if at.peek() != Some(&&a.index) {
+                return Err(
+                    "plugin broke the protocol: a correlation alert names an event that was not \
+                     observed, or is out of order"
+                        .into(),
+                );
+            }
             alerts.push(BatchAlert {
                 index: a.index,
                 alert: self.checked_alert(a.alert)?,
             });
         }
-        Ok(Batch {
-            events: expected,
-            entries,
-            alerts,
-        })
+        Ok(alerts)
     }
 
     /// One `evaluate` call, its answer checked: `Err` when the call failed.
@@ -758,10 +1033,12 @@ impl Session {
         Ok(verdict(v))
     }
 
-    /// Replaces the instance with a fresh one holding the same rules.
-    fn restart(&mut self) -> Result<(), Error> {
+    /// Replaces the instance with a fresh one holding the same rules;
+    /// `state_lost` when the old one held correlation state (an instance
+    /// that only evaluated detached held none).
+    fn restart(&mut self, state_lost: bool) -> Result<(), Error> {
         self.restarts += 1;
-        if self.instance.correlations > 0 {
+        if state_lost && self.instance.correlations > 0 {
             self.correlation_resets += 1;
         }
         match Instance::new(&self.plugin, &self.sources, &self.options) {
@@ -775,6 +1052,33 @@ impl Session {
             }
         }
     }
+}
+
+/// The WIT record of a block's observations.
+type WitObservations = bindings::exports::sigil::engine::detector::Observations;
+
+impl Observed {
+    fn wit(events: Vec<u32>, bytes: Vec<u8>) -> WitObservations {
+        WitObservations { events, bytes }
+    }
+}
+
+/// The fault a refusal of `correlate` is (its text bounded by `max_string`).
+fn refusal(e: wit::ObservationError, max_string: usize) -> String {
+    let why = match e {
+        wit::ObservationError::Version(v) => format!(
+            "observations of format version {v}, which it does not read (its instances disagree)"
+        ),
+        wit::ObservationError::Truncated => "truncated observations".into(),
+        wit::ObservationError::OtherPack => "observations of another rule pack".into(),
+        wit::ObservationError::Malformed(text) | wit::ObservationError::Other(text) => {
+            if let Err(e) = check_strings(std::iter::once(&text), max_string) {
+                return e;
+            }
+            text
+        }
+    };
+    format!("plugin refused the observations of its own instances: {why}")
 }
 
 /// `Err` when one of `strings` is longer than `max` bytes.
@@ -1128,6 +1432,54 @@ mod tests {
             Plugin::builtin(fuel).unwrap()._ticker.is_none(),
             "fuel needs no timer"
         );
+    }
+
+    /// Observations the correlating instance refuses are a fault like a
+    /// trap: counted, the instance replaced (its windows lost, counted),
+    /// and what can be applied alone is applied on the fresh one.
+    #[test]
+    fn refused_observations_are_a_fault_and_the_good_ones_are_applied_again() {
+        let plugin = Plugin::builtin(HostConfig::default()).unwrap();
+        let rules = crate::builtin_rules();
+        let mut evaluator = plugin.session(&rules, &Options::default()).unwrap();
+        let mut lead = plugin.session(&rules, &Options::default()).unwrap();
+        // An event that feeds a correlation of the built-in pack.
+        let case = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/correlation/ami_from_snapshot.ndjson"
+        );
+        let case = std::fs::read(case).unwrap();
+        let event = case.split(|&b| b == b'\n').next().unwrap();
+        let detached = evaluator.evaluate_detached(event).unwrap();
+        let Observed::Encoded { events, bytes } = detached.observations.0 else {
+            panic!("a component's observations are bytes");
+        };
+        assert_eq!(events, vec![0], "a parsed event is observed");
+        // The good observation, then three bytes that are none.
+        let mut garbage = bytes.clone();
+        garbage.extend_from_slice(&[9, 9, 9]);
+        let alerts = lead
+            .correlate(Observations(Observed::Encoded {
+                events: vec![0, 1],
+                bytes: garbage,
+            }))
+            .unwrap();
+        assert!(alerts.is_empty());
+        let causes: Vec<&str> = lead.faults().iter().map(|f| f.cause.as_str()).collect();
+        assert!(
+            causes[0].starts_with("plugin refused the observations of its own instances"),
+            "{causes:?}"
+        );
+        assert!(causes[1].contains("do not decode"), "{causes:?}");
+        assert_eq!((lead.restarts(), lead.correlation_resets()), (1, 1));
+        // The good one was applied on the fresh instance; the evaluator,
+        // which held no windows, lost nothing.
+        assert!(lead.correlation_stats().pending > 0);
+        assert_eq!(evaluator.correlation_resets(), 0);
+        // Applied whole, the same bytes are taken without a fault.
+        lead.correlate(Observations(Observed::Encoded { events, bytes }))
+            .unwrap();
+        assert_eq!(lead.faults().len(), 2);
     }
 
     #[test]

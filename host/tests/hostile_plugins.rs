@@ -574,3 +574,46 @@ fn the_hostile_plugin_is_where_the_tests_expect_it() {
         "target/hostile-plugin.wasm is missing: run `bash scripts/build-hostile-plugin`"
     );
 }
+
+/// `--threads`: evaluators meet every attack through
+/// `evaluate-batch-detached` as the single path does through
+/// `evaluate-batch`: the run goes on, every line comes out once, the cause
+/// is reported and counted.
+#[test]
+fn cli_every_thread_count_meets_the_attacks_the_same_way() {
+    hostile_wasm();
+    for threads in ["1", "2", "4"] {
+        for (mode, cause) in [
+            ("trap-every:1", "plugin trapped"),
+            ("index-out-of-order", "plugin broke the batch protocol"),
+            ("count-wrong", "plugin broke the batch protocol"),
+            ("score-out-of-range", "plugin broke the protocol"),
+        ] {
+            let (out, _) = sigil_run(mode, &["--threads", threads]);
+            let err = stderr(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{mode} --threads {threads}: {err}"
+            );
+            let lines = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("{\"sigil_alert\""))
+                .count();
+            assert_eq!(lines, capture_events().len(), "{mode} --threads {threads}");
+            assert!(
+                err.contains(&format!("sigil: plugin fault: {cause}")),
+                "{mode} --threads {threads}: {err}"
+            );
+            assert!(
+                err.contains(", plugin faults "),
+                "{mode} --threads {threads}: {err}"
+            );
+            assert!(
+                err.contains("events in 38, out 38"),
+                "{mode} --threads {threads}: {err}"
+            );
+        }
+    }
+}

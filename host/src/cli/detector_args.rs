@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use sigil_engine::{Options, RuleSource};
-use sigil_host::{Detector, FuelLimits, HostConfig, Plugin};
+use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Pool};
 
 /// Which engine runs which rules, within which limits; each flag maps onto
 /// one field of `sigil_engine::Options` or `sigil_host::HostConfig`.
@@ -78,6 +78,11 @@ pub struct DetectorArgs {
     /// $SIGIL_CACHE_DIR (default ~/.cache/sigil).
     #[arg(long)]
     no_compile_cache: bool,
+    /// Detectors evaluating blocks at once (default: the machine's cores);
+    /// correlation still sees one ordered stream, so the output is the same
+    /// bytes for every N.
+    #[arg(long, value_name = "N")]
+    threads: Option<std::num::NonZeroUsize>,
     /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
     #[arg(long = "placeholder", value_name = "NAME=VALUES")]
     placeholders: Vec<String>,
@@ -153,14 +158,50 @@ impl DetectorArgs {
         }))
     }
 
-    /// A detector with the rules read now, in `plugin` (from
-    /// [`DetectorArgs::plugin`]) or natively.
-    pub fn detector(&self, plugin: Option<&Plugin>) -> anyhow::Result<Detector> {
+    /// How many detectors evaluate at once: `--threads`, or the machine's
+    /// cores.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            Some(n) => n.get(),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// The detectors with the rules read now, in `plugin` (from
+    /// [`DetectorArgs::plugin`]) or natively: one with `--threads 1`, else
+    /// one that correlates and N that evaluate (`sigil_host::Pool`).
+    pub fn pool(&self, plugin: Option<&Plugin>) -> anyhow::Result<Pool> {
         let sources = self.sources()?;
         let options = self.options()?;
-        Ok(match plugin {
-            None => Detector::Native(sigil_engine::Engine::load(&sources, options)?),
-            Some(plugin) => Detector::Component(plugin.session(&sources, &options)?),
-        })
+        let threads = self.threads();
+        let mut detectors = match plugin {
+            None => {
+                // A loaded engine copied is one loaded again, cheaper.
+                let engine = sigil_engine::Engine::load(&sources, options)?;
+                let mut all: Vec<Detector> = (1..threads)
+                    .map(|_| Detector::Native(engine.clone()))
+                    .collect();
+                if threads > 1 {
+                    all.push(Detector::Native(engine.clone()));
+                }
+                all.push(Detector::Native(engine));
+                all
+            }
+            // Each instance loads the pack itself; they load side by side.
+            Some(plugin) => std::thread::scope(|s| {
+                let loads: Vec<_> = (0..threads + usize::from(threads > 1))
+                    .map(|_| s.spawn(|| plugin.session(&sources, &options)))
+                    .collect();
+                loads
+                    .into_iter()
+                    .map(|l| match l.join() {
+                        Ok(session) => Ok(Detector::Component(session?)),
+                        Err(_) => Err(anyhow::anyhow!("a thread loading the rules panicked")),
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })?,
+        };
+        let lead = detectors.pop().context("no detector")?;
+        Pool::parallel(lead, detectors).context("cannot start the evaluation threads")
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sigil_engine::export::InputFormat;
-use sigil_host::{Format, Runner};
+use sigil_host::Format;
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
@@ -70,8 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let plugin = args.detector.plugin()?;
-    let mut detector = args.detector.detector(plugin.as_ref())?;
-    for e in detector.skipped() {
+    let mut pool = args.detector.pool(plugin.as_ref())?;
+    for e in pool.lead().skipped() {
         eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
     }
 
@@ -86,7 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     // Each cause once, when first seen (a stream may never end); the
     // counts come with the summary.
-    let mut runner = Runner::new(&mut detector)
+    let mut runner = pool
+        .runner()
         .alerts_only(args.alerts_only)
         .format(args.format.format)
         .input_format(args.input_format)
@@ -140,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         0 => String::new(),
         n => format!(", plugin faults {n}"),
     };
-    let stats = detector.correlation_stats();
+    let stats = pool.lead_mut().correlation_stats();
     let alerts = if stats.correlations > 0 {
         let mut s = format!(", alerts {}", c.alerts);
         for (name, n) in [
@@ -187,8 +188,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         c.errors,
         c.bytes_in as f64 / 1e6 / secs.max(1e-9),
     );
-    let gaps = detector.unrecognised();
-    for line in super::unrecognised::lines(&gaps, &detector.rules(), c.plugin_restarts) {
+    let gaps = pool.unrecognised();
+    for line in super::unrecognised::lines(&gaps, &pool.lead().rules(), c.plugin_restarts) {
         eprintln!("{line}");
     }
     // Stopped early, the run still says so as a killed process would:

@@ -63,9 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let detector_args = args.detector.clone();
     let loader: Loader = Box::new(move || {
         let d = detector_args
-            .detector(plugin.as_ref())
+            .pool(plugin.as_ref())
             .map_err(|e| format!("{e:#}"))?;
-        for e in d.skipped() {
+        for e in d.lead().skipped() {
             eprintln!(
                 "level=warn msg=\"rule skipped\" rule={:?} line={} reason={:?}",
                 e.source, e.line, e.reason

@@ -34,9 +34,12 @@
 //!
 //! # Order and correlation
 //!
-//! One detector evaluates the batches one at a time, in the order they were
-//! accepted: correlation windows span every batch, as they span every input
-//! file of `sigil run`. Alerts are records of their own in the answer (or
+//! Batches are correlated one at a time, in the order they were accepted,
+//! by one detector: correlation windows span every batch, as they span
+//! every input file of `sigil run`. With `--threads N` the blocks of the
+//! batches in flight are evaluated by N detectors at once and correlated
+//! in that order (the `worker` module), so the answers are the bytes one
+//! detector would give. Alerts are records of their own in the answer (or
 //! the forwarded batch) of the batch that released them.
 //!
 //! # Reload
@@ -71,15 +74,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore, oneshot};
 
-use crate::detector::Detector;
 use crate::error::Error;
 use crate::output::Format;
+use crate::pool::Pool;
 
 pub use forward::Downstream;
 
-/// Builds a detector with the rule pack as it is now: at start and on every
-/// reload (so edited rule files are read again).
-pub type Loader = Box<dyn Fn() -> Result<Detector, String> + Send + Sync>;
+/// Builds the detectors with the rule pack as it is now: at start and on
+/// every reload (so edited rule files are read again). Every pool it
+/// builds has the same number of threads.
+pub type Loader = Box<dyn Fn() -> Result<Pool, String> + Send + Sync>;
 
 /// Where `sigil serve` listens, where it delivers, and its bounds.
 #[derive(Clone, Debug)]
@@ -181,9 +185,9 @@ impl Server {
     /// [`Error::Config`] when the pack does not load, the downstream URL is
     /// not `http://`, or the detector thread cannot start.
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
-        let detector = loader().map_err(Error::Config)?;
-        let rules = detector.rules().len();
-        let jobs = worker::spawn(detector, config.format, config.input_format)
+        let pool = loader().map_err(Error::Config)?;
+        let rules = pool.lead().rules().len();
+        let jobs = worker::spawn(pool, config.format, config.input_format)
             .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(

@@ -1,22 +1,33 @@
-//! The detection thread: the one place a [`Detector`] lives.
+//! The detection threads: where the detectors live.
 //!
 //! A detector is synchronous (a wasmtime store, or the native engine) and
 //! holds correlation state that must see batches one at a time, in the
 //! order they were accepted. So it runs on a thread of its own, and the
 //! async side hands it jobs over a channel and awaits the answers: the
 //! runtime's threads never block on evaluation.
+//!
+//! With `--threads N` (a [`Pool`] with evaluators) that thread only frames
+//! each batch into blocks and hands them to the N evaluating threads as
+//! soon as it is accepted, so the blocks of several batches in flight are
+//! evaluated at once; a second thread, `sigil-correlator`, takes the blocks
+//! back in acceptance order, has the pool's lead detector correlate them
+//! and writes each batch's answer. Correlation is still one ordered
+//! stream: exactly what `sigil run` over the batches in that order gives.
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sigil_engine::CorrelationStats;
+use sigil_stream::Framer;
 use tokio::sync::oneshot;
 
 use crate::detector::Detector;
-use sigil_engine::export::InputFormat;
-
+use crate::error::Error;
+use crate::evaluators::{Evaluators, Pending, Tally};
 use crate::output::{Counters, Format, Runner};
+use crate::pool::Pool;
+use sigil_engine::export::InputFormat;
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
@@ -35,29 +46,190 @@ pub(crate) enum Job {
         body: Vec<u8>,
         reply: oneshot::Sender<Result<Evaluated, String>>,
     },
-    /// Put a new detector in place; the old one's windows are flushed and
-    /// their alerts delivered with the next batch (or at the end).
+    /// Put a new pool in place (of as many threads); the old one's windows
+    /// are flushed and their alerts delivered with the next batch (or at
+    /// the end).
     Swap {
-        detector: Box<Detector>,
+        detector: Box<Pool>,
         reply: oneshot::Sender<usize>,
     },
     /// The end: flush the windows; the alert lines still to deliver.
     Finish { reply: oneshot::Sender<Vec<u8>> },
 }
 
-/// Starts the thread; it ends when every sender is gone or after `Finish`.
+/// Starts the thread (and, over a pool of several threads, the
+/// correlating one); they end when every sender is gone or after `Finish`.
 /// Each batch's body is framed as `input_format` gives (`Auto`:
 /// detected), its answer written as `format` says.
 pub(crate) fn spawn(
-    detector: Detector,
+    pool: Pool,
     format: Format,
     input_format: InputFormat,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
+    let (lead, evaluators, tally) = pool.into_parts();
+    let Some(evaluators) = evaluators else {
+        std::thread::Builder::new()
+            .name("sigil-detector".into())
+            .spawn(move || run(lead, format, input_format, rx))?;
+        return Ok(tx);
+    };
+    let (staged_tx, staged_rx) = mpsc::channel::<Staged>();
+    std::thread::Builder::new()
+        .name("sigil-correlator".into())
+        .spawn(move || correlate(lead, tally, format, staged_rx))?;
     std::thread::Builder::new()
         .name("sigil-detector".into())
-        .spawn(move || run(detector, format, input_format, rx))?;
+        .spawn(move || dispatch(Some(evaluators), input_format, rx, staged_tx))?;
     Ok(tx)
+}
+
+/// A job on its way from the dispatching thread to the correlating one,
+/// in acceptance order.
+enum Staged {
+    Batch {
+        blocks: Vec<Block>,
+        /// The body's size (the bytes read).
+        bytes: usize,
+        /// A document that does not split (after its blocks, if any).
+        error: Option<String>,
+        reply: oneshot::Sender<Result<Evaluated, String>>,
+        started: Instant,
+    },
+    Swap {
+        lead: Box<Detector>,
+        reply: oneshot::Sender<usize>,
+    },
+    Finish {
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+}
+
+/// A block of a batch: handed to the evaluators, or (after a reload to a
+/// pool of one) left for the lead to evaluate.
+enum Block {
+    Pending(Pending),
+    Raw(Vec<u8>),
+}
+
+/// The dispatching thread of a pool: frames each batch and hands its
+/// blocks to the evaluators at once, then passes the job on in order.
+fn dispatch(
+    mut evaluators: Option<Evaluators>,
+    input_format: InputFormat,
+    jobs: mpsc::Receiver<Job>,
+    staged: mpsc::Sender<Staged>,
+) {
+    while let Ok(job) = jobs.recv() {
+        let next = match job {
+            Job::Batch { body, reply } => {
+                let started = Instant::now();
+                let mut framer = Framer::with_format(input_format);
+                framer.push(&body);
+                framer.finish();
+                let mut blocks = Vec::new();
+                let mut error = None;
+                loop {
+                    match framer.next_block() {
+                        Ok(Some(block)) => blocks.push(match &evaluators {
+                            Some(e) => Block::Pending(e.submit(block.to_vec())),
+                            None => Block::Raw(block.to_vec()),
+                        }),
+                        Ok(None) => break,
+                        Err(source) => {
+                            let e = Error::Framing {
+                                path: "<request>".into(),
+                                source,
+                            };
+                            error = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                Staged::Batch {
+                    blocks,
+                    bytes: body.len(),
+                    error,
+                    reply,
+                    started,
+                }
+            }
+            Job::Swap { detector, reply } => {
+                let (lead, fresh, _) = detector.into_parts();
+                // The old evaluators finish the blocks they were given,
+                // then end.
+                evaluators = fresh;
+                Staged::Swap {
+                    lead: Box::new(lead),
+                    reply,
+                }
+            }
+            Job::Finish { reply } => {
+                let _ = staged.send(Staged::Finish { reply });
+                return;
+            }
+        };
+        if staged.send(next).is_err() {
+            return;
+        }
+    }
+}
+
+/// The correlating thread of a pool: takes each batch's blocks back in
+/// order, correlates them on the lead and answers.
+fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc::Receiver<Staged>) {
+    // As in `run`: alert lines released outside a batch.
+    let mut pending: Vec<u8> = Vec::new();
+    while let Ok(job) = staged.recv() {
+        match job {
+            Staged::Batch {
+                blocks,
+                bytes,
+                error,
+                reply,
+                started,
+            } => {
+                let mut output = std::mem::take(&mut pending);
+                output.reserve(bytes + bytes / 4);
+                let mut runner = Runner::pooled(&mut lead, None, &mut tally).format(format);
+                runner.count_bytes(bytes);
+                for block in blocks {
+                    // Writing to a Vec cannot fail.
+                    let _ = match block {
+                        Block::Pending(p) => runner.complete(p, &mut output),
+                        Block::Raw(b) => runner.run_block(&b, &mut output),
+                    };
+                }
+                let counters = runner.counters().clone();
+                drop(runner);
+                let answer = match error {
+                    None => Ok(Evaluated {
+                        output,
+                        counters,
+                        correlation: lead.correlation_stats(),
+                        took: started.elapsed(),
+                    }),
+                    // As in `run`: what was written waits for the next answer.
+                    Some(e) => {
+                        pending = output;
+                        Err(e)
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Staged::Swap { lead: fresh, reply } => {
+                let _ = Runner::new(&mut lead).format(format).finish(&mut pending);
+                lead = *fresh;
+                tally = Tally::default();
+                let _ = reply.send(lead.rules().len());
+            }
+            Staged::Finish { reply } => {
+                let _ = Runner::new(&mut lead).format(format).finish(&mut pending);
+                let _ = reply.send(std::mem::take(&mut pending));
+                return;
+            }
+        }
+    }
 }
 
 fn run(
@@ -108,7 +280,9 @@ fn run(
                 // Writing to a Vec cannot fail.
                 let _ = runner.finish(&mut pending);
                 drop(runner);
-                detector = *fresh;
+                // A pool of one, as this one (the threads do not change on
+                // a reload).
+                detector = fresh.into_parts().0;
                 let _ = reply.send(detector.rules().len());
             }
             Job::Finish { reply } => {

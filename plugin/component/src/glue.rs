@@ -2,7 +2,9 @@
 
 use std::cell::RefCell;
 
-use exports::sigil::engine::detector::{self, BatchAlert, BatchEntry, BatchResult};
+use exports::sigil::engine::detector::{
+    self, BatchAlert, BatchEntry, BatchResult, DetachedResult, Observations,
+};
 use exports::sigil::engine::types as wit;
 
 wit_bindgen::generate!({
@@ -96,6 +98,46 @@ impl detector::GuestEngine for Engine {
         }
     }
 
+    fn evaluate_batch_detached(&self, block: Vec<u8>) -> DetachedResult {
+        let mut out = Vec::new();
+        let mut observed = Vec::new();
+        let events = self
+            .0
+            .borrow_mut()
+            .evaluate_batch_detached(&block, &mut out, &mut observed);
+        let entries = out
+            .into_iter()
+            .map(|e| BatchEntry {
+                index: e.index,
+                outcome: e.outcome.map(verdict).map_err(event_error),
+            })
+            .collect();
+        DetachedResult {
+            events,
+            entries,
+            observations: encode_observations(&observed),
+        }
+    }
+
+    fn correlate(
+        &self,
+        observations: Observations,
+    ) -> Result<Vec<BatchAlert>, wit::ObservationError> {
+        let decoded = decode_observations(&observations)?;
+        let mut alerts = Vec::new();
+        self.0
+            .borrow_mut()
+            .correlate(decoded, &mut alerts)
+            .map_err(observation_error)?;
+        Ok(alerts
+            .into_iter()
+            .map(|a| BatchAlert {
+                index: a.index,
+                alert: alert(a.alert),
+            })
+            .collect())
+    }
+
     fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
         self.0
             .borrow_mut()
@@ -154,6 +196,61 @@ fn unrecognised(u: sigil_engine::Unrecognised) -> wit::Unrecognised {
         },
         missed: u.missed,
         near: u.near,
+    }
+}
+
+/// The observations of a block as they cross the boundary: every one's
+/// bytes in one list, so the host copies one buffer per block, not one per
+/// event.
+fn encode_observations(observed: &[(u32, sigil_engine::Observation)]) -> Observations {
+    let mut events = Vec::with_capacity(observed.len());
+    let mut bytes = Vec::new();
+    for (index, obs) in observed {
+        events.push(*index);
+        obs.encode(&mut bytes);
+    }
+    Observations { events, bytes }
+}
+
+/// Reads every observation before any is applied, so bytes out of the
+/// format change nothing.
+fn decode_observations(
+    o: &Observations,
+) -> Result<Vec<(u32, sigil_engine::Observation)>, wit::ObservationError> {
+    let mut decoded = Vec::with_capacity(o.events.len().min(o.bytes.len()));
+    let mut rest = &o.bytes[..];
+    for &index in &o.events {
+        let (obs, used) = sigil_engine::Observation::decode(rest).map_err(|e| match e {
+            // The offset in the whole list, not in this observation.
+            sigil_engine::ObservationError::Malformed { at, what } => {
+                wit::ObservationError::Malformed(format!(
+                    "malformed observation at byte {}: {what}",
+                    o.bytes.len() - rest.len() + at
+                ))
+            }
+            e => observation_error(e),
+        })?;
+        rest = rest.get(used..).unwrap_or_default();
+        decoded.push((index, obs));
+    }
+    if !rest.is_empty() {
+        return Err(wit::ObservationError::Malformed(format!(
+            "{} bytes after the last of the {} observations named",
+            rest.len(),
+            o.events.len()
+        )));
+    }
+    Ok(decoded)
+}
+
+fn observation_error(e: sigil_engine::ObservationError) -> wit::ObservationError {
+    use sigil_engine::ObservationError as E;
+    match e {
+        E::Version(v) => wit::ObservationError::Version(v),
+        E::Truncated => wit::ObservationError::Truncated,
+        E::Malformed { .. } => wit::ObservationError::Malformed(e.to_string()),
+        E::OtherPack => wit::ObservationError::OtherPack,
+        other => wit::ObservationError::Other(other.to_string()),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::cell::{Cell, RefCell};
 
-use exports::sigil::engine::detector::{self, BatchEntry, BatchResult};
+use exports::sigil::engine::detector::{
+    self, BatchEntry, BatchResult, DetachedResult, Observations,
+};
 use exports::sigil::engine::types as wit;
 
 use crate::mode::{Mode, exhaust_memory, spin};
@@ -81,6 +83,42 @@ impl Engine {
             _ => {}
         }
         v
+    }
+}
+
+impl Engine {
+    /// The mode's attack on a block's entries; returns the event count to
+    /// claim.
+    fn corrupt_entries(&self, events: u32, entries: &mut Vec<BatchEntry>) -> u32 {
+        let mut events_said = events;
+        match self.mode {
+            Mode::IndexOutOfRange => entries.push(no_match(events)),
+            Mode::IndexDuplicated => {
+                let first = entries.first().cloned().unwrap_or_else(|| no_match(0));
+                entries.insert(0, first);
+            }
+            Mode::IndexOutOfOrder if events >= 2 => {
+                if entries.len() < 2 {
+                    *entries = vec![no_match(0), no_match(1)];
+                }
+                entries.reverse();
+            }
+            Mode::IndexMissing => entries.clear(),
+            Mode::CountWrong => events_said += 1,
+            _ => {}
+        }
+        events_said
+    }
+}
+
+fn observation_error(e: sigil_engine::ObservationError) -> wit::ObservationError {
+    use sigil_engine::ObservationError as E;
+    match e {
+        E::Version(v) => wit::ObservationError::Version(v),
+        E::Truncated => wit::ObservationError::Truncated,
+        E::Malformed { .. } => wit::ObservationError::Malformed(e.to_string()),
+        E::OtherPack => wit::ObservationError::OtherPack,
+        other => wit::ObservationError::Other(other.to_string()),
     }
 }
 
@@ -166,23 +204,7 @@ impl detector::GuestEngine for Engine {
                     .map_err(event_error),
             })
             .collect();
-        let mut events_said = events;
-        match self.mode {
-            Mode::IndexOutOfRange => entries.push(no_match(events)),
-            Mode::IndexDuplicated => {
-                let first = entries.first().cloned().unwrap_or_else(|| no_match(0));
-                entries.insert(0, first);
-            }
-            Mode::IndexOutOfOrder if events >= 2 => {
-                if entries.len() < 2 {
-                    entries = vec![no_match(0), no_match(1)];
-                }
-                entries.reverse();
-            }
-            Mode::IndexMissing => entries.clear(),
-            Mode::CountWrong => events_said += 1,
-            _ => {}
-        }
+        let events_said = self.corrupt_entries(events, &mut entries);
         let alerts = alerts
             .into_iter()
             .map(|a| detector::BatchAlert {
@@ -195,6 +217,75 @@ impl detector::GuestEngine for Engine {
             entries,
             alerts,
         }
+    }
+
+    // The same attacks as `evaluate-batch`: the host's parallel path
+    // evaluates with this call, and must meet them there too.
+    fn evaluate_batch_detached(&self, block: Vec<u8>) -> DetachedResult {
+        self.on_call();
+        let mut out = Vec::new();
+        let mut observed = Vec::new();
+        let events =
+            self.engine
+                .borrow_mut()
+                .evaluate_batch_detached(&block, &mut out, &mut observed);
+        let mut entries: Vec<BatchEntry> = out
+            .into_iter()
+            .map(|e| BatchEntry {
+                index: e.index,
+                outcome: e
+                    .outcome
+                    .map(|v| self.corrupt(verdict(v)))
+                    .map_err(event_error),
+            })
+            .collect();
+        let events_said = self.corrupt_entries(events, &mut entries);
+        let mut bytes = Vec::new();
+        let events_observed = observed
+            .iter()
+            .map(|(index, obs)| {
+                obs.encode(&mut bytes);
+                *index
+            })
+            .collect();
+        DetachedResult {
+            events: events_said,
+            entries,
+            observations: Observations {
+                events: events_observed,
+                bytes,
+            },
+        }
+    }
+
+    // A plain pass-through (as plugin/component's, without its error
+    // offsets): no mode attacks correlation yet.
+    fn correlate(
+        &self,
+        observations: Observations,
+    ) -> Result<Vec<detector::BatchAlert>, wit::ObservationError> {
+        let mut decoded = Vec::new();
+        let mut rest = &observations.bytes[..];
+        for &index in &observations.events {
+            let (obs, used) = sigil_engine::Observation::decode(rest).map_err(observation_error)?;
+            rest = rest.get(used..).unwrap_or_default();
+            decoded.push((index, obs));
+        }
+        if !rest.is_empty() {
+            return Err(wit::ObservationError::Malformed("trailing bytes".into()));
+        }
+        let mut alerts = Vec::new();
+        self.engine
+            .borrow_mut()
+            .correlate(decoded, &mut alerts)
+            .map_err(observation_error)?;
+        Ok(alerts
+            .into_iter()
+            .map(|a| detector::BatchAlert {
+                index: a.index,
+                alert: alert(a.alert),
+            })
+            .collect())
     }
 
     fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {

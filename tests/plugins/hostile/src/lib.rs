@@ -23,9 +23,9 @@
 //! |---|---|
 //! | `load-trap` | traps in `load` |
 //! | `load-loop` | never returns from `load` |
-//! | `loop` | never returns from `evaluate-batch` or `evaluate` |
+//! | `loop` | never returns from `evaluate-batch`, `evaluate-batch-detached` or `evaluate` |
 //! | `alloc` | grows its memory until the host's cap stops it |
-//! | `trap-every:N` | traps on every Nth `evaluate-batch` / `evaluate` call of an instance |
+//! | `trap-every:N` | traps on every Nth `evaluate-batch`, `evaluate-batch-detached` or `evaluate` call of an instance |
 //! | `index-out-of-range` | adds a batch entry past the last event |
 //! | `index-duplicated` | answers for one event twice |
 //! | `index-out-of-order` | answers in reverse index order |
@@ -39,7 +39,10 @@
 //!
 //! Every mode that corrupts verdicts corrupts every verdict the plugin
 //! returns, also from `evaluate` (which the host uses to retry a failed
-//! block event by event) and also for events that matched nothing.
+//! block event by event) and also for events that matched nothing. The
+//! index and count modes strike `evaluate-batch` and
+//! `evaluate-batch-detached` alike (the host's `--threads` path evaluates
+//! with the latter); `correlate` passes through.
 //!
 //! # Why a crate of its own
 //!

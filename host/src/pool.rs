@@ -1,0 +1,190 @@
+//! `--threads N`: the blocks of one stream evaluated on N detectors at
+//! once, correlated by one.
+//!
+//! Evaluating an event is pure; correlating it is not (windows, the
+//! watermark). So a [`Pool`] keeps one detector, the *lead*, that
+//! correlates the stream and answers `advance`, `flush` and the
+//! correlation counters, and N *evaluators*, each on a thread of its own
+//! with its own detector (native engine, or a component [`crate::Session`]:
+//! one compiled [`crate::Plugin`], one store per thread). Blocks go to
+//! whichever evaluator is free ([`Detector::evaluate_detached`]); their
+//! answers are taken back in block order, and the lead applies each
+//! block's observations ([`Detector::correlate`]) before its lines are
+//! written, so the alerts are exactly those of the single ordered stream,
+//! after the same events. With one thread there are no evaluators: the
+//! lead evaluates and correlates as it always did.
+//!
+//! An evaluator holds no correlation state, so replacing a failed one loses
+//! none; only a failure of the lead does (counted as before).
+
+use sigil_engine::Unrecognised;
+
+use crate::detector::Detector;
+use crate::error::Error;
+use crate::evaluators::{Evaluators, Tally};
+use crate::output::{Counters, Runner};
+
+/// The detectors one stream runs on: one that does everything, or N that
+/// evaluate blocks in parallel and one that correlates (see the module
+/// docs). Every detector of a pool must hold the same rules and options.
+pub struct Pool {
+    lead: Detector,
+    evaluators: Option<Evaluators>,
+    tally: Tally,
+}
+
+impl Pool {
+    /// A pool of one: `detector` evaluates and correlates, on the caller's
+    /// thread (what `--threads 1` runs).
+    pub fn single(detector: Detector) -> Pool {
+        Pool {
+            lead: detector,
+            evaluators: None,
+            tally: Tally::default(),
+        }
+    }
+
+    /// `lead` correlates on the caller's thread; each of `evaluators` gets
+    /// a thread of its own and evaluates blocks. All must hold the same
+    /// rules and options (their observations are only meaningful to a
+    /// detector of the same pack). With no evaluator this is
+    /// [`Pool::single`].
+    ///
+    /// # Errors
+    ///
+    /// When a thread cannot be started.
+    pub fn parallel(lead: Detector, evaluators: Vec<Detector>) -> std::io::Result<Pool> {
+        let evaluators = match evaluators.is_empty() {
+            true => None,
+            false => Some(Evaluators::spawn(evaluators)?),
+        };
+        Ok(Pool {
+            lead,
+            evaluators,
+            tally: Tally::default(),
+        })
+    }
+
+    /// How many detectors evaluate blocks at once.
+    pub fn threads(&self) -> usize {
+        self.evaluators.as_ref().map_or(1, Evaluators::len)
+    }
+
+    /// The detector that correlates (and, in a pool of one, evaluates):
+    /// its rule table, skipped rules and correlation counters are the
+    /// pool's.
+    pub fn lead(&self) -> &Detector {
+        &self.lead
+    }
+
+    /// [`Pool::lead`], mutably (e.g. for [`Detector::correlation_stats`]).
+    pub fn lead_mut(&mut self) -> &mut Detector {
+        &mut self.lead
+    }
+
+    /// A [`Runner`] over the pool: blocks are evaluated by the evaluators
+    /// while the runner reads on, and written in input order.
+    pub fn runner(&mut self) -> Runner<'_> {
+        Runner::pooled(&mut self.lead, self.evaluators.as_ref(), &mut self.tally)
+    }
+
+    /// [`crate::run_to_vec`] over the pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::run`].
+    pub fn run_to_vec(&mut self, input: &[u8]) -> Result<(Vec<u8>, Counters), Error> {
+        let mut out = Vec::with_capacity(input.len() + input.len() / 4);
+        let mut runner = self.runner();
+        runner.run(std::path::Path::new("<memory>"), input, &mut out)?;
+        runner.finish(&mut out)?;
+        Ok((out, runner.counters().clone()))
+    }
+
+    /// Rules that never ran for want of recognised rows
+    /// ([`Detector::unrecognised`]) over the whole stream: with
+    /// evaluators, a schema is listed when every one of them lists it
+    /// (each saw part of the stream), with their counts added up.
+    pub fn unrecognised(&mut self) -> Vec<Unrecognised> {
+        let Some(evaluators) = &self.evaluators else {
+            return self.lead.unrecognised();
+        };
+        merge_unrecognised(evaluators.unrecognised())
+    }
+
+    /// The pool's parts, for a host that evaluates on one thread and
+    /// correlates on another (`sigil serve`'s detector thread).
+    pub(crate) fn into_parts(self) -> (Detector, Option<Evaluators>, Tally) {
+        (self.lead, self.evaluators, self.tally)
+    }
+}
+
+/// Schemas every list names, their misses and near columns added up.
+fn merge_unrecognised(lists: Vec<Vec<Unrecognised>>) -> Vec<Unrecognised> {
+    let mut lists = lists.into_iter();
+    let Some(mut merged) = lists.next() else {
+        return Vec::new();
+    };
+    for list in lists {
+        merged.retain_mut(|m| {
+            let Some(other) = list.iter().find(|u| u.schema.schema == m.schema.schema) else {
+                return false;
+            };
+            m.missed += other.missed;
+            for (column, n) in &other.near {
+                match m.near.iter_mut().find(|(c, _)| c == column) {
+                    Some((_, total)) => *total += n,
+                    None => m.near.push((column.clone(), *n)),
+                }
+            }
+            true
+        });
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use sigil_engine::{SchemaUse, Source, Unrecognised};
+
+    use super::merge_unrecognised;
+
+    fn gap(schema: Source, missed: u64, near: &[(&str, u64)]) -> Unrecognised {
+        Unrecognised {
+            schema: SchemaUse {
+                schema,
+                markers: Vec::new(),
+                time: Vec::new(),
+                raw: Vec::new(),
+                rules: vec![0],
+            },
+            missed,
+            near: near.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_schema_is_unrecognised_when_no_evaluator_saw_it() {
+        let merged = merge_unrecognised(vec![
+            vec![
+                gap(Source::QRadar, 2, &[("devicetype", 2)]),
+                gap(Source::Sumo, 1, &[]),
+            ],
+            vec![gap(
+                Source::QRadar,
+                3,
+                &[("devicetype", 1), ("starttime", 3)],
+            )],
+        ]);
+        assert_eq!(
+            merged,
+            vec![gap(
+                Source::QRadar,
+                5,
+                &[("devicetype", 3), ("starttime", 3)]
+            )],
+            "Sumo rows reached the second evaluator"
+        );
+        assert!(merge_unrecognised(Vec::new()).is_empty());
+    }
+}
