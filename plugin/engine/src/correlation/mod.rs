@@ -205,7 +205,7 @@ pub struct BatchAlert {
 }
 
 /// Counters of the correlation state, for monitoring the limits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CorrelationStats {
     /// Correlation rules loaded.
     pub correlations: u32,
@@ -219,6 +219,19 @@ pub struct CorrelationStats {
     pub alerts: u64,
     /// Matches left out because they arrived behind the watermark.
     pub late_events: u64,
+    /// The late matches per correlation rule: its index into
+    /// `Engine::rules()` and how many, in rule order, rules without late
+    /// matches left out. Says which detections the lateness cost.
+    pub late_by_rule: Vec<(u32, u64)>,
+    /// How far behind the newest event time the latest late match was, in
+    /// milliseconds (0 when none was late): the lateness that would have
+    /// kept every match.
+    pub max_late_lag_ms: u64,
+    /// Matches not counted because the same event (same id, time, rule,
+    /// group and value) was already waiting or in the window: a log
+    /// delivered twice (CloudTrail, Cloud Logging sinks and Event Hubs
+    /// deliver at least once) must not complete a count alone.
+    pub duplicate_events: u64,
     /// Matching events left out because neither they nor the stream had a time.
     pub untimed_events: u64,
     /// Matching events left out because a group-by field was missing.
@@ -302,12 +315,16 @@ struct Work {
     ids: Vec<Box<str>>,
     sample: Sample,
     cols: Box<[Option<Box<str>>]>,
+    /// An event's match (not an alert): one the window already holds is a
+    /// re-delivery and is not counted again.
+    event: bool,
 }
 
 /// Limits of the correlation state, from `Options`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    pub lateness_ms: i64,
+    /// `None`: matches wait for `flush` (`Options::LATENESS_END`).
+    pub lateness_ms: Option<i64>,
     pub max_groups: usize,
     pub max_events_per_group: usize,
     pub max_bytes: usize,
@@ -330,6 +347,8 @@ pub(crate) struct Correlator {
     /// Every match older than this is committed; newer ones wait.
     frontier: i64,
     stats: CorrelationStats,
+    /// Late matches per correlation (index into `plan.corrs`).
+    late: Vec<u64>,
 }
 
 impl Correlator {
@@ -340,6 +359,7 @@ impl Correlator {
             ..CorrelationStats::default()
         };
         Correlator {
+            late: vec![0; plan.corrs.len()],
             plan,
             clock: Clock::new(slots),
             limits,
@@ -363,7 +383,15 @@ impl Correlator {
             open_groups: self.store.len() as u64,
             pending: self.pending_len as u64,
             bytes: (self.store.bytes() + self.pending_bytes) as u64,
-            ..self.stats
+            late_by_rule: self
+                .plan
+                .corrs
+                .iter()
+                .zip(&self.late)
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| (c.rule, *n))
+                .collect(),
+            ..self.stats.clone()
         }
     }
 
@@ -465,7 +493,9 @@ impl Correlator {
         if let Some(t) = obs.time {
             let high = self.high.map_or(t, |h| h.max(t));
             self.high = Some(high);
-            self.commit(high.saturating_sub(self.limits.lateness_ms), out);
+            if let Some(lateness) = self.limits.lateness_ms {
+                self.commit(high.saturating_sub(lateness), out);
+            }
         }
     }
 
@@ -601,6 +631,11 @@ impl Correlator {
     fn wait(&mut self, hit: Hit, out: &mut Vec<Alert>) {
         if hit.ts < self.frontier {
             self.stats.late_events += 1;
+            if let Some(n) = self.late.get_mut(key::corr_of(&hit.key) as usize) {
+                *n += 1;
+            }
+            let lag = self.now().unwrap_or(self.frontier).saturating_sub(hit.ts);
+            self.stats.max_late_lag_ms = self.stats.max_late_lag_ms.max(lag.max(0) as u64);
             return;
         }
         self.pending_bytes += hit.bytes();
@@ -628,9 +663,28 @@ impl Correlator {
             if *bucket.key() >= upto {
                 break;
             }
+            let ts = *bucket.key();
             let mut hits = bucket.remove();
-            // Within one time, in an order that does not depend on arrival.
+            // Windows that end before this time can no longer change: close
+            // them now, so that committing a long wait (`flush` after
+            // `LATENESS_END`) holds no more groups than a stream would.
+            self.expire(ts, out);
+            // Within one time, in an order that does not depend on arrival;
+            // a re-delivered event's hits sort next to the first delivery's.
             hits.sort_unstable();
+            let (mut dup, mut dup_bytes) = (0, 0);
+            hits.dedup_by(|later, first| {
+                // Events without an id cannot be told apart: both count.
+                let same = later.id.is_some() && later == first;
+                if same {
+                    dup += 1;
+                    dup_bytes += later.bytes();
+                }
+                same
+            });
+            self.pending_len -= dup;
+            self.pending_bytes -= dup_bytes;
+            self.stats.duplicate_events += dup as u64;
             for hit in hits {
                 self.pending_len -= 1;
                 self.pending_bytes -= hit.bytes();
@@ -641,6 +695,7 @@ impl Correlator {
                     ids: hit.id.into_iter().collect(),
                     sample: hit.sample,
                     cols: hit.cols,
+                    event: true,
                 };
                 self.apply_work(work, out);
             }
@@ -731,6 +786,12 @@ impl Correlator {
                 ids: w.ids,
                 sample: w.sample,
             };
+            if w.event && !entry.ids.is_empty() && window.holds(&entry) {
+                // Delivered again after the first delivery was committed.
+                self.stats.duplicate_events += 1;
+                self.store.update(slot, corr.timespan_ms);
+                continue;
+            }
             self.stats.dropped_entries += window.push(entry, self.limits.max_events_per_group);
             let value = window
                 .measure(corr.kind, corr.positions.len())
@@ -824,6 +885,7 @@ impl Correlator {
             ids: alert.events.iter().map(|e| e.as_str().into()).collect(),
             sample,
             cols: corr.aggregate.iter().map(|_| None).collect(),
+            event: false,
         }
     }
 
