@@ -11,6 +11,7 @@ use sigil_host::Runner;
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
+use super::lateness;
 
 /// Flags of `sigil run`.
 #[derive(clap::Args)]
@@ -26,8 +27,11 @@ pub struct Args {
 }
 
 /// Runs `sigil run`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // Files end, so correlation can wait for their end (see `lateness`).
+    args.detector.finite_input =
+        !args.inputs.is_empty() && args.inputs.iter().all(|p| p.as_os_str() != "-");
     let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let plugin = args.detector.plugin()?;
     let mut detector = args.detector.detector(plugin.as_ref())?;
@@ -88,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut s = format!(", alerts {}", c.alerts);
         for (name, n) in [
             ("late", stats.late_events),
+            ("duplicates", stats.duplicate_events),
             ("untimed", stats.untimed_events),
             ("evicted groups", stats.evicted_groups),
             ("dropped matches", stats.dropped_entries),
@@ -101,6 +106,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
+    for line in lateness::warnings(&stats, &detector.rules(), &detector.options()) {
+        eprintln!("sigil: {line}");
+    }
     let stopped = match interrupt.received() {
         Some(sig) => format!(", stopped by {}", Interrupt::name(sig)),
         None => String::new(),
