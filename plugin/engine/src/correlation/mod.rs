@@ -19,18 +19,45 @@
 //! event-time order (ties broken by event id, then by content), and only
 //! committed matches change windows. The watermark is the highest event time
 //! seen minus [`Options::correlation_lateness_ms`](crate::Options) (default
-//! 60 s), or what the host sets with [`Engine::advance`](crate::Engine::advance);
-//! [`Engine::flush`](crate::Engine::flush) commits everything.
+//! 15 minutes), or what the host sets with
+//! [`Engine::advance`](crate::Engine::advance);
+//! [`Engine::flush`](crate::Engine::flush) commits everything. With
+//! [`Options::LATENESS_END`](crate::Options::LATENESS_END) only `advance`,
+//! `flush` and a full waiting room commit: for finite inputs (files, SIEM
+//! exports) in any order.
 //!
 //! That makes the outcome independent of arrival order: if every event
 //! arrives at most `lateness` behind the highest event time seen before it,
 //! the alerts are exactly those of the same events sorted by time. A match
 //! that arrives later than that is *late*: it is left out of correlation
 //! (its finding, if any, is still reported) and counted in
-//! [`CorrelationStats::late_events`]. The price is latency: an alert comes
-//! out once the watermark passes the event that completes it, i.e. after an
-//! event `lateness` newer (or at `advance` / `flush`). With a lateness of 0
-//! an in-order stream gets its alerts one event later.
+//! [`CorrelationStats::late_events`], per correlation rule in
+//! [`CorrelationStats::late_by_rule`], with the largest lag in
+//! [`CorrelationStats::max_late_lag_ms`], so that a host can say which
+//! detections the lateness cost and what lateness would have kept them.
+//! The price is latency: an alert comes out once the watermark passes the
+//! event that completes it, i.e. after an event `lateness` newer (or at
+//! `advance` / `flush`). With a lateness of 0 an in-order stream gets its
+//! alerts one event later; with the default, about 15 minutes of event time
+//! later.
+//!
+//! The default is fitted to documented delivery delays: CloudTrail writes a
+//! file about every 5 minutes and delivers it "within an average of about 5
+//! minutes" of the call (earlier documented as within 15 minutes), files
+//! unordered across each other; Azure Monitor documents 10 to 15 minutes
+//! for the Activity Log's legacy integration. Only matched events wait, so
+//! a long lateness costs little memory (the waiting room below bounds it).
+//!
+//! # Re-deliveries
+//!
+//! Log pipelines deliver at least once: a CloudTrail file, or a batch of a
+//! Cloud Logging sink, may come twice. A match identical to one already
+//! waiting (same event id, time, correlation, group, rule and value) is
+//! dropped when its time is committed; one identical to an entry of its
+//! group's window (the entries of the same time are compared) is not added.
+//! Both are counted in [`CorrelationStats::duplicate_events`]. Matches of
+//! events without an id are never merged. A re-delivery that arrives after
+//! its group fired and was emptied counts as a new match.
 //!
 //! Only events the engine parses move the watermark: those the prefilter
 //! lets through for some rule. Unparsed events cannot complete a
