@@ -196,6 +196,10 @@ pub use observation::Observation;
 /// Most groups (or values) one event joins for one correlation.
 const MAX_FANOUT: usize = 16;
 
+/// Most waiting matches of one time a full waiting room commits at once:
+/// bounds the work one event can cause (see `Correlator::wait`).
+const FORCED_CHUNK: usize = 1024;
+
 /// A correlation rule that fired: its own output record, not a finding on
 /// an event.
 #[derive(Clone, Debug, PartialEq)]
@@ -671,11 +675,25 @@ impl Correlator {
         while self.pending_len > self.limits.max_groups
             || self.pending_bytes > self.limits.max_bytes / 4
         {
-            let Some((&oldest, _)) = self.pending.first_key_value() else {
+            let Some(mut bucket) = self.pending.first_entry() else {
                 break;
             };
+            let oldest = *bucket.key();
             let before = self.pending_len;
-            self.commit(oldest.saturating_add(1), out);
+            if bucket.get().len() <= FORCED_CHUNK {
+                self.commit(oldest.saturating_add(1), out);
+            } else {
+                // One time holds more than a chunk (a flood of untimed
+                // events all take the stream's time): commit a chunk of it
+                // and leave the rest waiting, so that one event never pays
+                // for committing the whole room. Which of one time's
+                // matches go first then depends on arrival; over the cap
+                // the outcome already does.
+                let hits = bucket.get_mut();
+                let first = hits.split_off(hits.len() - FORCED_CHUNK);
+                self.frontier = self.frontier.max(oldest);
+                self.commit_bucket(oldest, first, out);
+            }
             self.stats.forced_commits += (before - self.pending_len) as u64;
         }
     }
@@ -691,44 +709,50 @@ impl Correlator {
                 break;
             }
             let ts = *bucket.key();
-            let mut hits = bucket.remove();
-            // Windows that end before this time can no longer change: close
-            // them now, so that committing a long wait (`flush` after
-            // `LATENESS_END`) holds no more groups than a stream would.
-            self.expire(ts, out);
-            // Within one time, in an order that does not depend on arrival;
-            // a re-delivered event's hits sort next to the first delivery's.
-            hits.sort_unstable();
-            let (mut dup, mut dup_bytes) = (0, 0);
-            hits.dedup_by(|later, first| {
-                // Events without an id cannot be told apart: both count.
-                let same = later.id.is_some() && later == first;
-                if same {
-                    dup += 1;
-                    dup_bytes += later.bytes();
-                }
-                same
-            });
-            self.pending_len -= dup;
-            self.pending_bytes -= dup_bytes;
-            self.stats.duplicate_events += dup as u64;
-            for hit in hits {
-                self.pending_len -= 1;
-                self.pending_bytes -= hit.bytes();
-                let work = Work {
-                    key: hit.key.into_vec(),
-                    pos: hit.pos,
-                    ts: hit.ts,
-                    ids: hit.id.into_iter().collect(),
-                    sample: hit.sample,
-                    cols: hit.cols,
-                    event: true,
-                };
-                self.apply_work(work, out);
-            }
+            let hits = bucket.remove();
+            self.commit_bucket(ts, hits, out);
         }
         self.frontier = upto;
         self.expire(upto, out);
+    }
+
+    /// Commits the waiting matches `hits` of time `ts` (taken out of
+    /// `pending`), in order, after closing the windows that end before it.
+    fn commit_bucket(&mut self, ts: i64, mut hits: Vec<Hit>, out: &mut Vec<Alert>) {
+        // Windows that end before this time can no longer change: close
+        // them now, so that committing a long wait (`flush` after
+        // `LATENESS_END`) holds no more groups than a stream would.
+        self.expire(ts, out);
+        // Within one time, in an order that does not depend on arrival;
+        // a re-delivered event's hits sort next to the first delivery's.
+        hits.sort_unstable();
+        let (mut dup, mut dup_bytes) = (0, 0);
+        hits.dedup_by(|later, first| {
+            // Events without an id cannot be told apart: both count.
+            let same = later.id.is_some() && later == first;
+            if same {
+                dup += 1;
+                dup_bytes += later.bytes();
+            }
+            same
+        });
+        self.pending_len -= dup;
+        self.pending_bytes -= dup_bytes;
+        self.stats.duplicate_events += dup as u64;
+        for hit in hits {
+            self.pending_len -= 1;
+            self.pending_bytes -= hit.bytes();
+            let work = Work {
+                key: hit.key.into_vec(),
+                pos: hit.pos,
+                ts: hit.ts,
+                ids: hit.id.into_iter().collect(),
+                sample: hit.sample,
+                cols: hit.cols,
+                event: true,
+            };
+            self.apply_work(work, out);
+        }
     }
 
     /// Closes the windows the watermark has passed; aggregate windows emit

@@ -695,3 +695,36 @@ fn a_redelivered_event_does_not_count_twice() {
     let mut e = load(corr);
     assert_eq!(run(&mut e, &[no_id.into(), no_id.into()]).len(), 1);
 }
+
+#[test]
+fn a_crowded_time_is_committed_a_chunk_at_a_time() {
+    // Untimed events all take the stream's time: one time can fill the
+    // waiting room. The event that overflows it commits a chunk of that
+    // time, not the whole room (regression: fuzz/regressions/observation/
+    // forced-commit-of-one-crowded-time).
+    let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 1000000}}\n";
+    let cap = 3 * super::FORCED_CHUNK;
+    let mut e = load_with(
+        corr,
+        Options {
+            max_groups: cap as u32,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    e.evaluate(ev(0, "first", "StopInstances", BOB).as_bytes())
+        .unwrap();
+    for i in 0..cap {
+        let untimed = format!(
+            r#"{{"eventVersion":"1.09","eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventID":"u{i}",{USER}}}"#
+        );
+        e.evaluate(untimed.as_bytes()).unwrap();
+    }
+    let s = e.correlation_stats();
+    assert_eq!(s.forced_commits, super::FORCED_CHUNK as u64, "{s:?}");
+    assert_eq!(s.pending, (cap + 1 - super::FORCED_CHUNK) as u64);
+    assert_eq!((s.late_events, s.untimed_events), (0, 0));
+    // What waits at that time still commits, at the end.
+    e.flush();
+    assert_eq!(e.correlation_stats().pending, 0);
+}
