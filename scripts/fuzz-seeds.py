@@ -8,7 +8,7 @@ every rule of the built-in, seeds and SigmaHQ packs. Bugs the fuzzers found
 are checked in beside the targets (`plugin/engine/fuzz/regressions/`) and
 added on top, so every run replays them first.
 
-Usage: fuzz-seeds.py OUT_DIR   (writes OUT_DIR/{read,load,evaluate,observation}/)
+Usage: fuzz-seeds.py OUT_DIR   (writes OUT_DIR/{read,load,evaluate,observation,export}/)
 """
 import hashlib
 import json
@@ -26,7 +26,7 @@ def put(target: str, data: bytes) -> None:
     (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
-TARGETS = ("read", "load", "evaluate", "observation")
+TARGETS = ("read", "load", "evaluate", "observation", "export")
 for target in TARGETS:
     shutil.rmtree(OUT / target, ignore_errors=True)
 
@@ -44,6 +44,10 @@ for ndjson in sorted(ROOT.glob("tests/data/**/*.ndjson")) + sorted(ROOT.glob("ex
             put("evaluate", line)
 for rule in sorted(ROOT.glob("rules/**/*.yml")) + sorted(ROOT.glob("tests/data/rules/**/*.yml")):
     put("load", rule.read_bytes())
+# Exports: the fixtures, behind the piece-size byte the target reads first.
+for export in sorted((ROOT / "tests/data/exports").glob("*.*")):
+    if export.suffix in (".csv", ".json"):
+        put("export", b"\x07" + export.read_bytes()[:65535])
 # Observations: the version byte and the shortest shapes; coverage finds
 # the rest (the format is in plugin/engine/src/correlation/observation.rs).
 for seed in (b"\x01", b"\x01\x00", b"\x01\x01\x00", b"\x01\x03\x80\x01\x00\x00", b"\x01\x02\x01\x00\x00\x00\x00"):

@@ -1,6 +1,6 @@
 //! One interface over the two ways to run the engine.
 
-use sigil_engine::{Alert, CorrelationStats, Options, RuleError, RuleInfo};
+use sigil_engine::{Alert, CorrelationStats, Options, RuleError, RuleInfo, Unrecognised};
 
 use crate::batch::{Batch, BatchEntry, Failure, Fault};
 use crate::error::Error;
@@ -137,6 +137,16 @@ impl Detector {
         match self {
             Detector::Native(engine) => engine.correlation_stats(),
             Detector::Component(session) => session.correlation_stats(),
+        }
+    }
+
+    /// The schemas whose rules never ran: no event evaluated (since the
+    /// last restart, for a component) was recognised as one of their
+    /// sources (see `sigil_engine::Engine::unrecognised`).
+    pub fn unrecognised(&mut self) -> Vec<Unrecognised> {
+        match self {
+            Detector::Native(engine) => engine.unrecognised(),
+            Detector::Component(session) => session.unrecognised(),
         }
     }
 

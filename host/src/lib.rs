@@ -110,7 +110,7 @@ pub use batch::{Batch, BatchEntry, Failure, Fault};
 pub use config::{FuelLimits, HostConfig};
 pub use detector::Detector;
 pub use error::Error;
-pub use output::{Counters, Runner, run_to_vec};
+pub use output::{Counters, Format, Runner, run_to_vec};
 pub use plugin::{Plugin, Session};
 pub use rules::{builtin_rules, rule_sources};
 

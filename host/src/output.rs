@@ -7,10 +7,11 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use sigil_engine::export::InputFormat;
 use sigil_engine::input::ndjson_events;
 use sigil_stream::{BLOCK_BYTES, Framer, Output};
 
-pub use sigil_stream::Counters;
+pub use sigil_stream::{Counters, Format};
 
 use crate::batch::{Batch, Failure, Fault};
 use crate::detector::Detector;
@@ -38,10 +39,16 @@ pub struct Runner<'d> {
     on_fault: Option<FaultReport<'d>>,
     /// Causes already handed to `on_fault`.
     faults_reported: usize,
+    on_block: Option<BlockReport<'d>>,
+    /// How inputs are framed (`--input-format`).
+    format: InputFormat,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
 type FaultReport<'d> = Box<dyn FnMut(&Fault) + 'd>;
+
+/// What [`Runner::on_block`] calls after each block.
+type BlockReport<'d> = Box<dyn FnMut(&Counters) + 'd>;
 
 impl<'d> Runner<'d> {
     /// A runner over `detector`, with its counters at zero.
@@ -53,7 +60,16 @@ impl<'d> Runner<'d> {
             scratch: Vec::new(),
             on_fault: None,
             faults_reported: 0,
+            on_block: None,
+            format: InputFormat::Auto,
         }
+    }
+
+    /// Reads every input as `format` (the CLI's `--input-format`) instead
+    /// of detecting each one's from its start.
+    pub fn input_format(mut self, format: InputFormat) -> Runner<'d> {
+        self.format = format;
+        self
     }
 
     /// Calls `report` the first time each cause of plugin failure is seen
@@ -65,10 +81,25 @@ impl<'d> Runner<'d> {
         self
     }
 
+    /// Calls `report` with the counters after each block is written (about
+    /// 1 MiB of events, or what a live stream gave before it paused): the
+    /// CLI's progress line, at no cost per event.
+    pub fn on_block(mut self, report: impl FnMut(&Counters) + 'd) -> Runner<'d> {
+        self.on_block = Some(Box::new(report));
+        self
+    }
+
     /// Writes correlation alerts only, no event line (the CLI's
     /// `--alerts-only`). Events are still read, evaluated and counted.
     pub fn alerts_only(mut self, on: bool) -> Runner<'d> {
         self.output = self.output.alerts_only(on);
+        self
+    }
+
+    /// Writes in `format`: sigil's JSON lines (the default) or OCSF
+    /// Detection Finding records (`sigil_stream::Format`).
+    pub fn format(mut self, format: Format) -> Runner<'d> {
+        self.output = self.output.format(format, &self.detector.rules());
         self
     }
 
@@ -106,11 +137,13 @@ impl<'d> Runner<'d> {
     /// evaluated, written and `out` flushed, rather than waiting for a
     /// block to fill; reading then goes on.
     ///
-    /// The framing is detected from the start (see `sigil_stream::Framer`):
-    /// NDJSON is read and evaluated in blocks of about 1 MiB cut at a
-    /// newline; a JSON document (array, `Records` file, pretty-printed
-    /// objects) is read whole, split into events and each event minified
-    /// to one line.
+    /// The format is detected from the start unless given
+    /// ([`Runner::input_format`]; see `sigil_stream::Framer`): NDJSON is
+    /// read and evaluated in blocks of about 1 MiB cut at a newline; a JSON
+    /// document (array, `Records` file, pretty-printed objects, a SIEM
+    /// API's export) is read whole, split into events and each event
+    /// minified to one line; a CSV export becomes one line per row as it
+    /// is read.
     ///
     /// # Errors
     ///
@@ -122,7 +155,7 @@ impl<'d> Runner<'d> {
         mut input: impl Read,
         out: &mut impl Write,
     ) -> Result<(), Error> {
-        let mut framer = Framer::new();
+        let mut framer = Framer::with_format(self.format);
         let mut chunk = vec![0; BLOCK_BYTES];
         loop {
             let got = match input.read(&mut chunk) {
@@ -150,6 +183,14 @@ impl<'d> Runner<'d> {
             }
             self.next_blocks(path, &mut framer, out)?;
             if got == 0 {
+                let (stats, total) = (
+                    framer.export_stats(),
+                    &mut self.output.counters_mut().export,
+                );
+                total.rows += stats.rows;
+                total.ragged_rows += stats.ragged_rows;
+                total.cut_rows += stats.cut_rows;
+                total.not_rows += stats.not_rows;
                 return Ok(());
             }
         }
@@ -216,14 +257,26 @@ impl<'d> Runner<'d> {
             }
         };
         self.count_restarts();
+        self.output.now_ms(now_ms());
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         let entries = batch.entries.into_iter().map(|e| (e.index, e.outcome));
         self.output.block(&mut buf, block, entries, batch.alerts);
         let written = out.write_all(&buf).map_err(Error::Write);
         self.scratch = buf;
+        if let Some(report) = &mut self.on_block {
+            report(self.output.counters());
+        }
         written
     }
+}
+
+/// The wall clock in milliseconds since the epoch: the time OCSF records
+/// give an event that carries none.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{
     Alert, BatchAlert, CorrelationStats, EventError, Level, LoadError, Options, RuleError,
-    RuleInfo, RuleSource, Verdict,
+    RuleInfo, RuleSource, SchemaUse, Source, Unrecognised, Verdict,
 };
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder, Trap};
@@ -545,6 +545,27 @@ impl Session {
         }
     }
 
+    /// The schemas whose rules never ran (see
+    /// `sigil_engine::Engine::unrecognised`), as the current instance saw
+    /// the events since it started; empty if the call fails. Entries that
+    /// break the protocol (an unknown source, a rule index out of the rule
+    /// table, a string over `--max-string-bytes`) are left out.
+    pub fn unrecognised(&mut self) -> Vec<Unrecognised> {
+        let inst = &mut self.instance;
+        if self.plugin.arm_load(&mut inst.store).is_err() {
+            return Vec::new();
+        }
+        let guest = inst.bindings.sigil_engine_detector().engine();
+        let Ok(list) = guest.call_unrecognised(&mut inst.store, inst.engine) else {
+            return Vec::new();
+        };
+        let rules = inst.rules.len();
+        let max = self.plugin.config.max_string_bytes;
+        list.into_iter()
+            .filter_map(|u| checked_unrecognised(u, rules, max))
+            .collect()
+    }
+
     fn alerts_or_restart(
         &mut self,
         result: Result<Vec<Alert>, String>,
@@ -771,6 +792,38 @@ fn check_strings<'a>(
         ));
     }
     Ok(())
+}
+
+/// One entry of a plugin's `unrecognised` answer, checked: known source
+/// names, rule indexes within the rule table, strings within `max` bytes.
+fn checked_unrecognised(u: wit::Unrecognised, rules: usize, max: usize) -> Option<Unrecognised> {
+    let s = u.schema;
+    let strings = s
+        .markers
+        .iter()
+        .chain(&s.time)
+        .chain(s.raw.iter().flat_map(|(_, t)| t))
+        .chain(u.near.iter().map(|(c, _)| c));
+    check_strings(strings, max).ok()?;
+    if s.rules.iter().any(|&r| r as usize >= rules) {
+        return None;
+    }
+    let raw = s
+        .raw
+        .into_iter()
+        .map(|(name, time)| Some((Source::parse(&name)?, time)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Unrecognised {
+        schema: SchemaUse {
+            schema: Source::parse(&s.schema)?,
+            markers: s.markers,
+            time: s.time,
+            raw,
+            rules: s.rules,
+        },
+        missed: u.missed,
+        near: u.near,
+    })
 }
 
 /// The rule table of a fresh instance, checked: scores within 0 to 100 and
@@ -1007,6 +1060,40 @@ fn source(s: wit::Source) -> sigil_engine::Source {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A plugin's `unrecognised` answer is taken only as the engine could
+    /// have given it: known sources, rules of the table, bounded strings.
+    #[test]
+    fn forged_unrecognised_entries_are_left_out() {
+        let entry = |schema: &str, raw: &str, rule: u32, marker: String| wit::Unrecognised {
+            schema: wit::SchemaUse {
+                schema: schema.into(),
+                markers: vec![marker],
+                time: vec!["devicetime".into()],
+                raw: vec![(raw.into(), vec!["eventTime".into()])],
+                rules: vec![rule],
+            },
+            missed: 3,
+            near: vec![("devicetype".into(), 3)],
+        };
+        let ok = checked_unrecognised(
+            entry("qradar", "aws.cloudtrail", 1, "logsourcetypename".into()),
+            2,
+            64,
+        )
+        .expect("a genuine entry");
+        assert_eq!(ok.schema.schema, Source::QRadar);
+        assert_eq!(ok.schema.raw[0].0, Source::AwsCloudTrail);
+        assert_eq!(ok.near, [("devicetype".to_string(), 3)]);
+        for forged in [
+            entry("splunk", "aws.cloudtrail", 1, "m".into()),
+            entry("qradar", "syslog", 1, "m".into()),
+            entry("qradar", "aws.cloudtrail", 2, "m".into()),
+            entry("qradar", "aws.cloudtrail", 1, "m".repeat(65)),
+        ] {
+            assert_eq!(checked_unrecognised(forged, 2, 64), None);
+        }
+    }
 
     #[test]
     fn the_ticker_ticks_and_stops_when_dropped() {

@@ -85,6 +85,57 @@ fn a_leading_byte_order_mark_is_skipped() {
     }
 }
 
+/// A file whose first line was cut (a shipper's line limit, a writer that
+/// died) just after a backslash is still NDJSON: before, its first line
+/// did not close, so the whole file was taken for a pretty-printed
+/// document and lost to one framing error. Now every line comes out, the
+/// cut one read up to its last complete member.
+#[test]
+fn a_file_whose_first_line_is_cut_is_still_read_line_by_line() {
+    let sample = std::fs::read_to_string(root().join("examples/data/sample.ndjson")).unwrap();
+    let matched: Vec<&str> = sample.lines().collect();
+    // Cut the second event (a detection) in its user agent, after a backslash.
+    let second = matched[1];
+    let at = second.find("\"userAgent\":\"").expect("a userAgent") + 13;
+    let mut input = format!("{}x\\\n", &second[..at]);
+    for line in &matched {
+        input.push_str(line);
+        input.push('\n');
+    }
+    let dir = std::env::temp_dir().join(format!("sigil-cut-first-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cut.ndjson");
+    std::fs::write(&file, &input).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(["run", "--native"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("events in 6, out 6, matched 5, errors 0, warned 1"),
+        "{err}"
+    );
+    let got = lines(&out.stdout);
+    let whole = lines(
+        &Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args(["run", "--native"])
+            .arg(root().join("examples/data/sample.ndjson"))
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(got[0]["sigil"]["findings"], whole[1]["sigil"]["findings"]);
+    assert!(
+        got[0]["sigil"]["warnings"]
+            .to_string()
+            .contains("truncated")
+    );
+    assert_eq!(got[1..], whole[..]);
+}
+
 /// `--plugin-sha256` runs the plugin whose digest it names and refuses any
 /// other, saying both digests.
 #[test]
@@ -315,4 +366,55 @@ fn a_live_stream_is_written_as_it_comes() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success());
+}
+
+/// SIEM exports are detected and read as rows, counted on the summary
+/// line; `--input-format` forces a reading (the Ariel response as the one
+/// JSON event it also is), and an unknown one is refused with the list.
+#[test]
+fn exports_are_read_as_rows_and_counted() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args(["run", "--native", "--rules"])
+            .arg(root().join("rules/seeds"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let exports = root().join("tests/data/exports");
+    for (file, rows) in [
+        ("qradar_ariel.json", 33),
+        ("qradar_ariel.csv", 33),
+        ("log_analytics_azureactivity.json", 24),
+        ("sumo_search_job.json", 33),
+        ("logscale_falcon.csv", 28),
+    ] {
+        let out = run(&[exports.join(file).to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{file}: {err}");
+        assert!(
+            err.contains(&format!("events in {rows}, out {rows}, matched "))
+                && err.contains(&format!(", export rows {rows}")),
+            "{file}: {err}"
+        );
+        assert!(
+            !err.contains("ragged") && !err.contains("errors 1"),
+            "{file}: {err}"
+        );
+    }
+    let ariel = exports.join("qradar_ariel.json");
+    let out = run(&["--input-format", "ndjson", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Pretty-printed, each line of the response is a line of NDJSON: none
+    // is an event, and none is lost.
+    assert!(!err.contains("export rows"), "{err}");
+    let out = run(&["--input-format", "json", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events in 1, out 1"), "{err}");
+    let out = run(&["--input-format", "xml", ariel.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sumo-search"),
+        "{err}"
+    );
 }

@@ -168,6 +168,53 @@ fn answers_are_what_sigil_run_writes() {
     }
 }
 
+/// A SIEM export POSTed whole is read as `sigil run` reads the file: the
+/// same answer, byte for byte; `--input-format` forces a reading there too.
+#[test]
+fn exports_posted_whole_are_what_sigil_run_writes() {
+    let exports = root().join("tests/data/exports");
+    let rules = root().join("rules/seeds");
+    let rules = ["--rules", rules.to_str().unwrap()];
+    for file in [
+        "qradar_ariel.csv",
+        "sumo_search_job.json",
+        "log_analytics_awscloudtrail.json",
+    ] {
+        let path = exports.join(file);
+        let want = native_run(std::slice::from_ref(&path), &rules);
+        let serve = Serve::start(&[&["--native"][..], &rules].concat());
+        let got = runtime().block_on(async {
+            let answer = reqwest::Client::new()
+                .post(serve.url("/v1/events"))
+                .body(std::fs::read(&path).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{file}");
+            answer.bytes().await.unwrap().to_vec()
+        });
+        let (status, tail, err) = serve.stop();
+        assert_eq!(status, 0, "{err}");
+        assert!(
+            [got, tail].concat() == want,
+            "{file}: serve differs from sigil run\n{err}"
+        );
+    }
+    let serve =
+        Serve::start(&[&["--native", "--input-format", "qradar-ariel"][..], &rules].concat());
+    let status = runtime().block_on(async {
+        reqwest::Client::new()
+            .post(serve.url("/v1/events"))
+            .body(r#"[{"devicetime": 1}]"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 400);
+    serve.stop();
+}
+
 /// A downstream that refuses every `fail_every`th batch (never with 0)
 /// and is slow now and then.
 #[derive(Default)]
@@ -626,6 +673,9 @@ fn tcp_lines_are_all_forwarded() {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        // Without a downstream, SIGTERM comes at once: what the senders
+        // wrote is still taken, since a stop reads open connections until
+        // they go quiet.
         let (status, stdout, err) = serve.stop();
         assert_eq!(status, 0, "{err}");
         let got = if forward {
@@ -646,4 +696,136 @@ fn tcp_lines_are_all_forwarded() {
             );
         }
     }
+}
+
+/// One counter of `/metrics` (its `_total` sample for counters).
+fn metric(rt: &tokio::runtime::Runtime, serve: &Serve, name: &str) -> u64 {
+    let text = rt
+        .block_on(async { reqwest::get(serve.url("/metrics")).await?.text().await })
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(' ')?;
+            (key == name || key == format!("{name}_total")).then(|| value.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// Past `--max-tcp-connections`, a sender waits (its connection sits in
+/// the listen queue) and loses nothing: its lines are read once a slot
+/// frees, and come out as `sigil run` writes them.
+#[test]
+fn tcp_connections_past_the_limit_wait_and_lose_nothing() {
+    let rt = runtime();
+    let files = corpus();
+    let want = event_lines(&native_run(&files, &[]));
+    let batches = ndjson_batches(16 << 10);
+    let serve = Serve::start(&[
+        "--native",
+        "--listen-tcp",
+        "127.0.0.1:0",
+        "--max-tcp-connections",
+        "1",
+    ]);
+    let tcp = serve.tcp.clone().expect("a tcp address");
+    let holder = std::net::TcpStream::connect(&tcp).unwrap();
+    // The holder is accepted before the second sender connects.
+    for _ in 0..50 {
+        if metric(&rt, &serve, "sigil_tcp_connections") == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let writer = std::thread::spawn(move || {
+        let mut socket = std::net::TcpStream::connect(tcp).unwrap();
+        for b in batches {
+            socket.write_all(&b).unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        metric(&rt, &serve, "sigil_events_in"),
+        0,
+        "read past the limit"
+    );
+    assert!(metric(&rt, &serve, "sigil_tcp_accept_waits") >= 1);
+    drop(holder);
+    writer.join().unwrap();
+    let total = want.values().sum::<usize>() as u64;
+    for _ in 0..100 {
+        if metric(&rt, &serve, "sigil_events_in") >= total {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, stdout, err) = serve.stop();
+    assert_eq!(status, 0, "{err}");
+    assert!(event_lines(&stdout) == want, "lines differ\n{err}");
+}
+
+/// A TCP line longer than `--max-request-bytes` (a sender with no line
+/// limit, or padding meant to hide what follows) is cut there: its head
+/// is evaluated with `truncated` and keeps its finding, the rest of the
+/// line is skipped, counted, and the next line is read whole.
+#[test]
+fn a_tcp_line_over_the_limit_is_cut_and_the_next_read_whole() {
+    let rt = runtime();
+    // A real detection (StopInstances of the corpus) with padding added
+    // after its members, then an ordinary event.
+    let events = String::from_utf8(native_run(&corpus(), &["--matched-only"])).unwrap();
+    let hit: serde_json::Value = serde_json::from_str(
+        events
+            .lines()
+            .find(|l| l.contains("\"StopInstances\""))
+            .expect("a StopInstances finding in the corpus"),
+    )
+    .unwrap();
+    let mut event = hit.clone();
+    event.as_object_mut().unwrap().remove("sigil");
+    let plain = serde_json::to_string(&event).unwrap();
+    let mut long = plain.trim_end_matches('}').to_string();
+    long.push_str(",\"padding\":\"");
+    long.push_str(&"A".repeat(64 << 10));
+    long.push_str("\"}\n");
+    let next = "{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"ListBuckets\",\"eventTime\":\"2024-08-01T12:00:00Z\"}\n";
+
+    let serve = Serve::start(&[
+        "--native",
+        "--listen-tcp",
+        "127.0.0.1:0",
+        "--max-request-bytes",
+        "32768",
+    ]);
+    let tcp = serve.tcp.clone().expect("a tcp address");
+    {
+        let mut socket = std::net::TcpStream::connect(&tcp).unwrap();
+        socket.write_all(long.as_bytes()).unwrap();
+        socket.write_all(next.as_bytes()).unwrap();
+    }
+    for _ in 0..100 {
+        if metric(&rt, &serve, "sigil_events_in") >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(&rt, &serve, "sigil_tcp_lines_cut"), 1);
+    let (status, stdout, err) = serve.stop();
+    assert_eq!(status, 0, "{err}");
+    let out = String::from_utf8(stdout).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "stdout: {out}\nstderr: {err}");
+    let cut = &lines[0]["sigil"];
+    assert_eq!(
+        cut["findings"], hit["sigil"]["findings"],
+        "the cut line keeps its finding"
+    );
+    assert!(
+        cut.to_string().contains("truncated"),
+        "the cut is said: {cut}"
+    );
+    assert_eq!(lines[1]["eventName"], "ListBuckets");
+    assert!(lines[1]["sigil"].get("warnings").is_none(), "{}", lines[1]);
 }

@@ -26,6 +26,10 @@ const ENGINE_ROOMS: &[(&str, &[&str])] = &[
     ("scan", &["matching", "vocab", "error", "options"]),
     ("verdict", &["vocab", "error", "options"]),
     (
+        "export",
+        &["scan", "rules", "matching", "vocab", "error", "options"],
+    ),
+    (
         "correlation",
         &["verdict", "rules", "matching", "vocab", "error", "options"],
     ),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use sigil_engine::{Alert, Engine, Options};
+use sigil_engine::{Alert, Engine, Options, RuleSource};
 
 fn seeds_dir() -> PathBuf {
     common::data_dir().join("seeds")
@@ -105,17 +105,8 @@ fn oracle_rows(query: &str) -> Vec<Value> {
 /// The aggregate records of `corr_id` over `file`, as `{key, columns}`:
 /// the key is the group, the columns the group values named by the oracle
 /// plus the record's labels. The events come in file order, or newest
-/// first when `newest_first` (as SIEM result lists are sorted), and
-/// correlation waits for the end of the input (`Options::LATENESS_END`,
-/// what `sigil run` does over files): a query sees its search window as
-/// one batch.
+/// first when `newest_first` (as SIEM result lists are sorted).
 fn groups(file: &str, corr_id: &str, oracle: &Value, newest_first: bool) -> Vec<Value> {
-    let mut engine = pack_with(Options {
-        correlation_lateness_ms: Options::LATENESS_END,
-        ..Options::default()
-    });
-    let index = rule(&engine, corr_id);
-    let mut alerts: Vec<Alert> = Vec::new();
     let mut events = events(file);
     if newest_first {
         events.sort_by_key(|(_, e)| {
@@ -123,6 +114,19 @@ fn groups(file: &str, corr_id: &str, oracle: &Value, newest_first: bool) -> Vec<
             std::cmp::Reverse(time_of(&v))
         });
     }
+    groups_of(events, corr_id, oracle)
+}
+
+/// As [`groups`], over the given events. Correlation waits for the end of
+/// the input (`Options::LATENESS_END`, what `sigil run` does over files):
+/// a query sees its search window as one batch, in any order.
+fn groups_of(events: Vec<(String, Vec<u8>)>, corr_id: &str, oracle: &Value) -> Vec<Value> {
+    let mut engine = pack_with(Options {
+        correlation_lateness_ms: Options::LATENESS_END,
+        ..Options::default()
+    });
+    let index = rule(&engine, corr_id);
+    let mut alerts: Vec<Alert> = Vec::new();
     for (id, event) in events {
         engine
             .evaluate(&event)
@@ -131,10 +135,11 @@ fn groups(file: &str, corr_id: &str, oracle: &Value, newest_first: bool) -> Vec<
     }
     alerts.extend(engine.flush());
     let stats = engine.correlation_stats();
+    assert_eq!(stats.untimed_events, 0, "{corr_id}: events without a time");
     assert_eq!(
         (stats.late_events, stats.forced_commits),
         (0, 0),
-        "{file}: nothing is late when correlation waits for the end"
+        "{corr_id}: nothing is late when correlation waits for the end"
     );
     let wanted: Vec<String> = oracle["groups"]
         .as_array()
@@ -169,20 +174,15 @@ fn groups(file: &str, corr_id: &str, oracle: &Value, newest_first: bool) -> Vec<
     out
 }
 
-/// An event's time as the engine reads it: epoch milliseconds as digits
-/// (Falcon `timestamp`), or RFC 3339 text (which sorts as time).
-fn time_of(v: &Value) -> String {
-    for f in ["timestamp", "time"] {
-        match &v[f] {
-            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                return format!("{s:0>20}");
-            }
-            Value::String(s) => return s.clone(),
-            Value::Number(n) => return format!("{:0>20}", n.to_string()),
-            _ => {}
-        }
+/// An event's time in epoch milliseconds, for sorting: Falcon's
+/// `timestamp` (digits in a string), else Sumo's `_messageTime` (a number;
+/// on the Azure rows it equals their `time`).
+fn time_of(v: &Value) -> i64 {
+    match (&v["timestamp"], &v["_messageTime"]) {
+        (Value::String(s), _) => s.parse().unwrap(),
+        (_, Value::Number(n)) => n.as_i64().unwrap(),
+        _ => panic!("no time in {v}"),
     }
-    panic!("no time in {v}")
 }
 
 fn oracle_groups(query: &str) -> (Value, Vec<Value>) {
@@ -302,11 +302,10 @@ fn sumo_groups_reproduce_each_reading_of_the_query() {
         ("sumo_corrected", "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab"),
     ] {
         let (exp, oracle) = oracle_groups(query);
-        // File order only: the flat rows carry their time in `_messageTime`
-        // alone, which the engine does not read as a time (yet), so they
-        // take the stream's; newest first, they would come before any time.
-        let ours = groups("sumo.ndjson", corr, &exp, false);
-        assert_same(query, &ours, &oracle);
+        for newest_first in [false, true] {
+            let ours = groups("sumo.ndjson", corr, &exp, newest_first);
+            assert_same(query, &ours, &oracle);
+        }
     }
 }
 
@@ -329,4 +328,410 @@ fn verdicts_name_the_siem_source() {
         }
         assert!(named > 0, "{file}: nothing matched");
     }
+}
+
+// Each SIEM schema's rows alone feed a correlation: their time columns are
+// read (issue 18). Before, only rows that also carried a raw record's time
+// field (`time`, `eventTime`, `timestamp`) had a time, and the flat Sumo
+// rows alone, QRadar's and Sentinel's rows gave no alert at all.
+
+/// The lines of `file` whose `_test_id` starts with `prefix`, each rewritten by `edit`.
+fn rows_where(file: &str, prefix: &str, edit: &dyn Fn(&mut Value)) -> Vec<(String, Vec<u8>)> {
+    let rows: Vec<_> = events(file)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(id, bytes)| {
+            let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+            edit(&mut v);
+            (id, serde_json::to_vec(&v).unwrap())
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{file}: no row {prefix}*");
+    rows
+}
+
+/// The Sumo flat rows alone (a forwarder's rows, which carry no raw
+/// record's time field, only Sumo's `_messageTime`) give exactly the
+/// oracle's groups of their hosts.
+#[test]
+fn sumo_flat_rows_alone_give_their_groups() {
+    let (exp, oracle) = oracle_groups("sumo_corrected");
+    let theirs: Vec<Value> = oracle
+        .into_iter()
+        .filter(|g| {
+            g["key"]["_sourceHost"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("custom-forwarder"))
+        })
+        .collect();
+    assert_eq!(theirs.len(), 4);
+    let flat = rows_where("sumo.ndjson", "sumo-flat", &|_| {});
+    let ours = groups_of(flat, "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab", &exp);
+    assert_same("sumo_corrected (flat rows)", &ours, &theirs);
+}
+
+/// The flat rows with their time as clients of Sumo's Search Job API
+/// receive it: `_messagetime`, in lower case, a string of digits. Same
+/// groups.
+#[test]
+fn sumo_time_in_lower_case_is_read_too() {
+    let (exp, oracle) = oracle_groups("sumo_corrected");
+    let theirs: Vec<Value> = oracle
+        .into_iter()
+        .filter(|g| {
+            g["key"]["_sourceHost"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("custom-forwarder"))
+        })
+        .collect();
+    let rows = rows_where("sumo.ndjson", "sumo-flat", &|v| {
+        let t = v.as_object_mut().unwrap().remove("_messageTime").unwrap();
+        v["_messagetime"] = Value::from(t.to_string());
+    });
+    let ours = groups_of(rows, "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab", &exp);
+    assert_same("sumo_corrected (_messagetime)", &ours, &theirs);
+}
+
+/// LogScale's own `@timestamp` (epoch milliseconds, a number) times Falcon
+/// rows that lost `timestamp`: the same groups as the oracle's.
+#[test]
+fn falcon_rows_timed_by_logscale_timestamp_give_the_same_groups() {
+    let (exp, oracle) = oracle_groups("logscale_cql");
+    let rows = rows_where("falcon.ndjson", "falcon-", &|v| {
+        let t = v.as_object_mut().unwrap().remove("timestamp").unwrap();
+        v["@timestamp"] = Value::from(t.as_str().unwrap().parse::<u64>().unwrap());
+    });
+    let ours: Vec<Value> = groups_of(rows, "d248f0a1-eeb6-4122-9a09-cf060f425741", &exp)
+        .into_iter()
+        .map(|mut g| {
+            // FirstSeen is min(timestamp), which these rows no longer have.
+            g["columns"].as_object_mut().unwrap().remove("FirstSeen");
+            g
+        })
+        .collect();
+    let oracle: Vec<Value> = oracle
+        .into_iter()
+        .map(|mut g| {
+            g["columns"].as_object_mut().unwrap().remove("FirstSeen");
+            g
+        })
+        .collect();
+    assert_same("logscale_cql (@timestamp)", &ours, &oracle);
+}
+
+/// A burst correlation (two matches of `rule` by the same `by` within ten
+/// minutes) over `rows` alone, loaded beside the parity pack: its alerts,
+/// which must exist, have no untimed event and lie within the rows' times
+/// `first_ms..=last_ms` (a stream time would give none: the rows are all
+/// there is).
+fn burst_over(rows: &[(String, Vec<u8>)], rule: &str, by: &str, first_ms: i64, last_ms: i64) {
+    let dir = common::data_dir().join("../../rules/seeds");
+    let mut sources = common::rule_sources(&dir);
+    sources.push(RuleSource::new(
+        "burst.yml",
+        format!(
+            "title: Burst of {rule}\nid: burst-{rule}\ncorrelation:\n    type: event_count\n    \
+             rules: [{rule}]\n    group-by: ['{by}']\n    timespan: 10m\n    condition: {{gte: 2}}\nlevel: high\n"
+        ),
+    ));
+    let mut engine = Engine::load(
+        &sources,
+        Options {
+            correlation_lateness_ms: 3_600_000,
+            ..Options::default()
+        },
+    )
+    .expect("the pack and the burst rule load");
+    let burst = self::rule(&engine, &format!("burst-{rule}"));
+    let mut alerts = Vec::new();
+    for (id, row) in rows {
+        engine.evaluate(row).unwrap_or_else(|e| panic!("{id}: {e}"));
+        alerts.extend(engine.take_alerts());
+    }
+    alerts.extend(engine.flush());
+    let stats = engine.correlation_stats();
+    assert_eq!(stats.untimed_events, 0, "{rule}: untimed rows");
+    let alerts: Vec<_> = alerts.iter().filter(|a| a.rule == burst).collect();
+    assert!(
+        !alerts.is_empty(),
+        "{rule}: no alert over {} rows",
+        rows.len()
+    );
+    for a in alerts {
+        assert!(
+            first_ms <= a.window_start_ms && a.window_end_ms <= last_ms + 600_000,
+            "{rule}: window {}..{} outside the rows' {first_ms}..{last_ms}",
+            a.window_start_ms,
+            a.window_end_ms
+        );
+    }
+}
+
+#[test]
+fn qradar_rows_alone_feed_a_correlation() {
+    let rows = rows_where("qradar.ndjson", "qradar-", &|_| {});
+    burst_over(
+        &rows,
+        "seed_qradar_cloud_instance_corrected",
+        "username",
+        1_795_168_867_000,
+        1_795_171_267_000,
+    );
+    // Rows selected with `starttime` (when QRadar received the event)
+    // and not `devicetime` are timed by it.
+    let rows = rows_where("qradar.ndjson", "qradar-", &|v| {
+        let t = v.as_object_mut().unwrap().remove("devicetime").unwrap();
+        v["starttime"] = Value::from(t.as_i64().unwrap() + 2_000);
+    });
+    burst_over(
+        &rows,
+        "seed_qradar_cloud_instance_corrected",
+        "username",
+        1_795_168_869_000,
+        1_795_171_269_000,
+    );
+}
+
+/// `11/20/2026, 10:01:45.006 AM` for `2026-11-20T10:01:45.006Z`: the Log
+/// Analytics portal's display form, which its CSV export writes under
+/// `TimeGenerated [UTC]` (what a CSV-to-JSON step then hands on).
+fn portal_display(rfc3339: &str) -> String {
+    let (date, time) = rfc3339.trim_end_matches('Z').split_once('T').unwrap();
+    let mut d = date.split('-').map(|p| p.parse::<u32>().unwrap());
+    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
+    let (h, rest) = time.split_once(':').unwrap();
+    let h: u32 = h.parse().unwrap();
+    let (h12, half) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    format!("{m}/{day}/{y}, {h12}:{rest} {half}")
+}
+
+#[test]
+fn sentinel_rows_alone_feed_a_correlation() {
+    for (file, prefix, rule, by, first, last) in [
+        (
+            "sentinel_awscloudtrail.ndjson",
+            "sentinel-aws",
+            "seed_sentinel_revert_cloud_instance_aws_corrected",
+            "UserIdentityArn",
+            1_795_168_905_006,
+            1_795_169_985_006,
+        ),
+        (
+            "sentinel_azureactivity.ndjson",
+            "sentinel-az",
+            "seed_sentinel_revert_cloud_instance_azure_corrected",
+            "Caller",
+            1_795_168_872_345,
+            1_795_170_252_345,
+        ),
+    ] {
+        burst_over(&rows_where(file, prefix, &|_| {}), rule, by, first, last);
+        // The same rows from a CSV export of the portal's results.
+        let csv = rows_where(file, prefix, &|v| {
+            let t = v.as_object_mut().unwrap().remove("TimeGenerated").unwrap();
+            v["TimeGenerated [UTC]"] = Value::from(portal_display(t.as_str().unwrap()));
+        });
+        burst_over(&csv, rule, by, first, last);
+    }
+}
+
+#[test]
+fn portal_display_form_is_what_the_portal_writes() {
+    assert_eq!(
+        portal_display("2026-11-20T10:01:45.006Z"),
+        "11/20/2026, 10:01:45.006 AM"
+    );
+    assert_eq!(
+        portal_display("2026-11-20T00:01:45.006Z"),
+        "11/20/2026, 12:01:45.006 AM"
+    );
+    assert_eq!(
+        portal_display("2026-11-20T13:01:45.006Z"),
+        "11/20/2026, 1:01:45.006 PM"
+    );
+}
+
+// Rules written for a SIEM's rows whose rows never came say so (issue 18):
+// `Engine::unrecognised` names the schema, its marker and the nearest
+// thing seen.
+
+/// The schemas `engine` lists as unrecognised after `rows`, by name.
+fn unrecognised_after(rows: &[(String, Vec<u8>)]) -> Vec<sigil_engine::Unrecognised> {
+    let mut engine = pack();
+    for (id, row) in rows {
+        engine.evaluate(row).unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+    engine.unrecognised()
+}
+
+#[test]
+fn qradar_rows_without_logsourcetypename_are_named_with_what_they_had() {
+    // As an AQL query that selects `devicetype` but not
+    // LOGSOURCETYPENAME(devicetype) returns them.
+    let rows = rows_where("qradar.ndjson", "qradar-", &|v| {
+        v.as_object_mut().unwrap().remove("logsourcetypename");
+    });
+    let gaps = unrecognised_after(&rows);
+    let qradar = gaps
+        .iter()
+        .find(|u| u.schema.schema.name() == "qradar")
+        .expect("qradar is named");
+    assert_eq!(qradar.schema.markers, ["logsourcetypename"]);
+    assert_eq!(qradar.schema.time, ["devicetime", "starttime"]);
+    assert_eq!(qradar.schema.rules.len(), 2, "both QRadar parity rules");
+    assert!(qradar.missed > 0, "{qradar:?}");
+    assert_eq!(qradar.near, [("devicetype".to_string(), qradar.missed)]);
+    // The same rows with the column: QRadar is not named.
+    let gaps = unrecognised_after(&rows_where("qradar.ndjson", "qradar-", &|_| {}));
+    assert!(gaps.iter().all(|u| u.schema.schema.name() != "qradar"));
+    // Nor are schemas whose raw sources came: QRadar's rules run on raw
+    // CloudTrail too.
+    let raw = r#"{"eventSource":"ec2.amazonaws.com","eventName":"RunInstances","eventTime":"2026-11-20T10:00:00Z"}"#;
+    let gaps = unrecognised_after(&[("raw".into(), raw.as_bytes().to_vec())]);
+    assert!(gaps.iter().all(|u| u.schema.schema.name() != "qradar"));
+    assert!(gaps.iter().any(|u| u.schema.schema.name() == "falcon"));
+}
+
+#[test]
+fn sentinel_rows_without_type_are_named_with_what_they_had() {
+    // As a KQL query whose `project` dropped `Type`.
+    let rows = rows_where("sentinel_awscloudtrail.ndjson", "sentinel-aws", &|v| {
+        v.as_object_mut().unwrap().remove("Type");
+    });
+    let gaps = unrecognised_after(&rows);
+    let aws = gaps
+        .iter()
+        .find(|u| u.schema.schema.name() == "sentinel.AWSCloudTrail")
+        .expect("sentinel.AWSCloudTrail is named");
+    assert_eq!(aws.schema.markers, ["Type: AWSCloudTrail"]);
+    assert!(aws.missed > 0);
+    assert_eq!(aws.near, [("TimeGenerated".to_string(), aws.missed)]);
+    assert_eq!(
+        aws.schema
+            .raw
+            .iter()
+            .map(|(s, t)| (s.name(), t.clone()))
+            .collect::<Vec<_>>(),
+        [("aws.cloudtrail", vec!["eventTime".to_string()])]
+    );
+}
+
+/// Every rule of every schema is listed under its schema, and a run that
+/// recognised every schema's rows names none.
+#[test]
+fn every_schema_rule_is_listed_once_and_recognised_rows_silence_it() {
+    let engine = pack();
+    let schemas = engine.schemas();
+    let mut names: Vec<_> = schemas.iter().map(|s| s.schema.name()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "falcon",
+            "qradar",
+            "sentinel.AWSCloudTrail",
+            "sentinel.AzureActivity",
+            "sumo"
+        ]
+    );
+    let listed: usize = schemas.iter().map(|s| s.rules.len()).sum();
+    let detection = engine.rules().len() - engine.stats().correlations;
+    assert_eq!(
+        listed, detection,
+        "every parity detection rule has a schema"
+    );
+    let mut all = Vec::new();
+    for file in [
+        "qradar.ndjson",
+        "falcon.ndjson",
+        "sentinel_awscloudtrail.ndjson",
+        "sentinel_azureactivity.ndjson",
+        "sumo.ndjson",
+    ] {
+        all.extend(events(file));
+    }
+    assert_eq!(unrecognised_after(&all), []);
+}
+
+/// Where a row has several time columns, the event's own time wins over the
+/// time the SIEM received it: a Sumo row wrapping a CloudTrail record is
+/// timed by `eventTime` before `_messageTime`, a QRadar row by
+/// `devicetime` before `starttime`. Here the event times are 30 s apart
+/// and the receipt times two hours: only the event times make a pair
+/// within the minute.
+#[test]
+fn event_time_wins_over_receipt_time() {
+    let rules = r#"
+title: Sumo stop
+name: sumo_stop
+logsource: {product: sumo}
+detection: {sel: {eventName: StopInstances}, condition: sel}
+sigil: {schema: sumo}
+---
+title: QRadar stop
+name: qradar_stop
+logsource: {product: qradar}
+detection: {sel: {Operation: StopInstances}, condition: sel}
+sigil: {schema: qradar}
+---
+title: Two Sumo stops
+id: two-sumo
+correlation: {type: event_count, rules: [sumo_stop], group-by: [_sourceHost], timespan: 1m, condition: {gte: 2}}
+---
+title: Two QRadar stops
+id: two-qradar
+correlation: {type: event_count, rules: [qradar_stop], group-by: [username], timespan: 1m, condition: {gte: 2}}
+"#;
+    let mut engine = Engine::load(
+        &[RuleSource::new("stops.yml", rules)],
+        Options {
+            correlation_lateness_ms: 3 * 3_600_000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let t0: i64 = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+    let events = [
+        format!(
+            r#"{{"_sourceCategory":"aws/cloudtrail","_sourceHost":"h","_messageTime":{},"eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventTime":"2026-11-20T10:00:00Z"}}"#,
+            t0
+        ),
+        format!(
+            r#"{{"_sourceCategory":"aws/cloudtrail","_sourceHost":"h","_messageTime":{},"eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventTime":"2026-11-20T10:00:30Z"}}"#,
+            t0 + 7_200_000
+        ),
+        format!(
+            r#"{{"logsourcetypename":"Amazon AWS CloudTrail","devicetime":{},"starttime":{},"username":"bob","Operation":"StopInstances"}}"#,
+            t0,
+            t0 + 60_000
+        ),
+        format!(
+            r#"{{"logsourcetypename":"Amazon AWS CloudTrail","devicetime":{},"starttime":{},"username":"bob","Operation":"StopInstances"}}"#,
+            t0 + 30_000,
+            t0 + 7_200_000
+        ),
+    ];
+    let mut alerts = Vec::new();
+    for e in &events {
+        let v = engine.evaluate(e.as_bytes()).unwrap();
+        assert!(v.source.is_some(), "{e}");
+        alerts.extend(engine.take_alerts());
+    }
+    alerts.extend(engine.flush());
+    let mut fired: Vec<(&str, i64)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                engine.rules()[a.rule as usize].id.as_str(),
+                a.window_start_ms,
+            )
+        })
+        .collect();
+    fired.sort();
+    assert_eq!(fired, [("two-qradar", t0), ("two-sumo", t0)]);
 }

@@ -4,10 +4,12 @@
 mod detector_args;
 mod interrupt;
 mod lateness;
+mod progress;
 pub mod rules_check;
 pub mod rules_test;
 pub mod run;
 pub mod serve;
+mod unrecognised;
 
 use std::process::ExitCode;
 
@@ -23,7 +25,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Evaluate events and write each one, with its verdict under "sigil", as NDJSON.
+    /// Evaluate events and write each one, with its verdict under "sigil", as NDJSON
+    /// (or OCSF findings: --format ocsf).
     Run(run::Args),
     /// Serve detection over HTTP: POST /v1/events, GET /health, GET /metrics.
     Serve(serve::Args),

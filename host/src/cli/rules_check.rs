@@ -54,6 +54,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("  {}:{}: {}", r.source, r.line, r.id);
         }
     }
+    // What each SIEM schema's rows need to be recognised, and where their
+    // time is read: rules for rows that lack the marker never run.
+    for s in engine.schemas() {
+        let quoted = |cols: &[String]| {
+            cols.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", else ")
+        };
+        let markers: Vec<String> = s.markers.iter().map(|m| format!("`{m}`")).collect();
+        println!(
+            "schema {} ({} rules): rows recognised by {}; time from {}",
+            s.schema.name(),
+            s.rules.len(),
+            markers.join(" and "),
+            quoted(&s.time),
+        );
+        for (raw, time) in &s.raw {
+            println!(
+                "  also runs on raw {} records (recognised by {}; time from {})",
+                raw.name(),
+                raw.markers()
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                quoted(time),
+            );
+        }
+    }
     let skipped = engine.skipped().len();
     println!("{} rules loaded, {skipped} skipped", engine.rules().len());
     Ok(if skipped > 0 {

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use sigil_host::Runner;
+use sigil_engine::export::InputFormat;
+use sigil_host::{Format, Runner};
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
 use super::lateness;
+use super::progress::Progress;
 
 /// Flags of `sigil run`.
 #[derive(clap::Args)]
@@ -21,9 +23,47 @@ pub struct Args {
     /// Write only correlation alerts (`{"sigil_alert":...}` lines), no event.
     #[arg(long)]
     alerts_only: bool,
-    /// Input files: NDJSON, JSON arrays or CloudTrail Records files; `-` or none for stdin.
+    #[command(flatten)]
+    format: FormatArg,
+    /// How inputs are framed: `auto` detects each one's from its start;
+    /// `ndjson`, `json` (arrays), `cloudtrail` (`Records` files),
+    /// `qradar-ariel`, `log-analytics`, `sumo-search` (the SIEMs' search
+    /// API responses) and `csv` (a console's export, with a header row)
+    /// force one. Exports become rows of the SIEM's schema (README).
+    #[arg(long, value_name = "FORMAT", default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+    /// Input files: NDJSON, JSON arrays, CloudTrail Records files or SIEM exports; `-` or none for stdin.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+}
+
+/// The bytes the inputs hold, when every one is a regular file.
+fn total_bytes(inputs: &[PathBuf]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => None,
+            false => std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+        })
+        .sum()
+}
+
+/// `--format`, shared by `sigil run` and `sigil serve`.
+#[derive(clap::Args)]
+pub struct FormatArg {
+    /// Output format: `json` (every kept event with its verdict under
+    /// "sigil") or `ocsf` (one OCSF 1.8.0 Detection Finding record per
+    /// finding and per correlation alert; events without findings write
+    /// nothing, errors are only counted).
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format)]
+    pub format: Format,
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: use json or ocsf"))
 }
 
 /// Runs `sigil run`.
@@ -39,18 +79,32 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("sigil: skipped {}:{}: {}", e.source, e.line, e.reason);
     }
 
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs
+    };
+    // On a terminal only; the summary below is the same either way.
+    let progress = std::cell::RefCell::new(Progress::new(started, total_bytes(&inputs)));
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     // Each cause once, when first seen (a stream may never end); the
     // counts come with the summary.
     let mut runner = Runner::new(&mut detector)
         .alerts_only(args.alerts_only)
-        .on_plugin_fault(|f| eprintln!("sigil: plugin fault: {}", f.cause));
-    let inputs = if args.inputs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        args.inputs
-    };
+        .format(args.format.format)
+        .input_format(args.input_format)
+        .on_plugin_fault(|f| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.clear();
+            }
+            eprintln!("sigil: plugin fault: {}", f.cause);
+        })
+        .on_block(|c| {
+            if let Some(p) = progress.borrow_mut().as_mut() {
+                p.update(c);
+            }
+        });
     for path in &inputs {
         if interrupt.received().is_some() {
             break;
@@ -69,6 +123,9 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 
     let c = runner.counters().clone();
     drop(runner);
+    if let Some(p) = progress.borrow_mut().as_mut() {
+        p.clear();
+    }
     let secs = started.elapsed().as_secs_f64();
     // Events read with warnings: only when there were some, as for restarts.
     let warned = match c.warned {
@@ -109,18 +166,39 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     for line in lateness::warnings(&stats, &detector.rules(), &detector.options()) {
         eprintln!("sigil: {line}");
     }
+    // Exports: only when some were read, and what was wrong with them.
+    let export = match c.export {
+        e if e.rows == 0 => String::new(),
+        e => {
+            let mut s = format!(", export rows {}", e.rows);
+            for (name, n) in [
+                ("ragged", e.ragged_rows),
+                ("cut", e.cut_rows),
+                ("not rows", e.not_rows),
+            ] {
+                if n > 0 {
+                    s.push_str(&format!(", {name} {n}"));
+                }
+            }
+            s
+        }
+    };
     let stopped = match interrupt.received() {
         Some(sig) => format!(", stopped by {}", Interrupt::name(sig)),
         None => String::new(),
     };
     eprintln!(
-        "events in {}, out {}, matched {}, errors {}{warned}{alerts}{faults}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
+        "events in {}, out {}, matched {}, errors {}{warned}{export}{alerts}{faults}{restarts}{stopped} ({secs:.3} s, {:.1} MB/s)",
         c.events_in,
         c.events_out,
         c.matched,
         c.errors,
         c.bytes_in as f64 / 1e6 / secs.max(1e-9),
     );
+    let gaps = detector.unrecognised();
+    for line in super::unrecognised::lines(&gaps, &detector.rules(), c.plugin_restarts) {
+        eprintln!("{line}");
+    }
     // Stopped early, the run still says so as a killed process would:
     // the input was not read to its end.
     Ok(match interrupt.received() {

@@ -1,5 +1,6 @@
 //! `sigil serve`: the detection service (see `sigil_host::serve`).
 
+use sigil_engine::export::InputFormat;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,12 +11,15 @@ use sigil_host::serve::{Loader, ServeConfig, Server};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::detector_args::DetectorArgs;
+use super::run::FormatArg;
 
 /// Flags of `sigil serve`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     detector: DetectorArgs,
+    #[command(flatten)]
+    format: FormatArg,
     /// Address for `POST /v1/events`, `GET /health` and `GET /metrics`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8686")]
     listen: SocketAddr,
@@ -36,12 +40,21 @@ pub struct Args {
     /// Time (ms) the downstream may take to accept one batch.
     #[arg(long, value_name = "MS", default_value_t = ServeConfig::default().forward_timeout.as_millis() as u64)]
     forward_timeout_ms: u64,
+    /// How a batch's body is framed: `auto` passes NDJSON untouched and
+    /// splits a JSON array, `Records` file or SIEM export posted whole
+    /// (`qradar-ariel`, `log-analytics`, `sumo-search`, `csv`) into its
+    /// events first; one of those names forces it.
+    #[arg(long, value_name = "FORMAT", default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
     /// Largest batch, decompressed; a larger one gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     max_request_bytes: usize,
     /// Bytes of batches in flight (and kept for retries); past it a batch gets 429.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_inflight_bytes)]
     max_inflight_bytes: usize,
+    /// TCP connections served at once; more wait in the listen queue (never refused).
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().max_tcp_connections)]
+    max_tcp_connections: usize,
 }
 
 /// Runs `sigil serve` until SIGTERM or SIGINT.
@@ -61,11 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d)
     });
     let config = ServeConfig {
+        input_format: args.input_format,
         forward: args.forward.clone(),
         forward_timeout: Duration::from_millis(args.forward_timeout_ms),
         forward_content_type: args.forward_content_type.clone(),
         max_request_bytes: args.max_request_bytes,
         max_inflight_bytes: args.max_inflight_bytes,
+        max_tcp_connections: args.max_tcp_connections,
+        format: args.format.format,
         ..ServeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -66,6 +66,11 @@ pub(crate) struct Metrics {
     pub retries_replayed: Counter,
     /// TCP lines longer than the request limit, cut there.
     pub tcp_lines_cut: Counter,
+    /// TCP connections open now.
+    pub tcp_connections: Gauge,
+    /// Times the TCP listener paused accepting because
+    /// `max_tcp_connections` were open.
+    pub tcp_accept_waits: Counter,
     plugin_restarts: Counter<u64, AtomicU64>,
     correlation_resets: Counter<u64, AtomicU64>,
     batch_seconds: Histogram,
@@ -94,6 +99,8 @@ impl Metrics {
             reloads: Family::default(),
             retries_replayed: Counter::default(),
             tcp_lines_cut: Counter::default(),
+            tcp_connections: Gauge::default(),
+            tcp_accept_waits: Counter::default(),
             plugin_restarts: Counter::default(),
             correlation_resets: Counter::default(),
             // 1 ms to ~16 s.
@@ -155,6 +162,21 @@ impl Metrics {
             "sigil_retries_replayed",
             "Retried batches answered from their kept output, not evaluated again",
             m.retries_replayed.clone(),
+        );
+        r.register(
+            "sigil_tcp_lines_cut",
+            "TCP lines longer than --max-request-bytes, cut there (the head evaluated, the rest skipped)",
+            m.tcp_lines_cut.clone(),
+        );
+        r.register(
+            "sigil_tcp_connections",
+            "TCP connections open",
+            m.tcp_connections.clone(),
+        );
+        r.register(
+            "sigil_tcp_accept_waits",
+            "Times the TCP listener paused accepting (senders wait in the listen queue) because --max-tcp-connections were open",
+            m.tcp_accept_waits.clone(),
         );
         r.register(
             "sigil_plugin_restarts",

@@ -61,6 +61,7 @@ mod metrics;
 mod tcp;
 mod worker;
 
+use sigil_engine::export::InputFormat;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 
 use crate::detector::Detector;
 use crate::error::Error;
+use crate::output::Format;
 
 pub use forward::Downstream;
 
@@ -103,6 +105,24 @@ pub struct ServeConfig {
     /// What `Retry-After` tells a sender turned away (`429`, `503`).
     /// Default 1 s.
     pub retry_after: Duration,
+    /// TCP connections served at once (`--listen-tcp`). Default 64. Past
+    /// it, new connections wait in the kernel's listen queue until one
+    /// closes: a wait, never a refusal, since bytes written to a refused
+    /// socket are lost. Each connection holds at most one line of
+    /// `max_request_bytes` (plus a 64 KiB read buffer) before admission,
+    /// so this bounds the memory TCP senders can take beside the
+    /// in-flight budget.
+    pub max_tcp_connections: usize,
+    /// What a batch's answer holds: sigil's JSON lines (the default) or
+    /// OCSF Detection Finding records (`--format ocsf`).
+    pub format: Format,
+    /// How a batch's body is framed, as `sigil run` frames a file
+    /// (`sigil_stream::Framer`). Default `Auto`, detected per body: NDJSON
+    /// (what pipelines send), a JSON array or `Records` file, or a SIEM
+    /// export (QRadar, Log Analytics, Sumo, CSV) posted whole, which
+    /// becomes its rows (`sigil_engine::export`). A body that does not
+    /// split is refused with `400`.
+    pub input_format: InputFormat,
 }
 
 impl Default for ServeConfig {
@@ -114,6 +134,9 @@ impl Default for ServeConfig {
             max_request_bytes: 16 << 20,
             max_inflight_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
+            max_tcp_connections: 64,
+            format: Format::Json,
+            input_format: InputFormat::Auto,
         }
     }
 }
@@ -160,7 +183,7 @@ impl Server {
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
         let detector = loader().map_err(Error::Config)?;
         let rules = detector.rules().len();
-        let jobs = worker::spawn(detector)
+        let jobs = worker::spawn(detector, config.format, config.input_format)
             .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(
@@ -177,6 +200,12 @@ impl Server {
                 "--max-request-bytes ({}) is over --max-inflight-bytes ({}): no batch that large could ever be taken",
                 config.max_request_bytes, config.max_inflight_bytes
             )));
+        }
+        if config.max_tcp_connections == 0 {
+            return Err(Error::Config(
+                "--max-tcp-connections is 0: no TCP sender could ever connect; give at least 1"
+                    .to_string(),
+            ));
         }
         let permits = config.max_inflight_bytes.min(Semaphore::MAX_PERMITS);
         Ok(Server {

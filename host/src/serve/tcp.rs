@@ -12,9 +12,14 @@
 //!   sender. No queue grows in sigil.
 //! - **Delivered while sigil runs.** A batch read from the socket is
 //!   retried against the downstream, with backoff, until it is accepted
-//!   (the socket is not read meanwhile). At shutdown, reading stops, and
-//!   what was read is delivered; what the downstream still refuses after
-//!   a few tries goes to stdout with a log line, not lost silently.
+//!   (the socket is not read meanwhile). At shutdown, sigil stops
+//!   accepting, reads each open connection until its sender has been
+//!   quiet for [`IDLE`] (so what was written before the stop is taken,
+//!   for at most 2 s), and delivers what it read; what the downstream
+//!   still refuses after a few tries goes to stdout with a log line, not
+//!   lost silently. Connections the kernel completed before the stop are
+//!   accepted and read the same way, as far as `max_tcp_connections`
+//!   allows; later ones are not.
 //! - **Lost on a crash.** What sigil had read but not delivered when it was
 //!   killed (SIGKILL, a power cut), and what sat in the kernel's buffers,
 //!   is gone: across a crash, TCP delivery is at most once. Use HTTP
@@ -24,20 +29,28 @@
 //!   (a socket in, a pipe out).
 //! - A line longer than `max_request_bytes` is cut there: its head is
 //!   evaluated (the verdict says `truncated`), the rest skipped to the next
-//!   newline and counted.
+//!   newline and counted (`sigil_tcp_lines_cut`).
+//! - At most [`ServeConfig::max_tcp_connections`](super::ServeConfig)
+//!   connections are served at once; the next ones wait in the listen
+//!   queue (counted in `sigil_tcp_accept_waits`) rather than being
+//!   refused, because a sender that wrote into a refused socket has lost
+//!   those bytes. So the memory TCP senders hold is bounded too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::metrics::{BatchLabels, Outcome};
 use super::{Server, log, worker};
 
 /// How long a connection may stay quiet before what it sent is evaluated.
 pub const IDLE: Duration = Duration::from_millis(200);
+
+/// How long a connection is still read after a stop, at most.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// The batch size a connection's lines are cut into.
 const BATCH_BYTES: usize = 1 << 20;
@@ -52,56 +65,95 @@ pub(super) async fn serve(
     leftover: Arc<Mutex<Vec<u8>>>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let open = Arc::new(Semaphore::new(server.shared.config.max_tcp_connections));
+    // Each connection watches its own copy of the stop.
+    let watch = stop.clone();
+    let spawn = |connections: &mut tokio::task::JoinSet<()>, slot, (stream, peer)| {
+        let (server, stop, leftover) = (server.clone(), watch.clone(), Arc::clone(&leftover));
+        connections.spawn(async move {
+            server.shared.metrics.tcp_connections.inc();
+            connection(&server, stream, stop, leftover).await;
+            server.shared.metrics.tcp_connections.dec();
+            drop::<OwnedSemaphorePermit>(slot);
+            log("info", "tcp connection closed", &[("peer", &peer)]);
+        });
+    };
     loop {
+        // A slot before `accept`: past the limit, connections wait in the
+        // kernel's queue and their senders block, instead of being refused.
+        let slot = match Arc::clone(&open).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                server.shared.metrics.tcp_accept_waits.inc();
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    slot = Arc::clone(&open).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let (server, stop, leftover) = (server.clone(), stop.clone(), Arc::clone(&leftover));
-                    connections.spawn(async move {
-                        connection(server, stream, stop, leftover).await;
-                        log("info", "tcp connection closed", &[("peer", &peer)]);
-                    });
-                }
+                Ok(connection) => spawn(&mut connections, slot, connection),
                 Err(e) => log("warn", "tcp accept failed", &[("error", &e)]),
             },
+        }
+    }
+    // Connections the kernel completed before the stop have senders that
+    // already wrote: take them too, as far as there are slots. (`timeout`
+    // polls `accept` once before its zero delay.)
+    while let Ok(slot) = Arc::clone(&open).try_acquire_owned() {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok(connection)) => spawn(&mut connections, slot, connection),
+            _ => break,
         }
     }
     while connections.join_next().await.is_some() {}
 }
 
 async fn connection(
-    server: Server,
+    server: &Server,
     stream: TcpStream,
     mut stop: watch::Receiver<bool>,
     leftover: Arc<Mutex<Vec<u8>>>,
 ) {
-    let limit = server.shared.config.max_request_bytes.min(BATCH_BYTES * 16);
+    let mut lines = Lines {
+        limit: server.shared.config.max_request_bytes.min(BATCH_BYTES * 16),
+        batch: Vec::with_capacity(BATCH_BYTES),
+        line_len: 0,
+        skipping: false,
+    };
     let mut reader = BufReader::with_capacity(64 << 10, stream);
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES);
-    // Inside a line cut at the limit: bytes up to its newline are skipped.
-    let mut skipping = false;
+    // Once stopping: read on until the sender goes quiet (what it wrote
+    // before the stop is in the socket's buffers), for at most `DRAIN`.
+    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
         let mut end = false;
         let mut idle = false;
+        if drain_until.is_none() && *stop.borrow() {
+            drain_until = Some(tokio::time::Instant::now() + DRAIN);
+        }
+        if drain_until.is_some_and(|t| tokio::time::Instant::now() >= t) {
+            end = true;
+        }
         tokio::select! {
-            _ = stop.changed() => end = true,
-            read = tokio::time::timeout(IDLE, reader.fill_buf()) => match read {
+            changed = stop.changed(), if drain_until.is_none() && !end => {
+                // The server dropped its side: a stop all the same.
+                if changed.is_err() {
+                    drain_until = Some(tokio::time::Instant::now() + DRAIN);
+                }
+            }
+            read = tokio::time::timeout(IDLE, reader.fill_buf()), if !end => match read {
+                Err(_) if drain_until.is_some() => end = true,
                 Err(_) => idle = true,
                 Ok(Ok([])) => end = true,
                 Ok(Ok(bytes)) => {
-                    let mut bytes = bytes;
                     let n = bytes.len();
-                    if skipping {
-                        match memchr::memchr(b'\n', bytes) {
-                            Some(p) => {
-                                skipping = false;
-                                bytes = bytes.get(p + 1..).unwrap_or_default();
-                            }
-                            None => bytes = &[],
-                        }
-                    }
-                    batch.extend_from_slice(bytes);
+                    let cuts = lines.take(bytes);
+                    server.shared.metrics.tcp_lines_cut.inc_by(cuts);
                     reader.consume(n);
                 }
                 Ok(Err(e)) => {
@@ -109,34 +161,80 @@ async fn connection(
                     end = true;
                 }
             },
+            else => {}
         }
+        let batch = &mut lines.batch;
         // Where to cut: everything at the end, complete lines otherwise.
         let cut = if end {
             batch.len()
         } else if batch.len() >= BATCH_BYTES || idle {
-            match memchr::memrchr(b'\n', &batch) {
-                Some(p) => p + 1,
-                None if batch.len() >= limit => {
-                    // One line over the limit: its head goes as it is.
-                    skipping = true;
-                    server.shared.metrics.tcp_lines_cut.inc();
-                    batch.len()
-                }
-                None => 0,
-            }
+            memchr::memrchr(b'\n', batch).map_or(0, |p| p + 1)
         } else {
             0
         };
         if cut > 0 {
             let rest = batch.split_off(cut);
-            let full = std::mem::replace(&mut batch, rest);
-            if let Err(undelivered) = deliver(&server, full, &stop).await {
+            let full = std::mem::replace(batch, rest);
+            if let Err(undelivered) = deliver(server, full, &stop).await {
                 leftover.lock().await.extend_from_slice(&undelivered);
             }
         }
         if end {
             return;
         }
+    }
+}
+
+/// A connection's bytes gathered into lines of at most `limit` bytes.
+struct Lines {
+    limit: usize,
+    /// Complete lines, then the start of the next one.
+    batch: Vec<u8>,
+    /// Bytes of the line being read that are in `batch`.
+    line_len: usize,
+    /// Inside a line cut at the limit: bytes up to its newline are skipped.
+    skipping: bool,
+}
+
+impl Lines {
+    /// Appends what was read; returns how many lines were cut at the
+    /// limit (a head ends with a newline of its own, so it goes out as a
+    /// line, and the rest up to the sender's newline is dropped).
+    fn take(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut cuts = 0;
+        while !bytes.is_empty() {
+            let newline = memchr::memchr(b'\n', bytes);
+            let (part, rest) = match newline {
+                Some(p) => (bytes.get(..p).unwrap_or_default(), bytes.get(p + 1..)),
+                None => (bytes, None),
+            };
+            if !self.skipping {
+                let room = self.limit.saturating_sub(self.line_len);
+                if part.len() > room {
+                    self.batch
+                        .extend_from_slice(part.get(..room).unwrap_or_default());
+                    self.batch.push(b'\n');
+                    self.line_len = 0;
+                    self.skipping = true;
+                    cuts += 1;
+                } else {
+                    self.batch.extend_from_slice(part);
+                    self.line_len += part.len();
+                }
+            }
+            match rest {
+                Some(rest) => {
+                    if !self.skipping {
+                        self.batch.push(b'\n');
+                    }
+                    self.skipping = false;
+                    self.line_len = 0;
+                    bytes = rest;
+                }
+                None => bytes = &[],
+            }
+        }
+        cuts
     }
 }
 
@@ -247,4 +345,39 @@ async fn deliver(
     };
     s.metrics.inflight_bytes.dec_by(bytes as i64);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    fn lines(limit: usize, chunks: &[&[u8]]) -> (String, usize) {
+        let mut l = Lines {
+            limit,
+            batch: Vec::new(),
+            line_len: 0,
+            skipping: false,
+        };
+        let cuts = chunks.iter().map(|c| l.take(c) as usize).sum();
+        (String::from_utf8(l.batch).unwrap(), cuts)
+    }
+
+    #[test]
+    fn lines_up_to_the_limit_pass_whole() {
+        assert_eq!(
+            lines(4, &[b"abcd\nab", b"cd\n"]),
+            ("abcd\nabcd\n".into(), 0)
+        );
+    }
+
+    #[test]
+    fn a_longer_line_is_cut_and_its_rest_skipped_across_reads() {
+        assert_eq!(
+            lines(4, &[b"ab", b"cdef", b"gh", b"ij\nxy\n"]),
+            ("abcd\nxy\n".into(), 1)
+        );
+        assert_eq!(lines(2, &[b"abc\nabc\n"]), ("ab\nab\n".into(), 2));
+        // The cut line's newline is the next byte read.
+        assert_eq!(lines(2, &[b"abc", b"\nz"]), ("ab\nz".into(), 1));
+    }
 }

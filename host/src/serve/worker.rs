@@ -14,7 +14,9 @@ use sigil_engine::CorrelationStats;
 use tokio::sync::oneshot;
 
 use crate::detector::Detector;
-use crate::output::{Counters, Runner};
+use sigil_engine::export::InputFormat;
+
+use crate::output::{Counters, Format, Runner};
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
@@ -27,7 +29,8 @@ pub(crate) struct Evaluated {
 }
 
 pub(crate) enum Job {
-    /// Evaluate a batch (NDJSON, a JSON array, a `Records` document).
+    /// Evaluate a batch (NDJSON, a JSON array, a `Records` document, a
+    /// SIEM export).
     Batch {
         body: Vec<u8>,
         reply: oneshot::Sender<Result<Evaluated, String>>,
@@ -43,15 +46,26 @@ pub(crate) enum Job {
 }
 
 /// Starts the thread; it ends when every sender is gone or after `Finish`.
-pub(crate) fn spawn(detector: Detector) -> std::io::Result<mpsc::Sender<Job>> {
+/// Each batch's body is framed as `input_format` gives (`Auto`:
+/// detected), its answer written as `format` says.
+pub(crate) fn spawn(
+    detector: Detector,
+    format: Format,
+    input_format: InputFormat,
+) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sigil-detector".into())
-        .spawn(move || run(detector, rx))?;
+        .spawn(move || run(detector, format, input_format, rx))?;
     Ok(tx)
 }
 
-fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
+fn run(
+    mut detector: Detector,
+    format: Format,
+    input_format: InputFormat,
+    jobs: mpsc::Receiver<Job>,
+) {
     // Alert lines released outside a batch (a reload's flush), waiting
     // for the next answer.
     let mut pending: Vec<u8> = Vec::new();
@@ -61,7 +75,9 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 let started = Instant::now();
                 let mut output = std::mem::take(&mut pending);
                 output.reserve(body.len() + body.len() / 4);
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector)
+                    .format(format)
+                    .input_format(input_format);
                 let result = runner.run(Path::new("<request>"), &body[..], &mut output);
                 let counters = runner.counters().clone();
                 drop(runner);
@@ -88,7 +104,7 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 detector: fresh,
                 reply,
             } => {
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector).format(format);
                 // Writing to a Vec cannot fail.
                 let _ = runner.finish(&mut pending);
                 drop(runner);
@@ -96,7 +112,7 @@ fn run(mut detector: Detector, jobs: mpsc::Receiver<Job>) {
                 let _ = reply.send(detector.rules().len());
             }
             Job::Finish { reply } => {
-                let mut runner = Runner::new(&mut detector);
+                let mut runner = Runner::new(&mut detector).format(format);
                 let _ = runner.finish(&mut pending);
                 let _ = reply.send(std::mem::take(&mut pending));
                 return;

@@ -130,6 +130,34 @@ impl detector::GuestEngine for Engine {
             alerts_dropped: s.alerts_dropped,
         }
     }
+
+    fn unrecognised(&self) -> Vec<wit::Unrecognised> {
+        self.0
+            .borrow()
+            .unrecognised()
+            .into_iter()
+            .map(unrecognised)
+            .collect()
+    }
+}
+
+fn unrecognised(u: sigil_engine::Unrecognised) -> wit::Unrecognised {
+    let s = u.schema;
+    wit::Unrecognised {
+        schema: wit::SchemaUse {
+            schema: s.schema.name().to_string(),
+            markers: s.markers,
+            time: s.time,
+            raw: s
+                .raw
+                .into_iter()
+                .map(|(source, time)| (source.name().to_string(), time))
+                .collect(),
+            rules: s.rules,
+        },
+        missed: u.missed,
+        near: u.near,
+    }
 }
 
 fn alert(a: sigil_engine::Alert) -> wit::Alert {

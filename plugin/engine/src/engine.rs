@@ -18,6 +18,11 @@ use crate::verdict::{Finding, RuleInfo, Verdict};
 use crate::vocab::logsource::{self, Product, Shape};
 use crate::vocab::value::Val;
 
+mod recognition;
+
+use recognition::Recognition;
+pub use recognition::{SchemaUse, Unrecognised};
+
 /// One rule file handed to [`Engine::load`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSource {
@@ -57,6 +62,9 @@ struct Compiled {
     product: Option<String>,
     keywords: bool,
     score_label: Option<usize>,
+    /// The schema this rule is written for, as an index of
+    /// `Recognition`'s needs; `None` for a rule of no schema.
+    need: Option<u8>,
 }
 
 impl Compiled {
@@ -98,6 +106,8 @@ pub struct Engine {
     alerts_dropped: u64,
     /// What the last event evaluated detached brings to correlation.
     observed: Option<Observation>,
+    /// Which sources the parsed events were recognised as.
+    recognition: Recognition,
 }
 
 /// What an evaluation does besides matching.
@@ -244,6 +254,7 @@ impl Engine {
             .collect();
         let mut info = Vec::with_capacity(rules.len() + defs.len());
         let mut compiled = Vec::with_capacity(rules.len());
+        let mut recognition = Recognition::default();
         let mut tests = Vec::new();
         for (i, (r, source)) in rules.into_iter().enumerate() {
             let r = *r;
@@ -266,7 +277,10 @@ impl Engine {
                 all => Expr::Or(all.iter().map(|v| v.expr.clone()).collect()),
             };
             let schema = r.variants.iter().any(|v| v.source.is_some());
+            let sources: Vec<_> = r.variants.iter().filter_map(|v| v.source).collect();
+            let need = recognition.need(i as u32, &sources, &mut TrieSlots(&mut trie));
             compiled.push(Compiled {
+                need,
                 keywords: uses_keywords(&expr),
                 expr,
                 variants: r.variants,
@@ -336,6 +350,7 @@ impl Engine {
             alerts: Vec::new(),
             alerts_dropped: 0,
             observed: None,
+            recognition,
         })
     }
 
@@ -545,10 +560,16 @@ impl Engine {
                     ranges: &self.scratch.ranges,
                 };
                 let shape = logsource::detect(self.shape_slots.map(|s| ctx.values(s)));
+                self.recognition.saw(shape.source);
                 let mut findings = Vec::new();
+                // Schemas whose rules were candidates, but not for this shape.
+                let mut missed = 0u32;
                 for &c in candidates {
                     let rule = &self.rules[c as usize];
                     let Some(variant) = rule.variant(shape) else {
+                        if let Some(n) = rule.need {
+                            missed |= 1 << n;
+                        }
                         continue;
                     };
                     if !eval(&variant.expr, &ctx) {
@@ -566,16 +587,19 @@ impl Engine {
                         labels,
                     });
                 }
+                if missed != 0 {
+                    self.recognition.missed(missed, &ctx);
+                }
                 if let Some(corr) = self.correlator.as_deref_mut() {
                     match mode {
                         Mode::Stream => {
                             let before = self.alerts.len();
-                            corr.observe(&findings, shape.product, &ctx, &mut self.alerts);
+                            corr.observe(&findings, shape, &ctx, &mut self.alerts);
                             self.alerts_dropped +=
                                 cap_untaken(&mut self.alerts, before, self.options.max_groups);
                         }
                         Mode::Detached => {
-                            self.observed = Some(corr.prepare(&findings, shape.product, &ctx));
+                            self.observed = Some(corr.prepare(&findings, shape, &ctx));
                         }
                         Mode::Pure | Mode::Raw => {}
                     }
@@ -762,6 +786,26 @@ impl Engine {
             c.flush(&mut out);
         }
         out
+    }
+
+    /// The SIEM schemas the loaded rules are written for (`sigil.schema`):
+    /// what marks each one's rows, where their time is read, which raw
+    /// sources they also run on, and which rules. `sigil rules check`
+    /// shows it.
+    pub fn schemas(&self) -> Vec<SchemaUse> {
+        self.recognition.schemas()
+    }
+
+    /// Rules that never ran: those written for a schema none of whose
+    /// sources (its rows, or a raw source it maps from) any event evaluated
+    /// so far was recognised as, one entry per schema, with the nearest
+    /// thing seen. Hosts say it at the end of a run, for rules silently
+    /// never run are otherwise indistinguishable from rules that found
+    /// nothing. Several engines that shared a stream ran no rule of a
+    /// schema that each of them lists.
+    pub fn unrecognised(&self) -> Vec<Unrecognised> {
+        self.recognition
+            .unrecognised(&|slot| self.trie.path(slot).to_string())
     }
 
     /// Counters of the correlation state (all zero without correlation rules).

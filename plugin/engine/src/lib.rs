@@ -112,6 +112,7 @@
 pub mod correlation;
 mod engine;
 mod error;
+pub mod export;
 mod matching;
 mod options;
 mod rules;
@@ -120,7 +121,7 @@ mod verdict;
 mod vocab;
 
 pub use correlation::{Alert, BatchAlert, CorrelationStats, Observation};
-pub use engine::{BatchEntry, Engine, EngineStats, RuleSource};
+pub use engine::{BatchEntry, Engine, EngineStats, RuleSource, SchemaUse, Unrecognised};
 pub use error::{EventError, EventWarning, LoadError, ObservationError, RuleError};
 pub use options::Options;
 pub use rules::rule::RuleTest;
@@ -128,4 +129,4 @@ pub use scan::input;
 pub use verdict::{Finding, RuleInfo, Verdict};
 pub use vocab::level::Level;
 pub use vocab::logsource::Source;
-pub use vocab::timepart::format_rfc3339_ms;
+pub use vocab::timepart::{format_rfc3339_ms, parse_rfc3339_ms};

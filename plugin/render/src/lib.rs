@@ -56,9 +56,14 @@
 //!
 //! None.
 //!
+//! # Formats
+//!
+//! sigil's own JSON (the event with `"sigil"` spliced in: [`Renderer`]),
+//! and OCSF Detection Finding records, one per finding ([`ocsf::Ocsf`]).
+//!
 //! # Non-goals
 //!
-//! Output formats other than JSON; I/O (callers own their buffers).
+//! I/O (callers own their buffers).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -67,6 +72,8 @@ use std::io::Write as _;
 
 use serde_json::value::RawValue;
 use sigil_engine::{Alert, RuleInfo, Verdict};
+
+pub mod ocsf;
 
 /// The members of the `"sigil"` object of an event that matched nothing and
 /// was read cleanly: `"score":0,"level":null,"findings":[]`. Batches do not

@@ -1,6 +1,7 @@
 //! Cutting an input stream into NDJSON blocks, whatever its framing.
 
-use sigil_engine::input::{Framing, FramingError, detect_framing, document_events, minify_into};
+use sigil_engine::export::{CsvRows, ExportStats, InputFormat, detect_format, export_rows};
+use sigil_engine::input::{FramingError, document_events, minify_into};
 
 /// The size of the blocks handed to one evaluation (1 MiB, cut at a
 /// newline): large enough that a call's overhead (a copy into a component,
@@ -12,33 +13,43 @@ pub const BLOCK_BYTES: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How far the framer has got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum State {
     /// Still reading the first block: the framing is decided on it.
     Start,
     /// One event per line: blocks are cut as input arrives.
     Ndjson,
-    /// A JSON document (array, `Records` file, pretty-printed objects):
-    /// held whole until [`Framer::finish`], then split and minified into
-    /// NDJSON.
-    Document,
+    /// A JSON document (array, `Records` file, pretty-printed objects, or
+    /// a SIEM API's export when the format is one): held whole until
+    /// [`Framer::finish`], then split and minified into NDJSON.
+    Document(InputFormat),
+    /// A CSV export: each row becomes an NDJSON line as it arrives;
+    /// `buf` then holds those lines.
+    Csv(Box<CsvRows>),
 }
 
 /// Cuts one input (a file, stdin, a dropped browser file) into blocks of
 /// NDJSON for evaluation, as `sigil run` reads it.
 ///
-/// The framing is decided on the first [`BLOCK_BYTES`] bytes, after a
-/// byte-order mark, by `sigil_engine::input::detect_framing`: NDJSON is cut
-/// into blocks of about [`BLOCK_BYTES`] at newlines as it arrives; a
-/// document is held until the input ends, split into its events
-/// (`document_events`) and each event minified onto one line. Use one
-/// framer per input: a new file may have another framing.
+/// The format is decided on the first [`BLOCK_BYTES`] bytes, after a
+/// byte-order mark, by `sigil_engine::export::detect_format`, unless it is
+/// given ([`Framer::with_format`], `--input-format`): NDJSON is cut into
+/// blocks of about [`BLOCK_BYTES`] at newlines as it arrives; a document
+/// (an array, a `Records` file, a SIEM API's export) is held until the
+/// input ends, split into its events (`document_events`, `export_rows`)
+/// and each event minified onto one line; a CSV export becomes one line
+/// per row as it arrives (`CsvRows`). Use one framer per input: a new file
+/// may have another format.
 #[derive(Debug)]
 pub struct Framer {
     /// Input not yet handed out; `buf[start..]` is pending.
     buf: Vec<u8>,
     start: usize,
     state: State,
+    /// The format asked for; `Auto` detects it.
+    format: InputFormat,
+    /// Rows of an export read so far.
+    stats: ExportStats,
     finished: bool,
     /// The input paused: complete lines go out without waiting for a block.
     paused: bool,
@@ -52,15 +63,40 @@ impl Default for Framer {
 }
 
 impl Framer {
-    /// A framer for a new input.
+    /// A framer for a new input, its format detected.
     pub fn new() -> Framer {
+        Framer::with_format(InputFormat::Auto)
+    }
+
+    /// A framer for a new input in `format` (`Auto`: detected from the
+    /// first block). A format that does not fit the input is not second
+    /// guessed: NDJSON given a document reports each line, an API format
+    /// given something else is one [`FramingError`] at the end.
+    pub fn with_format(format: InputFormat) -> Framer {
         Framer {
             buf: Vec::new(),
             start: 0,
             state: State::Start,
+            format,
+            stats: ExportStats::default(),
             finished: false,
             paused: false,
             error: None,
+        }
+    }
+
+    /// The format read: the one given, or the one detected once decided
+    /// (`Auto` until then).
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
+    /// What reading an export (CSV, or a SIEM API's JSON) did so far: rows
+    /// read, ragged, cut, not rows. Zero for other formats.
+    pub fn export_stats(&self) -> ExportStats {
+        match &self.state {
+            State::Csv(rows) => rows.stats(),
+            _ => self.stats,
         }
     }
 
@@ -71,9 +107,13 @@ impl Framer {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        self.buf.extend_from_slice(bytes);
         self.paused = false;
-        if self.state == State::Start && self.buf.len() >= BLOCK_BYTES {
+        if let State::Csv(rows) = &mut self.state {
+            rows.push(bytes, &mut self.buf);
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        if matches!(self.state, State::Start) && self.buf.len() >= BLOCK_BYTES {
             self.decide();
         }
     }
@@ -85,7 +125,7 @@ impl Framer {
     /// reads nothing else, so the decision is the one a full block gives.
     /// A document still waits for the end of the input.
     pub fn pause(&mut self) {
-        if self.state == State::Start {
+        if matches!(self.state, State::Start) {
             let body = self.buf.strip_prefix(BOM).unwrap_or(&self.buf);
             let first_line_complete = body
                 .iter()
@@ -103,12 +143,20 @@ impl Framer {
     /// Ends the input: the rest is handed out by [`Framer::next_block`],
     /// a document is split into its events now.
     pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
         self.finished = true;
-        if self.state == State::Start {
+        if matches!(self.state, State::Start) {
             self.decide();
         }
-        if self.state == State::Document {
-            self.split();
+        match &mut self.state {
+            State::Document(format) => {
+                let format = *format;
+                self.split(format);
+            }
+            State::Csv(rows) => rows.finish(&mut self.buf),
+            State::Start | State::Ndjson => {}
         }
     }
 
@@ -125,7 +173,7 @@ impl Framer {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if self.state != State::Ndjson {
+        if !matches!(self.state, State::Ndjson | State::Csv(_)) {
             return Ok(None);
         }
         let rest = self.buf.get(self.start..).unwrap_or_default();
@@ -160,24 +208,41 @@ impl Framer {
             0
         };
         self.buf.drain(..bom);
-        let first = self.buf.get(..BLOCK_BYTES - bom).unwrap_or(&self.buf);
-        self.state = match detect_framing(first) {
-            Framing::Ndjson => State::Ndjson,
-            Framing::Document => State::Document,
+        let format = match self.format {
+            InputFormat::Auto => {
+                detect_format(self.buf.get(..BLOCK_BYTES - bom).unwrap_or(&self.buf))
+            }
+            given => given,
+        };
+        self.format = format;
+        self.state = match format {
+            InputFormat::Auto | InputFormat::Ndjson => State::Ndjson,
+            InputFormat::Csv => {
+                let mut rows = Box::new(CsvRows::new());
+                let input = std::mem::take(&mut self.buf);
+                rows.push(&input, &mut self.buf);
+                State::Csv(rows)
+            }
+            other => State::Document(other),
         };
     }
 
     /// Splits the whole document into events, one minified line each.
-    fn split(&mut self) {
+    fn split(&mut self, format: InputFormat) {
         let mut ndjson = Vec::with_capacity(self.buf.len());
-        match document_events(&self.buf) {
-            Ok(events) => {
+        let result = match format {
+            InputFormat::QRadarAriel | InputFormat::LogAnalytics | InputFormat::SumoSearch => {
+                export_rows(format, &self.buf, &mut ndjson, &mut self.stats)
+            }
+            _ => document_events(&self.buf).map(|events| {
                 for event in events {
                     minify_into(event, &mut ndjson);
                     ndjson.push(b'\n');
                 }
-            }
-            Err(e) => self.error = Some(e),
+            }),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
         }
         self.buf = ndjson;
         self.start = 0;
@@ -293,6 +358,61 @@ mod tests {
         assert_eq!(
             blocks(b"\xEF\xBB\xBF{\"a\":1}\n", 1).concat(),
             b"{\"a\":1}\n"
+        );
+    }
+
+    /// Each export format, detected and given, in pieces of any size.
+    #[test]
+    fn exports_become_rows() {
+        let ariel = b"{\"events\": [{\"devicetime\": 1}, {\"devicetime\": 2}]}";
+        let csv = b"\xEF\xBB\xBF_messagetime,_sourcecategory\r\n1,\"a,b\"\r\n2,c";
+        for piece in [1, 7, 1 << 20] {
+            assert_eq!(
+                blocks(ariel, piece).concat(),
+                b"{\"devicetime\":1}\n{\"devicetime\":2}\n"
+            );
+            assert_eq!(
+                blocks(csv, piece).concat(),
+                b"{\"_messageTime\":1,\"_sourceCategory\":\"a,b\"}\n{\"_messageTime\":2,\"_sourceCategory\":\"c\"}\n"
+            );
+        }
+        // Given, a format is not second-guessed: the same array as events,
+        // and as an Ariel export that it is not.
+        let mut f = Framer::with_format(InputFormat::Json);
+        f.push(ariel);
+        f.finish();
+        assert_eq!(
+            f.next_block().unwrap().unwrap(),
+            &b"{\"events\":[{\"devicetime\":1},{\"devicetime\":2}]}\n"[..]
+        );
+        let mut f = Framer::with_format(InputFormat::QRadarAriel);
+        f.push(b"[{\"a\":1}]");
+        f.finish();
+        assert!(f.next_block().is_err());
+        let mut f = Framer::new();
+        f.push(csv);
+        f.finish();
+        assert_eq!(f.format(), InputFormat::Csv);
+        while f.next_block().unwrap().is_some() {}
+        assert_eq!(f.export_stats().rows, 2);
+    }
+
+    /// A live CSV stream: rows go out on a pause, as NDJSON lines do.
+    #[test]
+    fn a_paused_csv_hands_out_complete_rows() {
+        let mut f = Framer::new();
+        f.push(b"EventName,Type\nStopInstances,AWSCloudTrail\nStart");
+        f.pause();
+        assert_eq!(
+            f.next_block().unwrap().unwrap(),
+            &b"{\"EventName\":\"StopInstances\",\"Type\":\"AWSCloudTrail\"}\n"[..]
+        );
+        assert!(f.next_block().unwrap().is_none());
+        f.push(b"Instances,AWSCloudTrail\n");
+        f.finish();
+        assert_eq!(
+            f.next_block().unwrap().unwrap(),
+            &b"{\"EventName\":\"StartInstances\",\"Type\":\"AWSCloudTrail\"}\n"[..]
         );
     }
 

@@ -59,9 +59,11 @@
 //!
 //! Bytes are framed, never interpreted beyond the framing: a line that is
 //! not JSON stays one line and comes out wrapped (`sigil-render`). A
-//! document (array, `Records` file) that does not split into events is a
-//! [`FramingError`], given once at the end, since it cannot be split
-//! before it is whole.
+//! document (array, `Records` file, a SIEM API's export) that does not
+//! split into events is a [`FramingError`], given once at the end, since it
+//! cannot be split before it is whole. A SIEM export's rows
+//! (`sigil_engine::export`) each come out once, as one line, whatever is
+//! wrong with them; [`Framer::export_stats`] counts what was.
 //!
 //! # Panics
 //!
@@ -71,7 +73,8 @@
 //!
 //! NDJSON is held one block at a time (about [`BLOCK_BYTES`], more for a
 //! single longer line); a document is held whole, as it must be to split
-//! it.
+//! it; a CSV export one row at a time (at most
+//! `sigil_engine::export::MAX_ROW_BYTES`) plus the rows not yet handed out.
 //!
 //! # Non-goals
 //!
@@ -83,5 +86,5 @@ mod framer;
 mod output;
 
 pub use framer::{BLOCK_BYTES, Framer};
-pub use output::{Counters, Fault, Output};
+pub use output::{Counters, Fault, Format, Output};
 pub use sigil_engine::input::FramingError;

@@ -2,9 +2,54 @@
 
 use std::fmt;
 
+use sigil_engine::export::ExportStats;
 use sigil_engine::input::ndjson_events;
 use sigil_engine::{Alert, BatchAlert, Options, RuleInfo, Verdict};
+use sigil_render::ocsf::Ocsf;
 use sigil_render::{Outcome, Renderer};
+
+/// A format of one record per finding, not per event.
+trait Records {
+    /// Writes the records of `verdict`'s findings; how many.
+    fn findings(&self, out: &mut Vec<u8>, event: &[u8], verdict: &Verdict, now_ms: i64) -> u32;
+    /// Writes one alert's record; false when its rule is unknown.
+    fn alert(&self, out: &mut Vec<u8>, alert: &Alert) -> bool;
+}
+
+impl Records for Ocsf {
+    fn findings(&self, out: &mut Vec<u8>, event: &[u8], verdict: &Verdict, now_ms: i64) -> u32 {
+        Ocsf::findings(self, out, event, verdict, now_ms)
+    }
+
+    fn alert(&self, out: &mut Vec<u8>, alert: &Alert) -> bool {
+        Ocsf::alert(self, out, alert)
+    }
+}
+
+/// What [`Output`] writes for an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// sigil's own lines: every kept event with its verdict under
+    /// `"sigil"`, alerts as `{"sigil_alert":...}` (the default).
+    #[default]
+    Json,
+    /// One OCSF Detection Finding record per finding and per alert
+    /// (`sigil_render::ocsf`); events without findings, and events that
+    /// could not be evaluated, write nothing (errors are still counted).
+    Ocsf,
+}
+
+impl Format {
+    /// The format called `name` (`json`, `ocsf`), as the CLI spells it.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "json" => Some(Format::Json),
+            "ocsf" => Some(Format::Ocsf),
+            _ => None,
+        }
+    }
+}
 
 /// What a run did, for the end-of-run summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +77,10 @@ pub struct Counters {
     pub alerts: u64,
     /// Input bytes read (counted by the host, which reads them).
     pub bytes_in: u64,
+    /// Rows of SIEM exports read (CSV, QRadar, Log Analytics, Sumo), with
+    /// the ragged, cut and not-a-row ones (added by the host from each
+    /// input's `Framer::export_stats`).
+    pub export: ExportStats,
 }
 
 /// One reason plugin calls failed, and how many calls it failed: a trap,
@@ -63,8 +112,18 @@ pub struct Fault {
 /// {"sigil_alert":{"rule":ID,"title":T,"level":"high","score":75,"tags":[...],"group":{"field":"value"},"window":{"start":"2024-08-01T12:03:30Z","end":"2024-08-01T12:04:19Z"},"events":["<eventID>",...],"value":2}}
 /// (an aggregate record adds `"labels":{"OpCount":"3",...}` after `value`)
 /// ```
+///
+/// In [`Format::Ocsf`], the lines are OCSF records instead, one per finding
+/// and per alert, in the same places; `events_out` then counts the events
+/// whose findings were written.
 pub struct Output {
     renderer: Renderer,
+    /// Set by [`Output::format`] to OCSF. Behind a trait object so that
+    /// a host that never asks for OCSF (the JavaScript package, under a
+    /// size budget) does not link its writer and serde_json's `Value`.
+    ocsf: Option<Box<dyn Records>>,
+    /// OCSF `time` for events that carry none (see [`Output::now_ms`]).
+    now_ms: i64,
     keep_unmatched: bool,
     alerts_only: bool,
     counters: Counters,
@@ -76,6 +135,8 @@ impl Output {
     pub fn new(rules: &[RuleInfo], options: &Options) -> Output {
         Output {
             renderer: Renderer::new(rules),
+            ocsf: None,
+            now_ms: 0,
             keep_unmatched: options.keeps(false, 0),
             alerts_only: false,
             counters: Counters::default(),
@@ -87,6 +148,24 @@ impl Output {
     pub fn alerts_only(mut self, on: bool) -> Output {
         self.alerts_only = on;
         self
+    }
+
+    /// Writes in `format` (sigil's JSON unless told otherwise). The rule
+    /// table is the one [`Output::new`] was given.
+    pub fn format(mut self, format: Format, rules: &[RuleInfo]) -> Output {
+        self.ocsf = match format {
+            Format::Json => None,
+            Format::Ocsf => Some(Box::new(Ocsf::new(rules))),
+        };
+        self
+    }
+
+    /// The time, in milliseconds since the epoch, that OCSF records give an
+    /// event without a time of its own (the finding's creation time). Hosts
+    /// with a clock set it before each block; this crate reads none (it
+    /// builds for WebAssembly without imports). Unused in [`Format::Json`].
+    pub fn now_ms(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
     }
 
     /// The counters so far.
@@ -140,7 +219,22 @@ impl Output {
                 }
                 Some(Err(failure)) => (Outcome::Failed(failure as &dyn fmt::Display), true),
             };
-            if keep {
+            if let Some(ocsf) = &self.ocsf {
+                // Only findings are records; a line that is no object
+                // would have been an error line, and is counted as one.
+                match outcome {
+                    Outcome::Verdict(v) if keep => {
+                        if ocsf.findings(out, event, v, self.now_ms) > 0 {
+                            self.counters.events_out += 1;
+                        }
+                    }
+                    Outcome::Failed(_) => self.counters.errors += 1,
+                    Outcome::Unmatched if !sigil_render::looks_like_object(event) => {
+                        self.counters.errors += 1;
+                    }
+                    _ => {}
+                }
+            } else if keep {
                 let w = self.renderer.event(out, event, outcome, &[]);
                 out.push(b'\n');
                 self.counters.events_out += 1;
@@ -168,6 +262,12 @@ impl Output {
 
     /// One correlation alert line: `{"sigil_alert":{...}}`.
     fn alert(&mut self, out: &mut Vec<u8>, a: &Alert) {
+        if let Some(ocsf) = &self.ocsf {
+            if ocsf.alert(out, a) {
+                self.counters.alerts += 1;
+            }
+            return;
+        }
         let mark = out.len();
         out.extend_from_slice(b"{\"sigil_alert\":");
         // A component's answers are checked; the native engine's indexes

@@ -5,23 +5,26 @@
 //! audit logs are delivered late and out of order (CloudTrail delivers in
 //! batches every few minutes, and its files are not sorted), so arrival
 //! time would both split real sequences and join unrelated ones.
+//!
+//! Which column holds the time depends on the source the event was
+//! recognised as (`vocab::logsource`): a SIEM's row names it in its schema
+//! table (`time:` in `plugin/engine/schemas/*.yml`), a raw record in
+//! [`Source::raw_time_columns`]. Where a source has several, the event's
+//! own time comes before the time it was received (QRadar `devicetime`
+//! before `starttime`, Sumo `_messageTime` before `_receiptTime`), and a
+//! SIEM's row that wraps a raw record (Sumo's `json auto`) is timed by the
+//! record's own column first. An event of no known source is timed by the
+//! first column any source names that it has. The forms a time may take are
+//! `timepart::event_time_ms`'s.
 
 use crate::matching::matcher::{Lookup, Slots};
-use crate::vocab::logsource::Product;
-use crate::vocab::timepart::parse_rfc3339_ms;
+use crate::rules::schema;
+use crate::vocab::logsource::{Product, Shape, Source};
+use crate::vocab::timepart::event_time_ms;
 use crate::vocab::value::Val;
 
 use super::key::bounded;
 
-/// Timestamp fields, in order of preference when the product is unknown.
-const TIME_FIELDS: [&str; 6] = [
-    "@timestamp",
-    "timestamp",
-    "eventTime",
-    "time",
-    "eventTimestamp",
-    "CreationTime",
-];
 /// Event id fields, in order of preference when the product is unknown.
 const ID_FIELDS: [&str; 6] = [
     "eventID",
@@ -31,18 +34,6 @@ const ID_FIELDS: [&str; 6] = [
     "Id",
     "id",
 ];
-
-/// The timestamp fields of a product, as indexes into [`TIME_FIELDS`]: the
-/// field each product's schema documents for the time of the event.
-fn time_fields(product: Option<Product>) -> &'static [usize] {
-    match product {
-        Some(Product::Aws) => &[2],      // CloudTrail eventTime
-        Some(Product::Azure) => &[3, 4], // Activity log `time` (export) or `eventTimestamp` (REST)
-        Some(Product::Gcp) => &[1],      // LogEntry timestamp
-        Some(Product::M365) => &[5],     // Management activity CreationTime
-        None => &[0, 1, 2, 3, 4, 5],
-    }
-}
 
 /// The event id fields of a product, as indexes into [`ID_FIELDS`].
 fn id_fields(product: Option<Product>) -> &'static [usize] {
@@ -55,29 +46,120 @@ fn id_fields(product: Option<Product>) -> &'static [usize] {
     }
 }
 
+/// The time columns of `source`: its schema table's `time:` for a SIEM's
+/// row (`schemas` are the tables, read once by the caller), or
+/// [`Source::raw_time_columns`] for a raw record.
+pub(crate) fn time_columns(source: Source, schemas: &[schema::Schema]) -> Vec<String> {
+    if source.is_siem_row() {
+        // The built-in tables are checked by tests (every SIEM row has one,
+        // with `time:`).
+        schemas
+            .iter()
+            .find(|s| s.source == source)
+            .map(|s| s.time.clone())
+            .unwrap_or_default()
+    } else {
+        source
+            .raw_time_columns()
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+}
+
 /// The extraction slots of the time and id fields.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
-    time: [u32; 6],
+    /// The slot of each distinct time column.
+    time: Box<[u32]>,
+    /// For each source (`Source as usize`): its time columns, as indexes
+    /// into `time`, in order of preference.
+    by_source: Box<[Box<[u8]>]>,
+    /// For each product (`Product as usize`): the time columns of its raw
+    /// sources, for a SIEM's row that wraps a record of that product.
+    by_product: Box<[Box<[u8]>]>,
+    /// Every time column: each source's first, then their later ones.
+    any: Box<[u8]>,
     id: [u32; 6],
 }
 
 impl Clock {
     pub fn new(slots: &mut dyn Slots) -> Clock {
+        let schemas = schema::all();
+        let columns: Vec<Vec<String>> = Source::ALL
+            .into_iter()
+            .map(|s| time_columns(s, &schemas))
+            .collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut by_source = Vec::with_capacity(columns.len());
+        for cols in &columns {
+            let mut idx = Vec::with_capacity(cols.len());
+            for c in cols {
+                let i = names.iter().position(|n| n == c).unwrap_or_else(|| {
+                    names.push(c);
+                    names.len() - 1
+                });
+                // Fewer than a few dozen columns in all (the tables are built in).
+                idx.push(i as u8);
+            }
+            by_source.push(idx.into_boxed_slice());
+        }
+        let by_product = Product::ALL
+            .into_iter()
+            .map(|p| {
+                let mut idx: Vec<u8> = Vec::new();
+                for &s in p.sources() {
+                    for &i in &by_source[s as usize][..] {
+                        if !idx.contains(&i) {
+                            idx.push(i);
+                        }
+                    }
+                }
+                idx.into_boxed_slice()
+            })
+            .collect();
+        let mut any: Vec<u8> = Vec::new();
+        let deepest = by_source.iter().map(|c| c.len()).max().unwrap_or(0);
+        for rank in 0..deepest {
+            for cols in &by_source {
+                if let Some(&i) = cols.get(rank)
+                    && !any.contains(&i)
+                {
+                    any.push(i);
+                }
+            }
+        }
         Clock {
-            time: TIME_FIELDS.map(|f| slots.slot(f)),
+            time: names.iter().map(|n| slots.slot(n)).collect(),
+            by_source: by_source.into_boxed_slice(),
+            by_product,
+            any: any.into_boxed_slice(),
             id: ID_FIELDS.map(|f| slots.slot(f)),
         }
     }
 
-    /// The event's time in milliseconds since the epoch: an RFC 3339 string,
-    /// or a number of seconds (milliseconds above 10^12) since the epoch.
-    pub fn time(&self, product: Option<Product>, values: &dyn Lookup<'_>) -> Option<i64> {
-        time_fields(product).iter().find_map(|&f| {
+    /// The event's time in milliseconds since the epoch, from the first
+    /// time column of its source that holds a time.
+    pub fn time(&self, shape: Shape, values: &dyn Lookup<'_>) -> Option<i64> {
+        let (inner, own): (&[u8], &[u8]) = match shape.source {
+            Some(s) => {
+                let own = self.by_source.get(s as usize).map_or(&[][..], |c| &c[..]);
+                let inner = match shape.product {
+                    Some(p) if s.is_siem_row() => {
+                        self.by_product.get(p as usize).map_or(&[][..], |c| &c[..])
+                    }
+                    _ => &[],
+                };
+                (inner, own)
+            }
+            None => (&[], &self.any),
+        };
+        inner.iter().chain(own).find_map(|&c| {
+            let slot = *self.time.get(usize::from(c))?;
             values
-                .values(self.time[f])
+                .values(slot)
                 .iter()
-                .find_map(|(_, v)| timestamp(v))
+                .find_map(|(_, v)| event_time_ms(v))
         })
     }
 
@@ -93,41 +175,42 @@ impl Clock {
     }
 }
 
-fn timestamp(v: &Val<'_>) -> Option<i64> {
-    match v {
-        // Falcon writes epoch milliseconds as a string of digits.
-        Val::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse::<f64>().ok().and_then(|n| timestamp(&Val::Num(n)))
-        }
-        Val::Str(s) => parse_rfc3339_ms(s),
-        Val::Num(n) if n.is_finite() && *n >= 0.0 && *n < 1e17 => Some(if *n > 1e12 {
-            *n as i64
-        } else {
-            (*n * 1000.0) as i64
-        }),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each schema's time column, mapped from a raw source, is read from
+    /// the column that source's own list names: the two tables say one thing.
     #[test]
-    fn numbers_are_seconds_or_milliseconds() {
-        assert_eq!(
-            timestamp(&Val::Num(1_722_513_864.0)),
-            Some(1_722_513_864_000)
-        );
-        assert_eq!(
-            timestamp(&Val::Num(1_722_513_864_123.0)),
-            Some(1_722_513_864_123)
-        );
-        assert_eq!(
-            timestamp(&Val::Str("2024-08-01T12:04:24.5Z".into())),
-            Some(1_722_513_864_500)
-        );
-        assert_eq!(timestamp(&Val::Num(-1.0)), None);
-        assert_eq!(timestamp(&Val::Bool(true)), None);
+    fn schemas_map_their_time_from_the_raw_time_columns() {
+        for source in Source::ALL.into_iter().filter(|s| s.is_siem_row()) {
+            let schema = schema::find(source.name()).unwrap();
+            assert!(!schema.time.is_empty(), "{}: no `time:`", source.name());
+            for m in &schema.mappings {
+                let raw = m.source.raw_time_columns();
+                match m.column(&schema.time[0]) {
+                    Some(crate::matching::column::Column::First(paths)) => {
+                        assert!(
+                            paths.iter().all(|p| raw.contains(&p.as_str())),
+                            "{} maps {} from {paths:?}, not from {}'s {raw:?}",
+                            source.name(),
+                            schema.time[0],
+                            m.source.name(),
+                        );
+                    }
+                    // Sumo maps no column: a raw record keeps its own.
+                    None => {}
+                    Some(other) => panic!("{}: time mapped as {other:?}", source.name()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_source_has_a_time_column() {
+        let schemas = schema::all();
+        for s in Source::ALL {
+            assert!(!time_columns(s, &schemas).is_empty(), "{}", s.name());
+        }
     }
 }

@@ -167,7 +167,7 @@
 //! State lives as long as the engine. A host that replaces an engine (the
 //! `sigil` host does after a plugin traps) starts with empty windows.
 
-mod clock;
+pub(crate) mod clock;
 mod key;
 mod link;
 mod observation;
@@ -179,7 +179,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::matching::matcher::{Lookup, Slots};
 use crate::verdict::Finding;
-use crate::vocab::logsource::Product;
+use crate::vocab::logsource::Shape;
 use crate::vocab::value::{Val, format_number};
 
 pub(crate) use crate::rules::correlation::Def;
@@ -450,11 +450,11 @@ impl Correlator {
     pub fn observe(
         &mut self,
         matched: &[Finding],
-        product: Option<Product>,
+        shape: Shape,
         values: &dyn Lookup<'_>,
         out: &mut Vec<Alert>,
     ) {
-        let obs = self.prepare(matched, product, values);
+        let obs = self.prepare(matched, shape, values);
         self.apply(obs, out);
     }
 
@@ -466,18 +466,18 @@ impl Correlator {
     pub fn prepare(
         &self,
         matched: &[Finding],
-        product: Option<Product>,
+        shape: Shape,
         values: &dyn Lookup<'_>,
     ) -> Observation {
         let mut obs = Observation {
-            time: self.clock.time(product, values),
+            time: self.clock.time(shape, values),
             ..Observation::default()
         };
         if !matched.iter().any(|f| self.feeds(f.rule)) {
             return obs;
         }
         obs.feeds = true;
-        obs.id = self.clock.id(product, values);
+        obs.id = self.clock.id(shape.product, values);
         for f in matched {
             let feeds = self
                 .plan

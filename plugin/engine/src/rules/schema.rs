@@ -25,9 +25,22 @@
 //!   column can be projected into labels but not tested: a rule that tests
 //!   it is refused for that source, with the reason.
 //!
+//! `time` lists the columns that hold a row's time, the event's own time
+//! before the time the SIEM received it; correlation windows slide on the
+//! first that holds a time (see `correlation::clock`).
+//!
 //! A column the table does not list is read under its own name. Columns
 //! listed under `dynamic` hold JSON (KQL's `dynamic` type): string tests and
 //! labels see their JSON text, as KQL's string operators do.
+//!
+//! A table's `columns` name the SIEM's own columns and the type each has
+//! there (`string`, `number`, `boolean`, `datetime`, `dynamic`), and
+//! `column-names: case-insensitive` says the SIEM ignores their case;
+//! `markers` are the columns that tell its export from another's. Rules do
+//! not need them; reading a SIEM's exports does ([`column_tables`]): a CSV
+//! header is recognised by them, Sumo's lower-cased field names get their
+//! case back from them, and text cells become numbers where the SIEM's
+//! column is one.
 
 use std::collections::HashMap;
 
@@ -50,6 +63,99 @@ const TABLES: [(&str, &str); 5] = [
     ("falcon.yml", include_str!("../../schemas/falcon.yml")),
 ];
 
+/// The type a SIEM gives one of its columns, as its exports need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnType {
+    /// Text (also KQL's `guid`, `timespan`).
+    String,
+    /// KQL's `long`, `int`, `real`, `decimal`; AQL's numbers; Sumo's times.
+    Number,
+    /// KQL's `bool`.
+    Boolean,
+    /// A point in time, kept as the text the SIEM wrote.
+    Datetime,
+    /// JSON (KQL's `dynamic`): an export's JSON text becomes JSON again.
+    Dynamic,
+}
+
+impl ColumnType {
+    /// The type called `name` in a table's `columns`, or in a Log
+    /// Analytics response's `columns[].type`.
+    pub fn parse(name: &str) -> Option<ColumnType> {
+        Some(match name {
+            "string" | "guid" | "timespan" => ColumnType::String,
+            "number" | "long" | "int" | "real" | "decimal" => ColumnType::Number,
+            "boolean" | "bool" => ColumnType::Boolean,
+            "datetime" => ColumnType::Datetime,
+            "dynamic" => ColumnType::Dynamic,
+            _ => return None,
+        })
+    }
+}
+
+/// A schema's own columns and their types, in table order: what reading an
+/// export of that SIEM needs.
+#[derive(Clone, Debug)]
+pub(crate) struct ColumnTable {
+    pub source: Source,
+    pub columns: Vec<(String, ColumnType)>,
+    /// The SIEM matches column names in any case (`column-names:
+    /// case-insensitive`: AQL, Sumo), so its exports may spell them in
+    /// any; otherwise (KQL, LogScale) a name is its exact spelling.
+    pub case_insensitive: bool,
+    /// The columns that say a header is this SIEM's (`markers`): a header
+    /// naming more of them belongs to this table before one that merely
+    /// names more columns.
+    pub markers: Vec<String>,
+}
+
+/// The `columns` of every built-in table that has them, in [`TABLES`]
+/// order. Read once per input whose format is being decided or converted.
+pub(crate) fn column_tables() -> Result<Vec<ColumnTable>, String> {
+    let mut out = Vec::new();
+    for (file, text) in TABLES {
+        let docs = yaml::load(text)
+            .map_err(|e| format!("built-in schema {file}:{}: {}", e.line, e.message))?;
+        let Some(doc) = docs.first() else { continue };
+        let schema = parse(doc).map_err(|e| format!("built-in schema {file}: {e}"))?;
+        let case_insensitive = match doc.get("column-names").map(|n| (n, n.as_str())) {
+            None => false,
+            Some((_, Some("case-insensitive"))) => true,
+            Some((_, Some("case-sensitive"))) => false,
+            Some((n, _)) => {
+                return Err(format!(
+                    "built-in schema {file}: line {}: `column-names` is case-sensitive or case-insensitive",
+                    n.line
+                ));
+            }
+        };
+        let mut markers = Vec::new();
+        for m in doc
+            .get("markers")
+            .and_then(Node::as_seq)
+            .unwrap_or_default()
+        {
+            let name = m.as_str().unwrap_or_default();
+            if !schema.columns.iter().any(|(c, _)| c == name) {
+                return Err(format!(
+                    "built-in schema {file}: line {}: marker `{name}` is not one of `columns`",
+                    m.line
+                ));
+            }
+            markers.push(name.to_string());
+        }
+        if !schema.columns.is_empty() {
+            out.push(ColumnTable {
+                source: schema.source,
+                columns: schema.columns,
+                case_insensitive,
+                markers,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// How one schema's columns are found in one raw source.
 #[derive(Clone, Debug)]
 pub(crate) struct Mapping {
@@ -64,12 +170,17 @@ impl Mapping {
     }
 }
 
-/// A SIEM schema: its own rows' source, its JSON columns and its mappings.
+/// A SIEM schema: its own rows' source, its time columns, its JSON columns
+/// and its mappings.
 #[derive(Clone, Debug)]
 pub(crate) struct Schema {
     pub source: Source,
+    /// The columns that hold a row's time, event time first (`time:`).
+    pub time: Vec<String>,
     pub dynamic: Vec<String>,
     pub mappings: Vec<Mapping>,
+    /// The SIEM's own columns and their types (`columns`), for exports.
+    pub columns: Vec<(String, ColumnType)>,
 }
 
 /// The built-in schema named `name` (a [`Source`] name such as
@@ -97,6 +208,15 @@ pub(crate) fn find(name: &str) -> Result<Schema, String> {
     ))
 }
 
+/// Every built-in schema, each table parsed once (what a pack with
+/// correlations reads at load time, for the time columns).
+pub(crate) fn all() -> Vec<Schema> {
+    TABLES
+        .iter()
+        .filter_map(|(_, text)| parse(yaml::load(text).ok()?.first()?).ok())
+        .collect()
+}
+
 fn parse(doc: &Node) -> Result<Schema, String> {
     let line = |n: &Node, m: &str| format!("line {}: {m}", n.line);
     let name = doc
@@ -105,17 +225,38 @@ fn parse(doc: &Node) -> Result<Schema, String> {
         .ok_or("needs `schema: NAME`")?;
     let source = Source::parse(name)
         .ok_or_else(|| format!("`{name}` is not a source the engine recognises"))?;
-    let mut dynamic = Vec::new();
-    if let Some(d) = doc.get("dynamic") {
-        for item in d
-            .as_seq()
-            .ok_or_else(|| line(d, "`dynamic` must be a list of column names"))?
-        {
-            dynamic.push(
+    let names = |key: &str| -> Result<Vec<String>, String> {
+        let Some(d) = doc.get(key) else {
+            return Ok(Vec::new());
+        };
+        d.as_seq()
+            .ok_or_else(|| line(d, &format!("`{key}` must be a list of column names")))?
+            .iter()
+            .map(|item| {
                 item.as_str()
-                    .ok_or_else(|| line(item, "a column name must be a string"))?
-                    .to_string(),
-            );
+                    .map(str::to_string)
+                    .ok_or_else(|| line(item, "a column name must be a string"))
+            })
+            .collect()
+    };
+    let dynamic = names("dynamic")?;
+    let time = names("time")?;
+    if time.is_empty() {
+        return Err("needs `time: [COLUMN, ...]`, the columns that hold a row's time".into());
+    }
+    let mut columns = Vec::new();
+    if let Some(c) = doc.get("columns") {
+        for (name, ty) in c
+            .as_map()
+            .ok_or_else(|| line(c, "`columns` must map column names to types"))?
+        {
+            let ty = ty.as_str().and_then(ColumnType::parse).ok_or_else(|| {
+                line(
+                    ty,
+                    "a column's type is one of string, number, boolean, datetime, dynamic",
+                )
+            })?;
+            columns.push((name.text().unwrap_or("").to_string(), ty));
         }
     }
     let mut mappings = Vec::new();
@@ -140,8 +281,10 @@ fn parse(doc: &Node) -> Result<Schema, String> {
     }
     Ok(Schema {
         source,
+        time,
         dynamic,
         mappings,
+        columns,
     })
 }
 
@@ -209,6 +352,40 @@ mod tests {
             let schema = find(name).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(schema.source.name(), name, "{file}");
         }
+    }
+
+    /// Every column a table maps from raw sources, and every `dynamic`
+    /// one, is one of its own `columns`: the two lists cannot drift apart.
+    #[test]
+    fn mapped_columns_are_listed_columns() {
+        for table in column_tables().unwrap() {
+            let schema = find(table.source.name()).unwrap();
+            let listed = |c: &str| table.columns.iter().any(|(n, _)| n == c);
+            for m in &schema.mappings {
+                for c in m.columns.keys() {
+                    assert!(
+                        listed(c),
+                        "{}: `{c}` is mapped but not in `columns`",
+                        table.source.name()
+                    );
+                }
+            }
+            for c in &schema.dynamic {
+                assert!(
+                    listed(c),
+                    "{}: `{c}` is dynamic but not in `columns`",
+                    table.source.name()
+                );
+            }
+        }
+        let tables = column_tables().unwrap();
+        assert_eq!(tables.len(), TABLES.len());
+        assert!(tables.iter().all(|t| !t.markers.is_empty()));
+    }
+
+    #[test]
+    fn all_has_every_table() {
+        assert_eq!(all().len(), TABLES.len());
     }
 
     #[test]

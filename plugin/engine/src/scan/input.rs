@@ -74,9 +74,15 @@ pub enum Framing {
 /// NDJSON when the first non-blank line is, on its own, a complete JSON
 /// object that is not a CloudTrail delivery file; `Document` otherwise. A
 /// first line that is broken JSON also counts as NDJSON, so that the bad
-/// line is reported on its own and the lines after it still flow.
+/// line is reported on its own and the lines after it still flow. So does
+/// a first line that does not close when the next line is a complete
+/// object: that is NDJSON whose first line was cut (a shipper's line
+/// limit, a writer that died), not a pretty-printed document, whose
+/// second line is never an object of its own. Read as a document, the
+/// whole input would be lost to one framing error.
 pub fn detect_framing(start: &[u8]) -> Framing {
-    let Some(first) = ndjson_events(start).next() else {
+    let mut lines = ndjson_events(start);
+    let Some(first) = lines.next() else {
         return Framing::Ndjson;
     };
     let trimmed = first.trim_ascii();
@@ -86,8 +92,17 @@ pub fn detect_framing(start: &[u8]) -> Framing {
     match serde_json::from_slice::<Records<'_>>(trimmed) {
         Ok(r) if r.records.is_some() => Framing::Document,
         Ok(_) => Framing::Ndjson,
-        // An object that does not close on its first line is pretty-printed.
-        Err(e) if e.is_eof() => Framing::Document,
+        // An object that does not close on its first line is pretty-printed,
+        // unless an object of its own follows.
+        Err(e) if e.is_eof() => match lines.next() {
+            Some(next)
+                if serde_json::from_slice::<&RawValue>(next)
+                    .is_ok_and(|v| v.get().starts_with('{')) =>
+            {
+                Framing::Ndjson
+            }
+            _ => Framing::Document,
+        },
         Err(_) => Framing::Ndjson,
     }
 }
@@ -102,6 +117,13 @@ struct Records<'a> {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot split the document into events: {0}")]
 pub struct FramingError(String);
+
+impl FramingError {
+    /// An error with `message` (what broke, and what to do).
+    pub(crate) fn new(message: String) -> FramingError {
+        FramingError(message)
+    }
+}
 
 /// Splits a whole document into the raw bytes of its events.
 ///
@@ -194,6 +216,22 @@ mod tests {
             Framing::Document
         );
         assert_eq!(detect_framing(b"not json\n{\"a\":1}"), Framing::Ndjson);
+        // A first line cut short, then NDJSON.
+        assert_eq!(
+            detect_framing(b"{\"a\":\"xx\\\n{\"a\":1}\n"),
+            Framing::Ndjson
+        );
+        assert_eq!(detect_framing(b"{\"a\":\"xx\n{\"a\":1}\n"), Framing::Ndjson);
+        // Compact records, one a line: the second line has a comma after it.
+        assert_eq!(
+            detect_framing(b"{\"Records\":[\n{\"a\":1},\n{\"a\":2}]}\n"),
+            Framing::Document
+        );
+        assert_eq!(
+            detect_framing(b"{\n\"a\": {\"b\": 1}\n}\n"),
+            Framing::Document,
+            "a member alone on a line is not an object"
+        );
     }
 
     #[test]

@@ -33,6 +33,20 @@ pub(crate) enum Product {
 }
 
 impl Product {
+    /// Every product, in declaration order (`self as usize` indexes it).
+    pub const ALL: [Product; 4] = [Product::Aws, Product::Azure, Product::Gcp, Product::M365];
+
+    /// The raw source whose time columns an event of this product, wrapped
+    /// in a SIEM's row, carries (see [`Source::raw_time_columns`]).
+    pub fn sources(self) -> &'static [Source] {
+        match self {
+            Product::Aws => &[Source::AwsCloudTrail],
+            Product::Azure => &[Source::AzureActivity, Source::AzureActivityRest],
+            Product::Gcp => &[Source::GcpAudit],
+            Product::M365 => &[Source::M365],
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Product::Aws => "aws",
@@ -110,6 +124,78 @@ impl Source {
     /// The source called `name`.
     pub fn parse(name: &str) -> Option<Source> {
         Source::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether this is a SIEM's row (it has a schema table in
+    /// `plugin/engine/schemas/`, which names its time columns) rather than
+    /// a raw log record.
+    pub fn is_siem_row(self) -> bool {
+        matches!(
+            self,
+            Source::SentinelAwsCloudTrail
+                | Source::SentinelAzureActivity
+                | Source::QRadar
+                | Source::Falcon
+                | Source::Sumo
+        )
+    }
+
+    /// What makes an event this source, as [`detect`] checks it: the
+    /// columns (with the value, where one is needed) a row must carry.
+    /// `sigil rules check` and the end of `sigil run` say it.
+    pub fn markers(self) -> &'static [&'static str] {
+        match self {
+            Source::AwsCloudTrail => &["eventSource: *.amazonaws.com"],
+            Source::AzureActivity => &["operationName", "category: an activity log category"],
+            Source::AzureActivityRest => &["operationName.value"],
+            Source::Azure => &["operationName"],
+            Source::GcpAudit => &["protoPayload.methodName or protoPayload.serviceName"],
+            Source::M365 => &["Workload", "Operation"],
+            Source::SentinelAwsCloudTrail => &["Type: AWSCloudTrail"],
+            Source::SentinelAzureActivity => &["Type: AzureActivity"],
+            Source::QRadar => &["logsourcetypename"],
+            Source::Falcon => &["#event_simpleName"],
+            Source::Sumo => &["_sourceCategory"],
+        }
+    }
+
+    /// Columns that rows of this SIEM carry when they lack its marker: what
+    /// the end of `sigil run` names as the nearest thing seen. QRadar rows
+    /// selected without `LOGSOURCETYPENAME(devicetype)` keep only the type
+    /// id; a KQL `project` drops Sentinel's `Type`; Falcon Data Replicator
+    /// files name the event `event_simpleName`, without LogScale's `#`;
+    /// clients of Sumo's Search Job API receive its metadata in lower case
+    /// (`_sourcecategory`, `_messagetime`).
+    pub(crate) fn near_columns(self) -> &'static [&'static str] {
+        match self {
+            Source::QRadar => &["devicetype"],
+            Source::SentinelAwsCloudTrail | Source::SentinelAzureActivity => &["TimeGenerated"],
+            Source::Falcon => &["event_simpleName"],
+            Source::Sumo => &["_sourcecategory", "_messageTime"],
+            _ => &[],
+        }
+    }
+
+    /// The time columns of a raw source, event time before receipt time;
+    /// empty for a SIEM's row, whose schema table names them (`time:`).
+    /// A test checks that each schema maps its time column from these.
+    ///
+    /// - CloudTrail: `eventTime`;
+    /// - Azure Activity Log, diagnostic export (and other Azure resource
+    ///   and Entra ID logs): `time`;
+    /// - Azure Activity Log, REST: `eventTimestamp`, else `submissionTimestamp`
+    ///   (when it became queryable);
+    /// - GCP `LogEntry`: `timestamp`, else `receiveTimestamp`;
+    /// - Microsoft 365 management activity: `CreationTime`.
+    pub(crate) fn raw_time_columns(self) -> &'static [&'static str] {
+        match self {
+            Source::AwsCloudTrail => &["eventTime"],
+            Source::AzureActivity | Source::Azure => &["time"],
+            Source::AzureActivityRest => &["eventTimestamp", "submissionTimestamp"],
+            Source::GcpAudit => &["timestamp", "receiveTimestamp"],
+            Source::M365 => &["CreationTime"],
+            _ => &[],
+        }
     }
 }
 
@@ -211,4 +297,51 @@ pub(crate) fn detect(values: [&[(u32, Val<'_>)]; 12]) -> Shape {
         }
     };
     Shape { product, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_follow_declaration_order() {
+        for (i, s) in Source::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{s:?}");
+        }
+        for (i, p) in Product::ALL.into_iter().enumerate() {
+            assert_eq!(p as usize, i, "{p:?}");
+        }
+    }
+
+    /// Each SIEM row's marker, alone, makes it that row: what `markers`
+    /// tells the user is what `detect` checks.
+    #[test]
+    fn a_siem_marker_alone_is_recognised() {
+        let s = |t: &'static str| vec![(0, Val::Str(t.into()))];
+        for (field, value, source) in [
+            ("Type", "AWSCloudTrail", Source::SentinelAwsCloudTrail),
+            ("Type", "AzureActivity", Source::SentinelAzureActivity),
+            ("logsourcetypename", "Amazon AWS CloudTrail", Source::QRadar),
+            (
+                "#event_simpleName",
+                "CloudResourceModification",
+                Source::Falcon,
+            ),
+            ("_sourceCategory", "prod/azure/activitylogs", Source::Sumo),
+        ] {
+            let mut values: Vec<Vec<(u32, Val<'_>)>> = vec![Vec::new(); FIELDS.len()];
+            let at = FIELDS.iter().position(|f| *f == field).unwrap();
+            values[at] = s(value);
+            let shape = detect(std::array::from_fn(|i| values[i].as_slice()));
+            assert_eq!(shape.source, Some(source), "{field}");
+            assert!(
+                source
+                    .markers()
+                    .iter()
+                    .any(|m| m.split(':').next() == Some(field)),
+                "{source:?} says its marker is {:?}",
+                source.markers()
+            );
+        }
+    }
 }

@@ -41,8 +41,10 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm]`
-/// (digits of the fraction past the third are ignored; no offset means UTC).
-pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+/// (digits of the fraction past the third are ignored; no offset means UTC),
+/// or `None`. Public so that hosts writing event times (OCSF's `time`) read
+/// them as the correlation clock does, without a date library.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = b.get(r)?;
@@ -172,6 +174,124 @@ pub(crate) fn format_date(ms: i64, pattern: &[DatePiece]) -> String {
     out
 }
 
+/// The first instant no time column may name: 10000-01-01T00:00:00Z. RFC
+/// 3339 has four-digit years; a number past this (a hostile `1e300`, or
+/// seconds mistaken for milliseconds a thousand times over) would move a
+/// correlation watermark to the far future, making every later event late.
+pub(crate) const MAX_EVENT_MS: i64 = 253_402_300_800_000;
+
+/// An event's time in milliseconds since the epoch, from the value of a time
+/// column, in every form the sources sigil recognises write it:
+///
+/// - a number: epoch seconds, or epoch milliseconds above 10^12 (QRadar
+///   `devicetime`, Sumo `_messageTime`, LogScale `@timestamp`);
+/// - a string of digits: epoch milliseconds likewise (Falcon `timestamp`);
+/// - RFC 3339 / ISO 8601, with or without fraction (any number of digits,
+///   as Sentinel's seven) and zone (none means UTC);
+/// - the Log Analytics portal's display form, which its CSV export writes
+///   under `TimeGenerated [UTC]`: `12/4/2026, 8:15:37.123 AM`, in UTC.
+///
+/// Anything else, and any time before year 0 or from year 10000 on, is no
+/// time (`None`): an event without a time takes the stream's.
+pub(crate) fn event_time_ms(v: &Val<'_>) -> Option<i64> {
+    let ms = match v {
+        Val::Num(n) => epoch_number_ms(*n)?,
+        Val::Str(s) => {
+            let t = s.trim();
+            if t.is_empty() || t.len() > MAX_TIME_TEXT {
+                return None;
+            }
+            if t.bytes().all(|b| b.is_ascii_digit()) {
+                // At most 40 digits: parsed exactly enough to be refused
+                // when too large.
+                epoch_number_ms(t.parse::<f64>().ok()?)?
+            } else if t.as_bytes().get(4) == Some(&b'-') {
+                parse_rfc3339_ms(t)?
+            } else {
+                parse_portal_display_ms(t)?
+            }
+        }
+        _ => return None,
+    };
+    (MIN_EVENT_MS..MAX_EVENT_MS).contains(&ms).then_some(ms)
+}
+
+/// 0000-01-01T00:00:00Z, the first instant RFC 3339 can write.
+const MIN_EVENT_MS: i64 = -62_167_219_200_000;
+
+/// The longest time text read: an RFC 3339 time with nanoseconds and an
+/// offset is 35 bytes; longer text is not a time and is not scanned.
+const MAX_TIME_TEXT: usize = 40;
+
+/// Epoch seconds, or milliseconds above 10^12 (10^12 seconds is year 33658,
+/// so the two cannot be confused for any time that passes the bounds).
+fn epoch_number_ms(n: f64) -> Option<i64> {
+    if !n.is_finite() || n < 0.0 || n >= MAX_EVENT_MS as f64 {
+        return None;
+    }
+    Some(if n > 1e12 {
+        n as i64
+    } else {
+        (n * 1000.0) as i64
+    })
+}
+
+/// Milliseconds since the epoch of `M/D/YYYY, h:mm:ss[.fff] AM|PM` in UTC:
+/// how the Log Analytics (Sentinel) portal displays a `datetime` in the
+/// en-US locale and writes it to a CSV export, under a header that names
+/// the zone (`TimeGenerated [UTC]`). Other locales' display forms are
+/// ambiguous (`4/12/2026` is April or December) and are not read.
+pub(crate) fn parse_portal_display_ms(s: &str) -> Option<i64> {
+    let (date, rest) = s.split_once(", ")?;
+    let mut d = date.splitn(3, '/');
+    let num = |t: &str, max_len: usize| -> Option<i64> {
+        if t.is_empty() || t.len() > max_len || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let (mo, day) = (num(d.next()?, 2)?, num(d.next()?, 2)?);
+    let year = d.next()?;
+    let y = if year.len() == 4 {
+        num(year, 4)?
+    } else {
+        return None;
+    };
+    let (clock, half) = rest.rsplit_once(' ')?;
+    let pm = match half {
+        "AM" | "am" => false,
+        "PM" | "pm" => true,
+        _ => return None,
+    };
+    let (hms, frac) = match clock.split_once('.') {
+        Some((hms, f)) => (hms, Some(f)),
+        None => (clock, None),
+    };
+    let mut t = hms.splitn(3, ':');
+    let (h, mi, se) = (num(t.next()?, 2)?, num(t.next()?, 2)?, num(t.next()?, 2)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || !(1..=12).contains(&h) {
+        return None;
+    }
+    if mi > 59 || se > 60 {
+        return None;
+    }
+    let mut millis = 0;
+    if let Some(f) = frac {
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut scale = 100;
+        for c in f.bytes() {
+            millis += i64::from(c - b'0') * scale;
+            scale /= 10;
+        }
+    }
+    // 12 AM is midnight, 12 PM noon.
+    let h = h % 12 + if pm { 12 } else { 0 };
+    let secs = days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + se;
+    Some(secs * 1000 + millis)
+}
+
 /// A time as milliseconds since the epoch: a string of digits is epoch
 /// milliseconds (QRadar `devicetime`, Falcon `timestamp`), anything else
 /// RFC 3339.
@@ -260,6 +380,64 @@ mod tests {
             extract(&Val::Str("not a time".into()), TimePart::Year),
             None
         );
+    }
+
+    fn time(s: &str) -> Option<i64> {
+        event_time_ms(&Val::Str(s.into()))
+    }
+
+    #[test]
+    fn event_times_in_every_form_a_source_writes() {
+        let t = 1_796_372_137_123; // 2026-12-04T08:15:37.123Z
+        // RFC 3339: Sentinel's seven fraction digits, CloudTrail's none,
+        // offsets, no zone (UTC), a space for the `T`.
+        assert_eq!(time("2026-12-04T08:15:37.1234567Z"), Some(t));
+        assert_eq!(time("2026-12-04T08:15:37Z"), Some(t - 123));
+        assert_eq!(time("2026-12-04T09:15:37.123+01:00"), Some(t));
+        assert_eq!(time("2026-12-04 08:15:37.123"), Some(t));
+        // Epoch milliseconds as a number (QRadar, Sumo, LogScale) or as
+        // digits (Falcon); epoch seconds.
+        assert_eq!(event_time_ms(&Val::Num(t as f64)), Some(t));
+        assert_eq!(time("1796372137123"), Some(t));
+        assert_eq!(event_time_ms(&Val::Num(1_796_372_137.0)), Some(t - 123));
+        // The Log Analytics portal's CSV export.
+        assert_eq!(time("12/4/2026, 8:15:37.123 AM"), Some(t));
+        assert_eq!(
+            time("12/4/2026, 8:15:37 PM"),
+            Some(t - 123 + 12 * 3_600_000)
+        );
+        assert_eq!(time("12/4/2026, 12:00:00 AM"), Some(1_796_342_400_000));
+        assert_eq!(time("12/4/2026, 12:00:00 PM"), Some(1_796_385_600_000));
+    }
+
+    #[test]
+    fn hostile_times_are_no_time() {
+        for s in [
+            "",
+            "   ",
+            "99999-01-01T00:00:00Z",
+            "+99999-01-01T00:00:00Z",
+            "2026-13-04T08:15:37Z",
+            "2026-12-04T08:15:37.12345678901234567890123456789012345Z",
+            "9999999999999999999999999999999999999999",
+            "99999999999999999999999999999999999999999999999",
+            "12/4/99999, 8:15:37 AM",
+            "13/4/2026, 8:15:37 AM",
+            "12/4/2026, 0:15:37 AM",
+            "12/4/2026, 8:15:37.1234567890 AM",
+            "12/4/2026, 8:15:37 XM",
+            "12/4/2026 8:15:37 AM",
+            "1/2/3, 4:5:6 AM, 7",
+            "２０２６-12-04T08:15:37Z",
+        ] {
+            assert_eq!(time(s), None, "{s:?}");
+        }
+        for n in [f64::NAN, f64::INFINITY, -1.0, 1e300, 253_402_300_800_000.0] {
+            assert_eq!(event_time_ms(&Val::Num(n)), None, "{n}");
+        }
+        // The last millisecond of year 9999 is still a time.
+        assert_eq!(time("9999-12-31T23:59:59.999Z"), Some(MAX_EVENT_MS - 1));
+        assert_eq!(event_time_ms(&Val::Bool(true)), None);
     }
 
     #[test]

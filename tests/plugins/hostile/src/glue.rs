@@ -228,9 +228,32 @@ impl detector::GuestEngine for Engine {
             alerts_dropped: s.alerts_dropped,
         }
     }
+
+    fn unrecognised(&self) -> Vec<wit::Unrecognised> {
+        self.engine.borrow().unrecognised().into_iter().map(unrecognised).collect()
+    }
 }
 
 // The conversions below are plugin/component's, one-to-one.
+
+fn unrecognised(u: sigil_engine::Unrecognised) -> wit::Unrecognised {
+    let s = u.schema;
+    wit::Unrecognised {
+        schema: wit::SchemaUse {
+            schema: s.schema.name().to_string(),
+            markers: s.markers,
+            time: s.time,
+            raw: s
+                .raw
+                .into_iter()
+                .map(|(source, time)| (source.name().to_string(), time))
+                .collect(),
+            rules: s.rules,
+        },
+        missed: u.missed,
+        near: u.near,
+    }
+}
 
 fn alert(a: sigil_engine::Alert) -> wit::Alert {
     wit::Alert {
