@@ -223,6 +223,12 @@ export interface CorrelationStats {
   alerts: number;
   /** Matches left out because they arrived behind the watermark. */
   lateEvents: number;
+  /** The late matches per correlation rule: [rule index, count], in rule order. */
+  lateByRule: [number, number][];
+  /** How far behind the newest event time the latest late match was, in ms. */
+  maxLateLagMs: number;
+  /** Matches not counted because the same event was already waiting or in the window (a re-delivery). */
+  duplicateEvents: number;
   /** Matching events left out because neither they nor the stream had a time. */
   untimedEvents: number;
   /** Matching events left out because a group-by field was missing. */

@@ -56,7 +56,11 @@ fn detectors(options: &Options) -> Vec<Detector> {
 
 #[test]
 fn alerts_follow_the_event_that_released_them() {
-    for mut d in detectors(&Options::default()) {
+    let options = Options {
+        correlation_lateness_ms: 60_000,
+        ..Options::default()
+    };
+    for mut d in detectors(&options) {
         let (out, counters) = run_to_vec(&mut d, input().as_bytes()).unwrap();
         let out = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = out.lines().collect();

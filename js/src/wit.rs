@@ -245,6 +245,8 @@ pub fn correlation_stats(s: &CorrelationStats) -> Value {
     json!({
         "correlations": s.correlations, "openGroups": s.open_groups, "pending": s.pending,
         "bytes": s.bytes, "alerts": s.alerts, "lateEvents": s.late_events,
+        "lateByRule": s.late_by_rule, "maxLateLagMs": s.max_late_lag_ms,
+        "duplicateEvents": s.duplicate_events,
         "untimedEvents": s.untimed_events, "ungroupedEvents": s.ungrouped_events,
         "evictedGroups": s.evicted_groups, "droppedEntries": s.dropped_entries,
         "forcedCommits": s.forced_commits, "fanoutTruncated": s.fanout_truncated,

@@ -215,7 +215,7 @@ fn stratus_stop_then_start_of_one_instance() {
     let mut e = Engine::load(&rules, Options::default()).unwrap();
     assert!(events.iter().all(|ev| !e.evaluate(ev).unwrap().matched()));
 
-    // The capture spans 54 s, inside the default 60 s lateness: every order
+    // The capture spans 54 s, inside the default lateness: every order
     // of its events gives the same alert.
     let mut sorted = events.clone();
     sorted.sort_by_key(|e| event_time_ms(e));

@@ -8,6 +8,8 @@ use anyhow::Context;
 use sigil_engine::{Options, RuleSource};
 use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Pool};
 
+use super::lateness::Lateness;
+
 /// Which engine runs which rules, within which limits; each flag maps onto
 /// one field of `sigil_engine::Options` or `sigil_host::HostConfig`.
 #[derive(clap::Args, Clone)]
@@ -38,9 +40,20 @@ pub struct DetectorArgs {
     /// Write only events scoring at least N (0-100).
     #[arg(long, value_name = "N", default_value_t = 0)]
     min_score: u8,
-    /// How far behind the newest event time an event may arrive and still correlate.
-    #[arg(long, value_name = "MS", default_value_t = Options::default().correlation_lateness_ms)]
-    correlation_lateness_ms: u32,
+    /// How far behind the newest event time an event may arrive and still
+    /// correlate (90s, 10m, 2h), or `end`: correlation waits for the end of
+    /// the input, so any order gives the alerts of the time-sorted input.
+    /// Default: `end` for `sigil run` over files, 15m for streams (stdin,
+    /// serve), where alerts come out that much event time late.
+    #[arg(long, value_name = "DURATION|end")]
+    lateness: Option<Lateness>,
+    /// The lateness in milliseconds (the name before --lateness).
+    #[arg(long, value_name = "MS", hide = true, conflicts_with = "lateness")]
+    correlation_lateness_ms: Option<u32>,
+    /// Whether the input is finite (files), which makes `end` the default
+    /// lateness; set by the subcommand, not a flag.
+    #[arg(skip)]
+    pub finite_input: bool,
     /// Most correlation groups open at once; past it the oldest is evicted.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
     max_groups: u32,
@@ -96,12 +109,22 @@ impl DetectorArgs {
             matched_only: self.matched_only,
             skip_invalid: self.skip_invalid,
             placeholders: super::placeholders(&self.placeholders)?,
-            correlation_lateness_ms: self.correlation_lateness_ms,
+            correlation_lateness_ms: self.lateness_ms(),
             max_groups: self.max_groups,
             max_events_per_group: self.max_events_per_group,
             max_correlation_bytes: self.max_correlation_bytes,
             ..Options::default()
         })
+    }
+
+    /// The lateness the flags give, or the default for the input: `end`
+    /// for files, the engine's default for streams.
+    pub fn lateness_ms(&self) -> u32 {
+        match (self.lateness, self.correlation_lateness_ms) {
+            (Some(Lateness(ms)), _) | (None, Some(ms)) => ms,
+            (None, None) if self.finite_input => Options::LATENESS_END,
+            (None, None) => Options::default().correlation_lateness_ms,
+        }
     }
 
     /// The plugin limits the flags give.

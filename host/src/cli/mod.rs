@@ -3,6 +3,7 @@
 
 mod detector_args;
 mod interrupt;
+mod lateness;
 mod progress;
 pub mod rules_check;
 pub mod rules_test;

@@ -12,6 +12,7 @@ use sigil_host::Format;
 
 use super::detector_args::DetectorArgs;
 use super::interrupt::Interrupt;
+use super::lateness;
 use super::progress::Progress;
 
 /// Flags of `sigil run`.
@@ -66,8 +67,11 @@ fn parse_format(name: &str) -> Result<Format, String> {
 }
 
 /// Runs `sigil run`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // Files end, so correlation can wait for their end (see `lateness`).
+    args.detector.finite_input =
+        !args.inputs.is_empty() && args.inputs.iter().all(|p| p.as_os_str() != "-");
     let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let plugin = args.detector.plugin()?;
     let mut pool = args.detector.pool(plugin.as_ref())?;
@@ -146,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut s = format!(", alerts {}", c.alerts);
         for (name, n) in [
             ("late", stats.late_events),
+            ("duplicates", stats.duplicate_events),
             ("untimed", stats.untimed_events),
             ("evicted groups", stats.evicted_groups),
             ("dropped matches", stats.dropped_entries),
@@ -159,6 +164,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
+    for line in lateness::warnings(&stats, &detector.rules(), &detector.options()) {
+        eprintln!("sigil: {line}");
+    }
     // Exports: only when some were read, and what was wrong with them.
     let export = match c.export {
         e if e.rows == 0 => String::new(),

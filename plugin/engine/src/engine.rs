@@ -323,7 +323,8 @@ impl Engine {
                 });
             }
             let limits = Limits {
-                lateness_ms: i64::from(options.correlation_lateness_ms),
+                lateness_ms: (options.correlation_lateness_ms != Options::LATENESS_END)
+                    .then(|| i64::from(options.correlation_lateness_ms)),
                 max_groups: options.max_groups.max(1) as usize,
                 max_events_per_group: options.max_events_per_group.max(1) as usize,
                 max_bytes: options.max_correlation_bytes as usize,

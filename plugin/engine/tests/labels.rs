@@ -221,8 +221,14 @@ sigil:
 
 #[test]
 fn aggregates_emit_one_record_per_group_when_the_window_closes() {
-    let mut e = load(
-        r#"
+    let options = Options {
+        correlation_lateness_ms: 60_000,
+        ..Options::default()
+    };
+    let mut e = Engine::load(
+        &[RuleSource::new(
+            "test.yml",
+            r#"
 title: base
 name: base
 logsource: {product: falcon}
@@ -252,6 +258,8 @@ sigil:
         Ops: values(OperationName)
         Risks: values(Risk)
 "#,
+        )],
+        options,
     )
     .unwrap();
     let ev = |user: &str, op: &str, t: i64| {

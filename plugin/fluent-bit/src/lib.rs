@@ -87,7 +87,8 @@
 //! - Correlation windows live as long as the instance: since Fluent Bit
 //!   4.1.0, as long as the filter. `filter_wasm` calls nothing at shutdown,
 //!   so matches still waiting for the watermark then (the last
-//!   `correlation_lateness_ms`, 60 s, of event time) never complete an
+//!   `correlation_lateness_ms`, 15 minutes by default, of event time)
+//!   never complete an
 //!   alert: `sigil run` would write those at the end of its input. Before
 //!   4.1.0 Fluent Bit re-creates the instance for every chunk: each chunk
 //!   reloads the pack and starts with empty windows, so sequences spanning

@@ -19,18 +19,45 @@
 //! event-time order (ties broken by event id, then by content), and only
 //! committed matches change windows. The watermark is the highest event time
 //! seen minus [`Options::correlation_lateness_ms`](crate::Options) (default
-//! 60 s), or what the host sets with [`Engine::advance`](crate::Engine::advance);
-//! [`Engine::flush`](crate::Engine::flush) commits everything.
+//! 15 minutes), or what the host sets with
+//! [`Engine::advance`](crate::Engine::advance);
+//! [`Engine::flush`](crate::Engine::flush) commits everything. With
+//! [`Options::LATENESS_END`](crate::Options::LATENESS_END) only `advance`,
+//! `flush` and a full waiting room commit: for finite inputs (files, SIEM
+//! exports) in any order.
 //!
 //! That makes the outcome independent of arrival order: if every event
 //! arrives at most `lateness` behind the highest event time seen before it,
 //! the alerts are exactly those of the same events sorted by time. A match
 //! that arrives later than that is *late*: it is left out of correlation
 //! (its finding, if any, is still reported) and counted in
-//! [`CorrelationStats::late_events`]. The price is latency: an alert comes
-//! out once the watermark passes the event that completes it, i.e. after an
-//! event `lateness` newer (or at `advance` / `flush`). With a lateness of 0
-//! an in-order stream gets its alerts one event later.
+//! [`CorrelationStats::late_events`], per correlation rule in
+//! [`CorrelationStats::late_by_rule`], with the largest lag in
+//! [`CorrelationStats::max_late_lag_ms`], so that a host can say which
+//! detections the lateness cost and what lateness would have kept them.
+//! The price is latency: an alert comes out once the watermark passes the
+//! event that completes it, i.e. after an event `lateness` newer (or at
+//! `advance` / `flush`). With a lateness of 0 an in-order stream gets its
+//! alerts one event later; with the default, about 15 minutes of event time
+//! later.
+//!
+//! The default is fitted to documented delivery delays: CloudTrail writes a
+//! file about every 5 minutes and delivers it "within an average of about 5
+//! minutes" of the call (earlier documented as within 15 minutes), files
+//! unordered across each other; Azure Monitor documents 10 to 15 minutes
+//! for the Activity Log's legacy integration. Only matched events wait, so
+//! a long lateness costs little memory (the waiting room below bounds it).
+//!
+//! # Re-deliveries
+//!
+//! Log pipelines deliver at least once: a CloudTrail file, or a batch of a
+//! Cloud Logging sink, may come twice. A match identical to one already
+//! waiting (same event id, time, correlation, group, rule and value) is
+//! dropped when its time is committed; one identical to an entry of its
+//! group's window (the entries of the same time are compared) is not added.
+//! Both are counted in [`CorrelationStats::duplicate_events`]. Matches of
+//! events without an id are never merged. A re-delivery that arrives after
+//! its group fired and was emptied counts as a new match.
 //!
 //! Only events the engine parses move the watermark: those the prefilter
 //! lets through for some rule. Unparsed events cannot complete a
@@ -169,6 +196,10 @@ pub use observation::Observation;
 /// Most groups (or values) one event joins for one correlation.
 const MAX_FANOUT: usize = 16;
 
+/// Most waiting matches of one time a full waiting room commits at once:
+/// bounds the work one event can cause (see `Correlator::wait`).
+const FORCED_CHUNK: usize = 1024;
+
 /// A correlation rule that fired: its own output record, not a finding on
 /// an event.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,7 +236,7 @@ pub struct BatchAlert {
 }
 
 /// Counters of the correlation state, for monitoring the limits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CorrelationStats {
     /// Correlation rules loaded.
     pub correlations: u32,
@@ -219,6 +250,19 @@ pub struct CorrelationStats {
     pub alerts: u64,
     /// Matches left out because they arrived behind the watermark.
     pub late_events: u64,
+    /// The late matches per correlation rule: its index into
+    /// `Engine::rules()` and how many, in rule order, rules without late
+    /// matches left out. Says which detections the lateness cost.
+    pub late_by_rule: Vec<(u32, u64)>,
+    /// How far behind the newest event time the latest late match was, in
+    /// milliseconds (0 when none was late): the lateness that would have
+    /// kept every match.
+    pub max_late_lag_ms: u64,
+    /// Matches not counted because the same event (same id, time, rule,
+    /// group and value) was already waiting or in the window: a log
+    /// delivered twice (CloudTrail, Cloud Logging sinks and Event Hubs
+    /// deliver at least once) must not complete a count alone.
+    pub duplicate_events: u64,
     /// Matching events left out because neither they nor the stream had a time.
     pub untimed_events: u64,
     /// Matching events left out because a group-by field was missing.
@@ -302,12 +346,16 @@ struct Work {
     ids: Vec<Box<str>>,
     sample: Sample,
     cols: Box<[Option<Box<str>>]>,
+    /// An event's match (not an alert): one the window already holds is a
+    /// re-delivery and is not counted again.
+    event: bool,
 }
 
 /// Limits of the correlation state, from `Options`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    pub lateness_ms: i64,
+    /// `None`: matches wait for `flush` (`Options::LATENESS_END`).
+    pub lateness_ms: Option<i64>,
     pub max_groups: usize,
     pub max_events_per_group: usize,
     pub max_bytes: usize,
@@ -330,6 +378,8 @@ pub(crate) struct Correlator {
     /// Every match older than this is committed; newer ones wait.
     frontier: i64,
     stats: CorrelationStats,
+    /// Late matches per correlation (index into `plan.corrs`).
+    late: Vec<u64>,
 }
 
 impl Correlator {
@@ -340,6 +390,7 @@ impl Correlator {
             ..CorrelationStats::default()
         };
         Correlator {
+            late: vec![0; plan.corrs.len()],
             plan,
             clock: Clock::new(slots),
             limits,
@@ -363,7 +414,15 @@ impl Correlator {
             open_groups: self.store.len() as u64,
             pending: self.pending_len as u64,
             bytes: (self.store.bytes() + self.pending_bytes) as u64,
-            ..self.stats
+            late_by_rule: self
+                .plan
+                .corrs
+                .iter()
+                .zip(&self.late)
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| (c.rule, *n))
+                .collect(),
+            ..self.stats.clone()
         }
     }
 
@@ -465,7 +524,9 @@ impl Correlator {
         if let Some(t) = obs.time {
             let high = self.high.map_or(t, |h| h.max(t));
             self.high = Some(high);
-            self.commit(high.saturating_sub(self.limits.lateness_ms), out);
+            if let Some(lateness) = self.limits.lateness_ms {
+                self.commit(high.saturating_sub(lateness), out);
+            }
         }
     }
 
@@ -601,6 +662,11 @@ impl Correlator {
     fn wait(&mut self, hit: Hit, out: &mut Vec<Alert>) {
         if hit.ts < self.frontier {
             self.stats.late_events += 1;
+            if let Some(n) = self.late.get_mut(key::corr_of(&hit.key) as usize) {
+                *n += 1;
+            }
+            let lag = self.now().unwrap_or(self.frontier).saturating_sub(hit.ts);
+            self.stats.max_late_lag_ms = self.stats.max_late_lag_ms.max(lag.max(0) as u64);
             return;
         }
         self.pending_bytes += hit.bytes();
@@ -609,11 +675,25 @@ impl Correlator {
         while self.pending_len > self.limits.max_groups
             || self.pending_bytes > self.limits.max_bytes / 4
         {
-            let Some((&oldest, _)) = self.pending.first_key_value() else {
+            let Some(mut bucket) = self.pending.first_entry() else {
                 break;
             };
+            let oldest = *bucket.key();
             let before = self.pending_len;
-            self.commit(oldest.saturating_add(1), out);
+            if bucket.get().len() <= FORCED_CHUNK {
+                self.commit(oldest.saturating_add(1), out);
+            } else {
+                // One time holds more than a chunk (a flood of untimed
+                // events all take the stream's time): commit a chunk of it
+                // and leave the rest waiting, so that one event never pays
+                // for committing the whole room. Which of one time's
+                // matches go first then depends on arrival; over the cap
+                // the outcome already does.
+                let hits = bucket.get_mut();
+                let first = hits.split_off(hits.len() - FORCED_CHUNK);
+                self.frontier = self.frontier.max(oldest);
+                self.commit_bucket(oldest, first, out);
+            }
             self.stats.forced_commits += (before - self.pending_len) as u64;
         }
     }
@@ -628,25 +708,51 @@ impl Correlator {
             if *bucket.key() >= upto {
                 break;
             }
-            let mut hits = bucket.remove();
-            // Within one time, in an order that does not depend on arrival.
-            hits.sort_unstable();
-            for hit in hits {
-                self.pending_len -= 1;
-                self.pending_bytes -= hit.bytes();
-                let work = Work {
-                    key: hit.key.into_vec(),
-                    pos: hit.pos,
-                    ts: hit.ts,
-                    ids: hit.id.into_iter().collect(),
-                    sample: hit.sample,
-                    cols: hit.cols,
-                };
-                self.apply_work(work, out);
-            }
+            let ts = *bucket.key();
+            let hits = bucket.remove();
+            self.commit_bucket(ts, hits, out);
         }
         self.frontier = upto;
         self.expire(upto, out);
+    }
+
+    /// Commits the waiting matches `hits` of time `ts` (taken out of
+    /// `pending`), in order, after closing the windows that end before it.
+    fn commit_bucket(&mut self, ts: i64, mut hits: Vec<Hit>, out: &mut Vec<Alert>) {
+        // Windows that end before this time can no longer change: close
+        // them now, so that committing a long wait (`flush` after
+        // `LATENESS_END`) holds no more groups than a stream would.
+        self.expire(ts, out);
+        // Within one time, in an order that does not depend on arrival;
+        // a re-delivered event's hits sort next to the first delivery's.
+        hits.sort_unstable();
+        let (mut dup, mut dup_bytes) = (0, 0);
+        hits.dedup_by(|later, first| {
+            // Events without an id cannot be told apart: both count.
+            let same = later.id.is_some() && later == first;
+            if same {
+                dup += 1;
+                dup_bytes += later.bytes();
+            }
+            same
+        });
+        self.pending_len -= dup;
+        self.pending_bytes -= dup_bytes;
+        self.stats.duplicate_events += dup as u64;
+        for hit in hits {
+            self.pending_len -= 1;
+            self.pending_bytes -= hit.bytes();
+            let work = Work {
+                key: hit.key.into_vec(),
+                pos: hit.pos,
+                ts: hit.ts,
+                ids: hit.id.into_iter().collect(),
+                sample: hit.sample,
+                cols: hit.cols,
+                event: true,
+            };
+            self.apply_work(work, out);
+        }
     }
 
     /// Closes the windows the watermark has passed; aggregate windows emit
@@ -731,6 +837,12 @@ impl Correlator {
                 ids: w.ids,
                 sample: w.sample,
             };
+            if w.event && !entry.ids.is_empty() && window.holds(&entry) {
+                // Delivered again after the first delivery was committed.
+                self.stats.duplicate_events += 1;
+                self.store.update(slot, corr.timespan_ms);
+                continue;
+            }
             self.stats.dropped_entries += window.push(entry, self.limits.max_events_per_group);
             let value = window
                 .measure(corr.kind, corr.positions.len())
@@ -824,6 +936,7 @@ impl Correlator {
             ids: alert.events.iter().map(|e| e.as_str().into()).collect(),
             sample,
             cols: corr.aggregate.iter().map(|_| None).collect(),
+            event: false,
         }
     }
 

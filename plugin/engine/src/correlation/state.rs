@@ -228,6 +228,18 @@ impl Window {
         self.entries.back().map(|e| e.ts)
     }
 
+    /// Whether the window already holds `entry`: the same event ids at the
+    /// same time, for the same rule and with the same value (a log
+    /// delivered twice). Entries are in time order and `entry` is no older
+    /// than the newest, so only the entries of its time are looked at.
+    pub fn holds(&self, entry: &Entry) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| e.ts == entry.ts)
+            .any(|e| e.pos == entry.pos && e.ids == entry.ids && e.sample == entry.sample)
+    }
+
     /// Drops the entries older than `cutoff`.
     pub fn evict_before(&mut self, cutoff: i64) {
         while self.entries.front().is_some_and(|e| e.ts < cutoff) {

@@ -357,7 +357,11 @@ fn out_of_order_within_lateness_gives_the_same_alerts() {
 #[test]
 fn alerts_wait_for_the_watermark() {
     let corr = "title: Pair\ncorrelation: {type: temporal_ordered, rules: [stop, start], group-by: [userIdentity.arn], timespan: 5m}\n";
-    let mut e = load_with(corr, Options::default()).unwrap();
+    let options = Options {
+        correlation_lateness_ms: 60_000,
+        ..Options::default()
+    };
+    let mut e = load_with(corr, options.clone()).unwrap();
     let mut block = String::new();
     for line in [
         ev(0, "a", "StopInstances", USER),
@@ -380,7 +384,7 @@ fn alerts_wait_for_the_watermark() {
     let done = e.advance(T0 + 1001);
     assert_eq!(done.len(), 1);
     // A later event that moves the watermark releases alerts inline, after itself.
-    let mut e = load_with(corr, Options::default()).unwrap();
+    let mut e = load_with(corr, options).unwrap();
     block.push_str(&ev(62, "d", "StopInstances", BOB));
     block.push('\n');
     alerts.clear();
@@ -563,4 +567,164 @@ correlation: {type: event_count, rules: [gcp_insert], group-by: [protoPayload.au
         ],
         "Azure reads `time` (not the REST `eventTimestamp`) and `correlationId`; GCP `timestamp` and `insertId`"
     );
+}
+
+#[test]
+fn lateness_end_gives_the_sorted_alerts_in_any_order() {
+    let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 2}}\n";
+    let times = [0, 3, 20, 21, 22, 40, 45, 46, 1800, 1805, 3500];
+    let sorted: Vec<String> = times
+        .iter()
+        .map(|&t| ev(t, &format!("e{t}"), "StopInstances", USER))
+        .collect();
+    let end = Options {
+        correlation_lateness_ms: Options::LATENESS_END,
+        ..Options::default()
+    };
+    let expected = run(&mut load(corr), &sorted);
+    assert_eq!(expected.len(), 4, "{expected:#?}");
+    // Newest first, as a SIEM lists results: hours behind the newest event.
+    let mut newest_first = sorted.clone();
+    newest_first.reverse();
+    let mut e = load_with(corr, end.clone()).unwrap();
+    for line in &newest_first {
+        e.evaluate(line.as_bytes()).unwrap();
+        assert!(
+            e.take_alerts().is_empty(),
+            "nothing is final before the end"
+        );
+    }
+    assert_eq!(e.correlation_stats().pending, times.len() as u64);
+    let got = e.flush();
+    assert_eq!(got, expected);
+    let stats = e.correlation_stats();
+    assert_eq!((stats.late_events, stats.forced_commits), (0, 0));
+}
+
+#[test]
+fn a_full_waiting_room_commits_the_oldest_early() {
+    // With `LATENESS_END` only the waiting room bounds memory: over it the
+    // oldest matches are committed early and counted, and what comes
+    // behind them afterwards is late.
+    let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 2}}\n";
+    let mut e = load_with(
+        corr,
+        Options {
+            correlation_lateness_ms: Options::LATENESS_END,
+            max_groups: 10,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    for i in 0..60u32 {
+        let who = format!(r#""userIdentity":{{"arn":"u{i}"}}"#);
+        e.evaluate(ev(i * 60, &format!("e{i}"), "StopInstances", &who).as_bytes())
+            .unwrap();
+    }
+    assert_eq!(e.correlation_stats().pending, 10);
+    e.evaluate(ev(0, "old", "StopInstances", USER).as_bytes())
+        .unwrap();
+    e.flush();
+    let s = e.correlation_stats();
+    assert_eq!((s.evicted_groups, s.forced_commits), (0, 50));
+    assert_eq!((s.late_events, s.open_groups, s.pending), (1, 0, 0));
+}
+
+#[test]
+fn late_matches_are_counted_per_rule_with_their_lag() {
+    let corr = "title: Burst\nid: 00000000-0000-4000-8000-0000000000b1\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 2}}\n---\ntitle: Pair\nid: 00000000-0000-4000-8000-0000000000b2\ncorrelation: {type: temporal, rules: [stop, start], group-by: [userIdentity.arn], timespan: 5m}\n";
+    let mut e = load_with(
+        corr,
+        Options {
+            correlation_lateness_ms: 60_000,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    for (t, name) in [
+        (600, "StopInstances"),
+        (0, "StopInstances"),
+        (432, "StartInstances"),
+    ] {
+        e.evaluate(ev(t, &format!("e{t}"), name, USER).as_bytes())
+            .unwrap();
+    }
+    let s = e.correlation_stats();
+    // The stop at 0 is late for both correlations it feeds; the start at
+    // 7m12s, 168 s behind, for the one it feeds.
+    assert_eq!(s.late_events, 3);
+    let burst = e.rules().iter().position(|r| r.title == "Burst").unwrap() as u32;
+    let pair = e.rules().iter().position(|r| r.title == "Pair").unwrap() as u32;
+    assert_eq!(s.late_by_rule, vec![(burst, 1), (pair, 2)]);
+    assert_eq!(s.max_late_lag_ms, 600_000);
+}
+
+#[test]
+fn a_redelivered_event_does_not_count_twice() {
+    let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10m, condition: {gte: 2}}\n";
+    let once = ev(0, "same-id", "StopInstances", USER);
+    // Waiting together (one delivery file, then the same file again).
+    for lateness in [Options::LATENESS_END, 60_000, 0] {
+        let mut e = load_with(
+            corr,
+            Options {
+                correlation_lateness_ms: lateness,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let other = ev(120, "other", "DescribeInstances", USER);
+        let alerts = run(&mut e, &[once.clone(), other, once.clone()]);
+        assert!(alerts.is_empty(), "lateness {lateness}: {alerts:?}");
+        assert_eq!(
+            e.correlation_stats().duplicate_events,
+            1,
+            "lateness {lateness}"
+        );
+    }
+    // Two events, even at the same time, are two: the id tells them apart.
+    let mut e = load(corr);
+    let alerts = run(
+        &mut e,
+        &[once.clone(), ev(0, "another-id", "StopInstances", USER)],
+    );
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(e.correlation_stats().duplicate_events, 0);
+    // Events without an id cannot be told apart: both count.
+    let no_id = r#"{"eventVersion":"1.09","eventSource":"ec2.amazonaws.com","eventTime":"2024-08-01T12:00:00Z","eventName":"StopInstances","userIdentity":{"arn":"u"}}"#;
+    let mut e = load(corr);
+    assert_eq!(run(&mut e, &[no_id.into(), no_id.into()]).len(), 1);
+}
+
+#[test]
+fn a_crowded_time_is_committed_a_chunk_at_a_time() {
+    // Untimed events all take the stream's time: one time can fill the
+    // waiting room. The event that overflows it commits a chunk of that
+    // time, not the whole room (regression: fuzz/regressions/observation/
+    // forced-commit-of-one-crowded-time).
+    let corr = "title: Burst\ncorrelation: {type: event_count, rules: [stop], group-by: [userIdentity.arn], timespan: 10s, condition: {gte: 1000000}}\n";
+    let cap = 3 * super::FORCED_CHUNK;
+    let mut e = load_with(
+        corr,
+        Options {
+            max_groups: cap as u32,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    e.evaluate(ev(0, "first", "StopInstances", BOB).as_bytes())
+        .unwrap();
+    for i in 0..cap {
+        let untimed = format!(
+            r#"{{"eventVersion":"1.09","eventSource":"ec2.amazonaws.com","eventName":"StopInstances","eventID":"u{i}",{USER}}}"#
+        );
+        e.evaluate(untimed.as_bytes()).unwrap();
+    }
+    let s = e.correlation_stats();
+    assert_eq!(s.forced_commits, super::FORCED_CHUNK as u64, "{s:?}");
+    assert_eq!(s.pending, (cap + 1 - super::FORCED_CHUNK) as u64);
+    assert_eq!((s.late_events, s.untimed_events), (0, 0));
+    // What waits at that time still commits, at the end.
+    e.flush();
+    assert_eq!(e.correlation_stats().pending, 0);
 }
