@@ -164,7 +164,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
-    for line in lateness::warnings(&stats, &detector.rules(), &detector.options()) {
+    for line in lateness::warnings(&stats, &pool.lead().rules(), &pool.lead().options()) {
         eprintln!("sigil: {line}");
     }
     // Exports: only when some were read, and what was wrong with them.
