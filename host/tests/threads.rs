@@ -162,6 +162,9 @@ fn serve_answers_what_run_writes_with_1_2_and_4_threads() {
         for engine in [Some("--native"), None] {
             let mut extra: Vec<String> = engine.map(String::from).into_iter().collect();
             extra.extend(pack.iter().cloned());
+            // A stream's lateness for both (`sigil run` over a file
+            // defaults to `end`, serve to 15 minutes).
+            extra.extend(["--lateness".to_string(), "15m".to_string()]);
             let want = Command::new(env!("CARGO_BIN_EXE_sigil"))
                 .args(["run", "--threads", "1"])
                 .args(&extra)
