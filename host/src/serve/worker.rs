@@ -34,6 +34,9 @@ pub(crate) struct Evaluated {
     /// NDJSON, exactly as `sigil run` writes the same input (alerts that a
     /// reload released come first).
     pub output: Vec<u8>,
+    /// The batch's counters; its `plugin_restarts` and
+    /// `correlation_resets` too are this batch's, not the detector's
+    /// totals (see [`Restarts`]).
     pub counters: Counters,
     pub correlation: CorrelationStats,
     pub took: Duration,
@@ -180,6 +183,7 @@ fn dispatch(
 fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc::Receiver<Staged>) {
     // As in `run`: alert lines released outside a batch.
     let mut pending: Vec<u8> = Vec::new();
+    let mut restarts = Restarts::default();
     while let Ok(job) = staged.recv() {
         match job {
             Staged::Batch {
@@ -200,8 +204,9 @@ fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc:
                         Block::Raw(b) => runner.run_block(&b, &mut output),
                     };
                 }
-                let counters = runner.counters().clone();
+                let mut counters = runner.counters().clone();
                 drop(runner);
+                restarts.of_batch(&mut counters);
                 let answer = match error {
                     None => Ok(Evaluated {
                         output,
@@ -221,6 +226,7 @@ fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc:
                 let _ = Runner::new(&mut lead).format(format).finish(&mut pending);
                 lead = *fresh;
                 tally = Tally::default();
+                restarts = Restarts::default();
                 let _ = reply.send(lead.rules().len());
             }
             Staged::Finish { reply } => {
@@ -241,6 +247,7 @@ fn run(
     // Alert lines released outside a batch (a reload's flush), waiting
     // for the next answer.
     let mut pending: Vec<u8> = Vec::new();
+    let mut restarts = Restarts::default();
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Batch { body, reply } => {
@@ -251,8 +258,9 @@ fn run(
                     .format(format)
                     .input_format(input_format);
                 let result = runner.run(Path::new("<request>"), &body[..], &mut output);
-                let counters = runner.counters().clone();
+                let mut counters = runner.counters().clone();
                 drop(runner);
+                restarts.of_batch(&mut counters);
                 let answer = match result {
                     Ok(()) => Ok(Evaluated {
                         output,
@@ -283,6 +291,7 @@ fn run(
                 // A pool of one, as this one (the threads do not change on
                 // a reload).
                 detector = fresh.into_parts().0;
+                restarts = Restarts::default();
                 let _ = reply.send(detector.rules().len());
             }
             Job::Finish { reply } => {
@@ -292,5 +301,51 @@ fn run(
                 return;
             }
         }
+    }
+}
+
+/// The detector's restart totals already reported, so that each answer
+/// carries the restarts of its own batch: a `Runner` is made per batch,
+/// but the counts it copies are the detector's (the pool's) since it was
+/// loaded, and the metrics add answers up.
+#[derive(Default)]
+struct Restarts {
+    restarts: u64,
+    resets: u64,
+}
+
+impl Restarts {
+    /// Turns `c`'s totals into the batch's share.
+    fn of_batch(&mut self, c: &mut Counters) {
+        let (restarts, resets) = (c.plugin_restarts, c.correlation_resets);
+        c.plugin_restarts = restarts.saturating_sub(self.restarts);
+        c.correlation_resets = resets.saturating_sub(self.resets);
+        self.restarts = restarts;
+        self.resets = resets;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Counters, Restarts};
+
+    /// Answers add up to the detector's totals: the metrics once counted
+    /// the totals again with every batch.
+    #[test]
+    fn each_answer_carries_its_own_batch_restarts() {
+        let mut baseline = Restarts::default();
+        let shares: Vec<(u64, u64)> = [(0, 0), (2, 1), (2, 1), (5, 1)]
+            .into_iter()
+            .map(|(restarts, resets)| {
+                let mut c = Counters {
+                    plugin_restarts: restarts,
+                    correlation_resets: resets,
+                    ..Counters::default()
+                };
+                baseline.of_batch(&mut c);
+                (c.plugin_restarts, c.correlation_resets)
+            })
+            .collect();
+        assert_eq!(shares, [(0, 0), (2, 1), (0, 0), (3, 0)]);
     }
 }
