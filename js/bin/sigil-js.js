@@ -9,14 +9,29 @@ import { Engine, SigilError, builtinRules } from '../lib/node.js';
 
 const USAGE = `usage: sigil-js run [--rules PATH]... [--add-rules PATH]... [--skip-invalid]
                     [--matched-only] [--min-score N] [--alerts-only]
-                    [--placeholder NAME=VALUE[,VALUE...]]... [--correlation-lateness-ms MS]
+                    [--placeholder NAME=VALUE[,VALUE...]]... [--lateness DURATION|end]
                     [--max-groups N] [--max-events-per-group N] [--max-correlation-bytes BYTES]
                     [INPUT]...
 
 Evaluates NDJSON, JSON arrays or CloudTrail Records files (INPUT, or stdin for
 none or "-") and writes each event with its verdict under "sigil", and
 correlation alerts, as NDJSON: what \`sigil run --native\` writes.
-Without --rules the built-in pack is used.`;
+Without --rules the built-in pack is used. --lateness (90s, 10m, 2h, or end:
+correlation waits for the end of the input) defaults to end over files and
+to the engine's 15 minutes over stdin, as for \`sigil run\`.`;
+
+/** Milliseconds of a `--lateness` value (`end`: the engine's 4294967295), as `sigil run` reads it. */
+function lateness(text) {
+  const END = 0xffffffff;
+  if (text.trim().toLowerCase() === 'end') return END;
+  const m = /^(\d+)(ms|s|m|min|h)?$/.exec(text.trim());
+  const scale = { undefined: 1, ms: 1, s: 1000, m: 60000, min: 60000, h: 3600000 };
+  const ms = m ? Number(m[1]) * scale[m[2]] : NaN;
+  if (!Number.isSafeInteger(ms) || ms >= END) {
+    throw new Error(`\`${text}\` is not a lateness: write a duration such as 90s, 10m or 2h, or \`end\``);
+  }
+  return ms;
+}
 
 /** Rule files of a path as the CLI reads them: a file, or every *.yml/*.yaml below a directory, sorted by path components. */
 function ruleSources(paths) {
@@ -68,6 +83,7 @@ function parse(argv) {
     else if (a === '--skip-invalid') args.options.skipInvalid = true;
     else if (a === '--matched-only') args.options.matchedOnly = true;
     else if (a === '--alerts-only') args.alertsOnly = true;
+    else if (a === '--lateness') args.options.correlationLatenessMs = lateness(value());
     else if (a === '--min-score') {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 0 || n > 100) throw new Error('--min-score takes a number from 0 to 100');
@@ -92,6 +108,9 @@ function parse(argv) {
     } else if (a.startsWith('--')) throw new Error(`unknown flag ${a}\n\n${USAGE}`);
     else args.inputs.push(a);
   }
+  // Files end, so correlation can wait for their end (`sigil run`'s default).
+  const finite = args.inputs.length > 0 && args.inputs.every((p) => p !== '-');
+  if (finite) args.options.correlationLatenessMs ??= 0xffffffff;
   if (args.inputs.length === 0) args.inputs.push('-');
   return args;
 }

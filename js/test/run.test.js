@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { files, root, sigilBinary } from './paths.js';
@@ -50,6 +50,9 @@ test('all corpora in one run: built-in pack, SigmaHQ pack, correlation packs', (
   same(['--rules', 'tests/data/correlation', '--alerts-only', ...stratus, ...correlation]);
   same(['--matched-only', '--min-score', '50', '--add-rules', 'rules/tuning', ...all]);
   same(['--correlation-lateness-ms', '0', '--max-groups', '2', '--max-events-per-group', '1', '--max-correlation-bytes', '4096', ...all]);
+  // The lateness as `sigil run` reads it: `end` by default over files (above), a duration, and a stream's 15 minutes.
+  same(['--lateness', '2m', ...all]);
+  same(['-'], Buffer.concat(correlation.map((f) => readFileSync(f))));
   // `|expand` placeholders, given twice for one name.
   const dir = mkdtempSync(join(tmpdir(), 'sigil-js-'));
   writeFileSync(join(dir, 'admins.yml'), 'title: admin activity\nid: 0b7d1c5e-0000-4000-8000-00000000ad01\nlevel: high\n' +
