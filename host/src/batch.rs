@@ -48,6 +48,27 @@ pub struct Batch {
     pub alerts: Vec<BatchAlert>,
 }
 
+impl Batch {
+    /// The answer for a block whose events could not be evaluated (not
+    /// even a fresh plugin instance could be made): the stream goes on,
+    /// the block passes through with every event marked with `why`.
+    pub(crate) fn unevaluated(block: &[u8], why: &dyn fmt::Display) -> Batch {
+        let reason = format!("event not evaluated: {why}");
+        let entries: Vec<_> = sigil_engine::input::ndjson_events(block)
+            .enumerate()
+            .map(|(i, _)| BatchEntry {
+                index: i as u32,
+                outcome: Err(Failure::Plugin(reason.clone())),
+            })
+            .collect();
+        Batch {
+            events: entries.len() as u32,
+            entries,
+            alerts: Vec::new(),
+        }
+    }
+}
+
 /// One reason plugin calls failed (defined beside the counters that carry
 /// it, in `sigil-stream`).
 pub use sigil_stream::Fault;

@@ -6,8 +6,9 @@
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 
 use sigil_engine::Unrecognised;
+use sigil_stream::{LineWriter, Lines};
 
-use crate::batch::{Detached, Fault};
+use crate::batch::{Batch, Detached, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
 
@@ -23,6 +24,8 @@ enum Work {
     /// One block, and where its answer goes.
     Block {
         block: Arc<Vec<u8>>,
+        /// How to write its event lines, and where.
+        lines: Option<Render>,
         reply: mpsc::SyncSender<Answer>,
     },
     /// Its detector's unrecognised schemas. Every thread takes exactly
@@ -34,11 +37,23 @@ enum Work {
     },
 }
 
+/// What an evaluator needs to write a block's event lines: the output's
+/// writer, a buffer to write into, and the OCSF time of events without one.
+pub(crate) struct Render {
+    pub writer: LineWriter,
+    pub lines: Lines,
+    pub now_ms: i64,
+}
+
 /// An evaluator's answer for one block, with its failure counters as
 /// they stand after it (they travel with the answers, so they are read in
 /// block order, where the output is).
 pub(crate) struct Answer {
+    /// The evaluation; when the block's lines were written, its entries
+    /// are in them and no longer here.
     result: Result<Detached, Error>,
+    /// The block's event lines, when asked for.
+    lines: Option<Lines>,
     /// Which evaluator answered (0-based).
     worker: usize,
     restarts: u64,
@@ -64,11 +79,38 @@ impl Pending {
 }
 
 impl Answer {
-    /// The evaluation, after handing the evaluator's counters to `tally`.
-    pub(crate) fn counted(self, tally: &mut Tally) -> Result<Detached, Error> {
+    /// The evaluation and the block's event lines (when asked for), after
+    /// handing the evaluator's counters to `tally`.
+    pub(crate) fn counted(self, tally: &mut Tally) -> (Result<Detached, Error>, Option<Lines>) {
         tally.update(1 + self.worker, self.restarts, &self.faults);
-        self.result
+        (self.result, self.lines)
     }
+}
+
+/// Evaluates `block` on `detector` and, when asked, writes its event
+/// lines there too: the part of the output that does not depend on the
+/// order of the stream, done on the evaluating thread.
+fn evaluate(
+    detector: &mut Detector,
+    block: &[u8],
+    render: Option<Render>,
+) -> (Result<Detached, Error>, Option<Lines>) {
+    let mut result = detector.evaluate_detached(block);
+    let Some(Render {
+        writer,
+        mut lines,
+        now_ms,
+    }) = render
+    else {
+        return (result, None);
+    };
+    let entries = match &mut result {
+        Ok(d) => std::mem::take(&mut d.entries),
+        Err(e) => Batch::unevaluated(block, e).entries,
+    };
+    let entries = entries.into_iter().map(|e| (e.index, e.outcome));
+    writer.write(&mut lines, block, entries, now_ms);
+    (result, Some(lines))
 }
 
 impl Evaluators {
@@ -89,8 +131,12 @@ impl Evaluators {
                             Ok(queue) => queue.recv(),
                             Err(_) => return,
                         };
-                        let (block, reply) = match work {
-                            Ok(Work::Block { block, reply }) => (block, reply),
+                        let (block, render, reply) = match work {
+                            Ok(Work::Block {
+                                block,
+                                lines,
+                                reply,
+                            }) => (block, lines, reply),
                             Ok(Work::Unrecognised { reply, round }) => {
                                 let _ = reply.send(detector.unrecognised());
                                 round.wait();
@@ -98,12 +144,13 @@ impl Evaluators {
                             }
                             Err(_) => return,
                         };
-                        let result = detector.evaluate_detached(&block);
+                        let (result, lines) = evaluate(&mut detector, &block, render);
                         drop(block);
                         // The runner may have gone (an output error): the
                         // answer is dropped.
                         let _ = reply.send(Answer {
                             result,
+                            lines,
                             worker,
                             restarts: detector.restarts(),
                             faults: detector.faults().to_vec(),
@@ -119,14 +166,16 @@ impl Evaluators {
         self.threads
     }
 
-    /// Hands `block` to the first free evaluator.
-    pub(crate) fn submit(&self, block: Vec<u8>) -> Pending {
+    /// Hands `block` to the first free evaluator, which writes its event
+    /// lines too when `lines` says how.
+    pub(crate) fn submit(&self, block: Vec<u8>, lines: Option<Render>) -> Pending {
         let block = Arc::new(block);
         let (reply, answer) = mpsc::sync_channel(1);
         // If every thread has ended the work is dropped with its reply
         // sender, and `Pending::wait` says so.
         let _ = self.jobs.send(Work::Block {
             block: Arc::clone(&block),
+            lines,
             reply,
         });
         Pending { block, answer }

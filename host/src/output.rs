@@ -9,16 +9,16 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use sigil_engine::BatchAlert;
 use sigil_engine::export::InputFormat;
-use sigil_engine::input::ndjson_events;
-use sigil_stream::{BLOCK_BYTES, Framer, Output};
+use sigil_stream::{BLOCK_BYTES, Framer, Lines, Output};
 
 pub use sigil_stream::{Counters, Format};
 
-use crate::batch::{Batch, Failure, Fault};
+use crate::batch::{Batch, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
-use crate::evaluators::{Evaluators, LEAD, Pending, Tally};
+use crate::evaluators::{Evaluators, LEAD, Pending, Render, Tally};
 
 /// Runs a [`Detector`] over event streams and writes one NDJSON line per
 /// kept event, in input order, with the verdict under a `"sigil"` key, and
@@ -37,10 +37,13 @@ use crate::evaluators::{Evaluators, LEAD, Pending, Tally};
 /// that is), or at [`Runner::finish`] for the matches still waiting then.
 ///
 /// Over a [`crate::Pool`] of several threads ([`crate::Pool::runner`]),
-/// blocks are handed to the evaluators as they are read, up to two per
-/// thread ahead of the output, and taken back in input order: the lead
-/// detector correlates each block's observations, then its lines are
-/// written. The output is the same bytes either way.
+/// blocks are handed to the evaluators as they are read (the framer's
+/// buffer itself, not a copy), up to two per thread ahead of the output;
+/// each evaluator also writes its block's event lines, which depend on
+/// nothing but the block. They are taken back in input order: the lead
+/// detector correlates each block's observations, and its alerts are
+/// spliced into the block's lines as they are written. The output is the
+/// same bytes either way.
 pub struct Runner<'d> {
     detector: &'d mut Detector,
     output: Output,
@@ -61,6 +64,8 @@ pub struct Runner<'d> {
     /// Buffers of blocks written, for the next blocks: a fresh 1 MiB
     /// buffer per block costs page faults on the thread that writes.
     spare: Vec<Vec<u8>>,
+    /// The same for the event lines the evaluators write.
+    spare_lines: Vec<Lines>,
 }
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
@@ -85,6 +90,7 @@ impl<'d> Runner<'d> {
             tally: None,
             in_flight: VecDeque::new(),
             spare: Vec::new(),
+            spare_lines: Vec::new(),
         }
     }
 
@@ -263,16 +269,28 @@ impl<'d> Runner<'d> {
         framer: &mut Framer,
         out: &mut impl Write,
     ) -> Result<(), Error> {
+        let framing = |source| Error::Framing {
+            path: path.to_path_buf(),
+            source,
+        };
+        if self.evaluators.is_some() {
+            loop {
+                let mut block = self.spare.pop().unwrap_or_default();
+                match framer.next_block_into(&mut block) {
+                    Ok(true) => self.submit(block, out)?,
+                    Ok(false) => {
+                        self.spare.push(block);
+                        return Ok(());
+                    }
+                    Err(source) => return Err(framing(source)),
+                }
+            }
+        }
         loop {
             match framer.next_block() {
                 Ok(Some(block)) => self.run_block(block, out)?,
                 Ok(None) => return Ok(()),
-                Err(source) => {
-                    return Err(Error::Framing {
-                        path: path.to_path_buf(),
-                        source,
-                    });
-                }
+                Err(source) => return Err(framing(source)),
             }
         }
     }
@@ -305,25 +323,40 @@ impl<'d> Runner<'d> {
     /// hands it to the evaluators and writes the oldest blocks whose turn
     /// has come.
     pub(crate) fn run_block(&mut self, block: &[u8], out: &mut impl Write) -> Result<(), Error> {
-        if let Some(evaluators) = self.evaluators {
+        if self.evaluators.is_some() {
             let mut copy = self.spare.pop().unwrap_or_default();
             copy.clear();
             copy.extend_from_slice(block);
-            self.in_flight.push_back(evaluators.submit(copy));
-            // Two blocks a thread: each has the next at hand while this
-            // thread correlates and writes.
-            while self.in_flight.len() >= 2 * evaluators.len() {
-                if let Some(oldest) = self.in_flight.pop_front() {
-                    self.complete(oldest, out)?;
-                }
-            }
-            return Ok(());
+            return self.submit(copy, out);
         }
         let batch = self
             .detector
             .evaluate_block(block)
-            .unwrap_or_else(|e| unevaluated(block, &e));
+            .unwrap_or_else(|e| Batch::unevaluated(block, &e));
         self.write_block(block, batch, out)
+    }
+
+    /// Hands `block` to the evaluators, with what they need to write its
+    /// event lines, and writes the oldest blocks whose turn has come.
+    fn submit(&mut self, block: Vec<u8>, out: &mut impl Write) -> Result<(), Error> {
+        let Some(evaluators) = self.evaluators else {
+            return self.run_block(&block, out);
+        };
+        let render = Render {
+            writer: self.output.line_writer(),
+            lines: self.spare_lines.pop().unwrap_or_default(),
+            now_ms: now_ms(),
+        };
+        self.in_flight
+            .push_back(evaluators.submit(block, Some(render)));
+        // Two blocks a thread: each has the next at hand while this
+        // thread correlates and writes.
+        while self.in_flight.len() >= 2 * evaluators.len() {
+            if let Some(oldest) = self.in_flight.pop_front() {
+                self.complete(oldest, out)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes every block handed to the evaluators and not yet written.
@@ -339,12 +372,12 @@ impl<'d> Runner<'d> {
     /// must come back in input order.
     pub(crate) fn complete(&mut self, pending: Pending, out: &mut impl Write) -> Result<(), Error> {
         let (block, answer) = pending.wait();
-        let detached = match (answer, &mut self.tally) {
+        let (detached, lines) = match (answer, &mut self.tally) {
             (Some(answer), Some(tally)) => answer.counted(tally),
             (Some(answer), None) => answer.counted(&mut Tally::default()),
-            (None, _) => Err(Error::EvaluatorStopped),
+            (None, _) => (Err(Error::EvaluatorStopped), None),
         };
-        let batch = match detached {
+        let (batch, alerts) = match detached {
             Ok(d) => {
                 let alerts = match self.detector.correlate(d.observations) {
                     Ok(alerts) => alerts,
@@ -357,17 +390,50 @@ impl<'d> Runner<'d> {
                         Vec::new()
                     }
                 };
-                Batch {
+                let batch = Batch {
                     events: d.events,
                     entries: d.entries,
-                    alerts,
-                }
+                    alerts: Vec::new(),
+                };
+                (Ok(batch), alerts)
             }
-            Err(e) => unevaluated(&block, &e),
+            Err(e) => (Err(e), Vec::new()),
         };
-        let written = self.write_block(&block, batch, out);
+        let written = match lines {
+            // The evaluator wrote the event lines (and took the entries).
+            Some(lines) => {
+                let written = self.write_lines(&lines, alerts, out);
+                self.spare_lines.push(lines);
+                written
+            }
+            None => {
+                let batch = batch.unwrap_or_else(|e| Batch::unevaluated(&block, &e));
+                self.write_block(&block, Batch { alerts, ..batch }, out)
+            }
+        };
         if let Ok(buffer) = Arc::try_unwrap(block) {
             self.spare.push(buffer);
+        }
+        written
+    }
+
+    /// Writes a block's event lines written by an evaluator, with its
+    /// alerts spliced in.
+    fn write_lines(
+        &mut self,
+        lines: &Lines,
+        alerts: Vec<BatchAlert>,
+        out: &mut impl Write,
+    ) -> Result<(), Error> {
+        self.count_restarts();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let written = self
+            .output
+            .write_lines(lines, alerts, &mut scratch, |bytes| out.write_all(bytes))
+            .map_err(Error::Write);
+        self.scratch = scratch;
+        if let Some(report) = &mut self.on_block {
+            report(self.output.counters());
         }
         written
     }
@@ -400,25 +466,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The answer for a block whose events could not be evaluated (not even a
-/// fresh plugin instance could be made): the stream goes on, the block
-/// passes through with every event marked.
-fn unevaluated(block: &[u8], e: &Error) -> Batch {
-    let reason = format!("event not evaluated: {e}");
-    let entries: Vec<_> = ndjson_events(block)
-        .enumerate()
-        .map(|(i, _)| crate::batch::BatchEntry {
-            index: i as u32,
-            outcome: Err(Failure::Plugin(reason.clone())),
-        })
-        .collect();
-    Batch {
-        events: entries.len() as u32,
-        entries,
-        alerts: Vec::new(),
-    }
 }
 
 /// Runs `detector` over `input` (any framing) and returns the NDJSON output

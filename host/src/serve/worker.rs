@@ -135,7 +135,7 @@ fn dispatch(
                 loop {
                     match framer.next_block() {
                         Ok(Some(block)) => blocks.push(match &evaluators {
-                            Some(e) => Block::Pending(e.submit(block.to_vec())),
+                            Some(e) => Block::Pending(e.submit(block.to_vec(), None)),
                             None => Block::Raw(block.to_vec()),
                         }),
                         Ok(None) => break,

@@ -170,6 +170,48 @@ impl Framer {
     /// not split into events (the message says where it broke). Nothing
     /// of it was handed out.
     pub fn next_block(&mut self) -> Result<Option<&[u8]>, FramingError> {
+        let Some(cut) = self.cut()? else {
+            return Ok(None);
+        };
+        let from = self.start;
+        self.start += cut;
+        Ok(self.buf.get(from..from + cut))
+    }
+
+    /// As [`Framer::next_block`], but the block is moved into `block`
+    /// (cleared first) as bytes of its own, for a host that hands blocks to
+    /// other threads; `false` when there is none yet.
+    ///
+    /// When the block is most of what the framer holds, as NDJSON read in
+    /// pieces of about a block is, the framer's buffer itself becomes the
+    /// block and `block`'s allocation the framer's, so only the few bytes
+    /// after the cut are copied, not the block. Hand back the buffers of
+    /// blocks done with, and the two keep trading places without
+    /// allocating.
+    ///
+    /// # Errors
+    ///
+    /// As [`Framer::next_block`].
+    pub fn next_block_into(&mut self, block: &mut Vec<u8>) -> Result<bool, FramingError> {
+        block.clear();
+        let Some(cut) = self.cut()? else {
+            return Ok(false);
+        };
+        let (from, rest) = (self.start, self.buf.len() - self.start);
+        if from == 0 && rest - cut < cut {
+            std::mem::swap(&mut self.buf, block);
+            self.buf
+                .extend_from_slice(block.get(cut..).unwrap_or_default());
+            block.truncate(cut);
+        } else {
+            block.extend_from_slice(self.buf.get(from..from + cut).unwrap_or_default());
+            self.start += cut;
+        }
+        Ok(true)
+    }
+
+    /// The length of the next block from `start`, when one is ready.
+    fn cut(&mut self) -> Result<Option<usize>, FramingError> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -182,21 +224,18 @@ impl Framer {
             return Ok(None);
         }
         let head = rest.get(..BLOCK_BYTES).unwrap_or(rest);
-        let cut = if self.finished && rest.len() <= BLOCK_BYTES {
-            rest.len()
+        Ok(if self.finished && rest.len() <= BLOCK_BYTES {
+            Some(rest.len())
         } else if let Some(p) = memchr::memrchr(b'\n', head) {
-            p + 1
+            Some(p + 1)
         } else {
             // One line longer than a block: it goes whole into one block.
             match memchr::memchr(b'\n', rest.get(BLOCK_BYTES..).unwrap_or_default()) {
-                Some(p) => BLOCK_BYTES + p + 1,
-                None if self.finished => rest.len(),
-                None => return Ok(None),
+                Some(p) => Some(BLOCK_BYTES + p + 1),
+                None if self.finished => Some(rest.len()),
+                None => None,
             }
-        };
-        let from = self.start;
-        self.start += cut;
-        Ok(self.buf.get(from..from + cut))
+        })
     }
 
     /// Skips a byte-order mark and decides the framing on the first block,
@@ -269,6 +308,50 @@ mod tests {
             out.push(b.to_vec());
         }
         out
+    }
+
+    /// As `blocks`, through `next_block_into`, trading buffers back.
+    fn owned_blocks(input: &[u8], piece: usize) -> Vec<Vec<u8>> {
+        let mut framer = Framer::new();
+        let (mut out, mut spare) = (Vec::new(), Vec::new());
+        let mut take = |framer: &mut Framer, out: &mut Vec<Vec<u8>>| {
+            while framer.next_block_into(&mut spare).unwrap() {
+                out.push(spare.clone());
+            }
+        };
+        for chunk in input.chunks(piece.max(1)) {
+            framer.push(chunk);
+            take(&mut framer, &mut out);
+        }
+        framer.finish();
+        take(&mut framer, &mut out);
+        out
+    }
+
+    #[test]
+    fn owned_blocks_are_the_same_blocks() {
+        let line = b"{\"a\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
+        let ndjson: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 50_000)
+            .collect();
+        // A document: held whole, then handed out a block at a time.
+        let mut document = b"[".to_vec();
+        for _ in 0..40_000 {
+            document.extend_from_slice(b"{\"a\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},\n");
+        }
+        document.extend_from_slice(b"{}]");
+        for input in [&ndjson, &document] {
+            for piece in [7, 4096, 1 << 20, (1 << 20) + 3, input.len()] {
+                assert_eq!(
+                    owned_blocks(input, piece),
+                    blocks(input, piece),
+                    "pieces of {piece}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -86,5 +86,5 @@ mod framer;
 mod output;
 
 pub use framer::{BLOCK_BYTES, Framer};
-pub use output::{Counters, Fault, Format, Output};
+pub use output::{Counters, Fault, Format, LineWriter, Lines, Output};
 pub use sigil_engine::input::FramingError;
