@@ -87,6 +87,9 @@ pub enum Error {
         "an evaluation thread stopped before it answered (run with --threads 1 and report this)"
     )]
     EvaluatorStopped,
+    /// The threads of `--threads N` could not be started.
+    #[error("cannot start the evaluation threads: {0} (or run with --threads 1)")]
+    Threads(io::Error),
     /// The service's configuration is not usable (an admin address that
     /// is not loopback, a downstream URL that is not `http://`).
     #[error("{0}")]

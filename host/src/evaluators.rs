@@ -3,7 +3,7 @@
 //! `Runner`, which takes the blocks back, and the pool, which makes the
 //! runner, do not import each other.
 
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex, Weak, mpsc};
 
 use sigil_engine::Unrecognised;
 use sigil_stream::{LineWriter, Lines};
@@ -16,8 +16,17 @@ use crate::error::Error;
 /// finish the blocks already handed to it, then end.
 pub(crate) struct Evaluators {
     jobs: mpsc::Sender<Work>,
+    /// The queue the threads take work from, for threads added later.
+    /// Weak: once every thread has ended, work sent is dropped with its
+    /// reply sender, and `Pending::wait` says so instead of waiting.
+    queue: Weak<Mutex<mpsc::Receiver<Work>>>,
     threads: usize,
 }
+
+/// Makes an evaluator's detector, on the thread that will use it: a
+/// component instance loads its rules there, beside the others, while the
+/// caller's thread reads and evaluates.
+pub(crate) type Make = Arc<dyn Fn() -> Result<Detector, Error> + Send + Sync>;
 
 /// What an evaluator is asked.
 enum Work {
@@ -60,25 +69,156 @@ pub(crate) struct Answer {
     faults: Vec<Fault>,
 }
 
-/// A block handed to the evaluators, not yet taken back.
+/// A block handed to the evaluators, or evaluated by the caller's helper
+/// ([`evaluate_here`]), not yet taken back.
 pub(crate) struct Pending {
     /// The block (its lines are written from it). The evaluator lets go
     /// of it before it answers, so the buffer can be had back for the
     /// next block (`Arc::try_unwrap`).
     pub block: Arc<Vec<u8>>,
-    answer: mpsc::Receiver<Answer>,
+    answer: Reply,
+}
+
+/// Where a [`Pending`] block's answer is.
+enum Reply {
+    /// Coming from an evaluator's thread.
+    Later(mpsc::Receiver<Answer>),
+    /// Answered on the caller's thread.
+    Now(Option<Answer>),
+    /// Taken already from a thread (`None`: the thread ended first).
+    Arrived(Option<Answer>),
 }
 
 impl Pending {
     /// Waits for the block's answer. `None` when the evaluator's thread
     /// ended before it answered.
     pub(crate) fn wait(self) -> (Arc<Vec<u8>>, Option<Answer>) {
-        let answer = self.answer.recv().ok();
+        let answer = match self.answer {
+            Reply::Later(answer) => answer.recv().ok(),
+            Reply::Now(answer) | Reply::Arrived(answer) => answer,
+        };
         (self.block, answer)
+    }
+
+    /// Whether the answer is in, so that [`Pending::wait`] returns at once.
+    pub(crate) fn ready(&mut self) -> bool {
+        let Reply::Later(answer) = &self.answer else {
+            return true;
+        };
+        match answer.try_recv() {
+            Ok(a) => self.answer = Reply::Arrived(Some(a)),
+            Err(mpsc::TryRecvError::Disconnected) => self.answer = Reply::Arrived(None),
+            Err(mpsc::TryRecvError::Empty) => return false,
+        }
+        true
+    }
+
+    /// Whether an evaluator's thread has (or had) the block.
+    pub(crate) fn on_thread(&self) -> bool {
+        !matches!(self.answer, Reply::Now(_))
+    }
+}
+
+/// A pool's evaluator on the caller's thread (its *helper*: see
+/// `crate::pool`), which may still be loading on a thread of its own.
+pub(crate) enum Helper {
+    /// Being made; blocks go to the threads meanwhile.
+    Loading(mpsc::Receiver<Result<Detector, Error>>),
+    Ready(Detector),
+    /// It could not be made: the threads evaluate every block.
+    Gone,
+}
+
+impl Helper {
+    /// A helper made by `make` on a thread of its own.
+    pub(crate) fn making(make: &Make) -> std::io::Result<Helper> {
+        let (made, helper) = mpsc::sync_channel(1);
+        let make = Arc::clone(make);
+        std::thread::Builder::new()
+            .name("sigil-load".into())
+            .spawn(move || {
+                let _ = made.send(make());
+            })?;
+        Ok(Helper::Loading(helper))
+    }
+
+    /// The detector, once made.
+    pub(crate) fn get(&mut self) -> Option<&mut Detector> {
+        if let Helper::Loading(made) = self {
+            *self = match made.try_recv() {
+                Ok(Ok(detector)) => Helper::Ready(detector),
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Ok(Err(_)) | Err(mpsc::TryRecvError::Disconnected) => Helper::Gone,
+            };
+        }
+        match self {
+            Helper::Ready(detector) => Some(detector),
+            _ => None,
+        }
+    }
+
+    /// The detector, waiting for it to be made.
+    pub(crate) fn wait(self) -> Option<Detector> {
+        match self {
+            Helper::Loading(made) => made.recv().ok().and_then(Result::ok),
+            Helper::Ready(detector) => Some(detector),
+            Helper::Gone => None,
+        }
+    }
+}
+
+/// Evaluates `block` on `detector`, evaluator `worker` of a pool, on the
+/// caller's thread (a pool's *helper*: see `Runner::submit`), as an
+/// evaluator's thread would.
+pub(crate) fn evaluate_here(
+    detector: &mut Detector,
+    worker: usize,
+    block: Vec<u8>,
+    render: Option<Render>,
+) -> Pending {
+    let (result, lines) = evaluate(detector, &block, render);
+    let answer = Answer {
+        result,
+        lines,
+        worker,
+        restarts: detector.restarts(),
+        faults: detector.faults().to_vec(),
+    };
+    Pending {
+        block: Arc::new(block),
+        answer: Reply::Now(Some(answer)),
     }
 }
 
 impl Answer {
+    /// The answer of an evaluator whose detector could not be made:
+    /// every event of `block` marked with `why`.
+    fn unmade(block: &[u8], why: Error, render: Option<Render>, worker: usize) -> Answer {
+        let lines = render.map(
+            |Render {
+                 writer,
+                 mut lines,
+                 now_ms,
+             }| {
+                let entries = Batch::unevaluated(block, &why).entries;
+                writer.write(
+                    &mut lines,
+                    block,
+                    entries.into_iter().map(|e| (e.index, e.outcome)),
+                    now_ms,
+                );
+                lines
+            },
+        );
+        Answer {
+            result: Err(why),
+            lines,
+            worker,
+            restarts: 0,
+            faults: Vec::new(),
+        }
+    }
+
     /// The evaluation and the block's event lines (when asked for), after
     /// handing the evaluator's counters to `tally`.
     pub(crate) fn counted(self, tally: &mut Tally) -> (Result<Detached, Error>, Option<Lines>) {
@@ -116,49 +256,112 @@ fn evaluate(
 impl Evaluators {
     /// One thread per detector, each taking blocks from one queue.
     pub(crate) fn spawn(detectors: Vec<Detector>) -> std::io::Result<Evaluators> {
+        let (mut evaluators, queue) = Evaluators::new();
+        for detector in detectors {
+            evaluators.start(&queue, Ok(detector), None)?;
+        }
+        Ok(evaluators)
+    }
+
+    /// `n` threads, each making its detector with `make` first.
+    pub(crate) fn spawn_making(n: usize, make: &Make) -> std::io::Result<Evaluators> {
+        let (mut evaluators, queue) = Evaluators::new();
+        for _ in 0..n {
+            evaluators.start(&queue, Err(()), Some(Arc::clone(make)))?;
+        }
+        Ok(evaluators)
+    }
+
+    /// No thread yet, and the queue they will share (one queue for all: a
+    /// block goes to whichever thread is free).
+    fn new() -> (Evaluators, Arc<Mutex<mpsc::Receiver<Work>>>) {
         let (jobs, queue) = mpsc::channel::<Work>();
-        // One queue for all: a block goes to whichever thread is free.
         let queue = Arc::new(Mutex::new(queue));
-        let threads = detectors.len();
-        for (worker, mut detector) in detectors.into_iter().enumerate() {
-            let queue = Arc::clone(&queue);
-            std::thread::Builder::new()
-                .name(format!("sigil-evaluate-{worker}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held only while waiting for work.
-                        let work = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        let (block, render, reply) = match work {
-                            Ok(Work::Block {
-                                block,
-                                lines,
-                                reply,
-                            }) => (block, lines, reply),
-                            Ok(Work::Unrecognised { reply, round }) => {
-                                let _ = reply.send(detector.unrecognised());
-                                round.wait();
+        let evaluators = Evaluators {
+            jobs,
+            queue: Arc::downgrade(&queue),
+            threads: 0,
+        };
+        (evaluators, queue)
+    }
+
+    /// Starts one more evaluating thread, on `detector`.
+    pub(crate) fn add(&mut self, detector: Detector) -> std::io::Result<()> {
+        let queue = self
+            .queue
+            .upgrade()
+            .ok_or_else(|| std::io::Error::other("every evaluation thread has ended"))?;
+        self.start(&queue, Ok(detector), None)
+    }
+
+    /// Starts a thread that evaluates what it takes from `queue` on
+    /// `detector`, or on one it makes with `make` first. When `make`
+    /// fails, the thread tries again for each block, and answers its error
+    /// for the blocks it cannot evaluate (they come out marked, as when a
+    /// plugin instance cannot be replaced), rather than leave them
+    /// unanswered.
+    fn start(
+        &mut self,
+        queue: &Arc<Mutex<mpsc::Receiver<Work>>>,
+        detector: Result<Detector, ()>,
+        make: Option<Make>,
+    ) -> std::io::Result<()> {
+        let (queue, worker) = (Arc::clone(queue), self.threads);
+        let make = move || match &make {
+            Some(make) => make(),
+            None => Err(Error::EvaluatorStopped),
+        };
+        std::thread::Builder::new()
+            .name(format!("sigil-evaluate-{worker}"))
+            .spawn(move || {
+                let mut detector = detector.ok().or_else(|| make().ok());
+                loop {
+                    // The lock is held only while waiting for work.
+                    let work = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let (block, render, reply) = match work {
+                        Ok(Work::Block {
+                            block,
+                            lines,
+                            reply,
+                        }) => (block, lines, reply),
+                        Ok(Work::Unrecognised { reply, round }) => {
+                            let list = detector.as_mut().map(Detector::unrecognised);
+                            let _ = reply.send(list.unwrap_or_default());
+                            round.wait();
+                            continue;
+                        }
+                        Err(_) => return,
+                    };
+                    if detector.is_none() {
+                        match make() {
+                            Ok(made) => detector = Some(made),
+                            Err(e) => {
+                                let _ = reply.send(Answer::unmade(&block, e, render, worker));
                                 continue;
                             }
-                            Err(_) => return,
-                        };
-                        let (result, lines) = evaluate(&mut detector, &block, render);
-                        drop(block);
-                        // The runner may have gone (an output error): the
-                        // answer is dropped.
-                        let _ = reply.send(Answer {
-                            result,
-                            lines,
-                            worker,
-                            restarts: detector.restarts(),
-                            faults: detector.faults().to_vec(),
-                        });
+                        }
                     }
-                })?;
-        }
-        Ok(Evaluators { jobs, threads })
+                    let Some(detector) = detector.as_mut() else {
+                        continue;
+                    };
+                    let (result, lines) = evaluate(detector, &block, render);
+                    drop(block);
+                    // The runner may have gone (an output error): the
+                    // answer is dropped.
+                    let _ = reply.send(Answer {
+                        result,
+                        lines,
+                        worker,
+                        restarts: detector.restarts(),
+                        faults: detector.faults().to_vec(),
+                    });
+                }
+            })?;
+        self.threads += 1;
+        Ok(())
     }
 
     /// How many threads evaluate.
@@ -178,7 +381,47 @@ impl Evaluators {
             lines,
             reply,
         });
-        Pending { block, answer }
+        Pending {
+            block,
+            answer: Reply::Later(answer),
+        }
+    }
+
+    /// Evaluates on `detector` (evaluator `worker`, on the caller's
+    /// thread) a block no thread has taken yet, and answers it as its
+    /// thread would have; false when there was none. A caller about to
+    /// wait for the threads helps them instead, and at the end of an input
+    /// the last blocks are not left queued behind one thread.
+    pub(crate) fn help(&self, detector: &mut Detector, worker: usize) -> bool {
+        let Some(queue) = self.queue.upgrade() else {
+            return false;
+        };
+        // An idle thread holds the lock while it waits, and then nothing
+        // is queued.
+        let work = match queue.try_lock() {
+            Ok(queue) => queue.try_recv(),
+            Err(_) => return false,
+        };
+        // Only blocks are queued while a runner is at work (`unrecognised`
+        // needs the pool to itself).
+        let Ok(Work::Block {
+            block,
+            lines,
+            reply,
+        }) = work
+        else {
+            return false;
+        };
+        let (result, lines) = evaluate(detector, &block, lines);
+        drop(block);
+        let _ = reply.send(Answer {
+            result,
+            lines,
+            worker,
+            restarts: detector.restarts(),
+            faults: detector.faults().to_vec(),
+        });
+        true
     }
 
     /// Each evaluator's unrecognised schemas, after the blocks handed

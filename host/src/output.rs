@@ -18,7 +18,7 @@ pub use sigil_stream::{Counters, Format};
 use crate::batch::{Batch, Fault};
 use crate::detector::Detector;
 use crate::error::Error;
-use crate::evaluators::{Evaluators, LEAD, Pending, Render, Tally};
+use crate::evaluators::{Evaluators, Helper, LEAD, Pending, Render, Tally, evaluate_here};
 
 /// Runs a [`Detector`] over event streams and writes one NDJSON line per
 /// kept event, in input order, with the verdict under a `"sigil"` key, and
@@ -56,6 +56,8 @@ pub struct Runner<'d> {
     format: InputFormat,
     /// The pool's evaluating threads; `None`: `detector` evaluates.
     evaluators: Option<&'d Evaluators>,
+    /// The pool's evaluator on this thread (`crate::Pool`'s helper).
+    helper: Option<&'d mut Helper>,
     /// Every detector's failures, merged (a pool's; `None`: `detector`'s
     /// own are the run's).
     tally: Option<&'d mut Tally>,
@@ -67,6 +69,9 @@ pub struct Runner<'d> {
     /// The same for the event lines the evaluators write.
     spare_lines: Vec<Lines>,
 }
+
+/// The least a read asks for (64 KiB).
+const MIN_READ: usize = 64 << 10;
 
 /// What [`Runner::on_plugin_fault`] calls with each new cause.
 type FaultReport<'d> = Box<dyn FnMut(&Fault) + 'd>;
@@ -87,6 +92,7 @@ impl<'d> Runner<'d> {
             on_block: None,
             format: InputFormat::Auto,
             evaluators: None,
+            helper: None,
             tally: None,
             in_flight: VecDeque::new(),
             spare: Vec::new(),
@@ -115,6 +121,13 @@ impl<'d> Runner<'d> {
         runner.evaluators = evaluators;
         runner.tally = Some(tally);
         runner
+    }
+
+    /// Evaluates blocks on `helper` too, on this thread, when the
+    /// evaluators' threads have enough to do (see `crate::pool`).
+    pub(crate) fn helped_by(mut self, helper: Option<&'d mut Helper>) -> Runner<'d> {
+        self.helper = helper;
+        self
     }
 
     /// Calls `report` the first time each cause of plugin failure is seen
@@ -221,9 +234,21 @@ impl<'d> Runner<'d> {
         out: &mut impl Write,
     ) -> Result<(), Error> {
         let mut framer = Framer::with_format(self.format);
-        let mut chunk = vec![0; BLOCK_BYTES];
+        let mut first = true;
         loop {
-            let got = match input.read(&mut chunk) {
+            // Straight into the framer's buffer: one copy fewer of every
+            // byte, on the thread that also correlates and writes. A read
+            // fills the framer up to a block, so that each block is cut
+            // from one read and only the start of the next line stays
+            // behind (`Framer::next_block_into` copies it). The first is
+            // small: a one-event file does not clear a block of buffer.
+            let room = match framer.pending() {
+                _ if first => MIN_READ,
+                held if held >= BLOCK_BYTES => BLOCK_BYTES,
+                held => (BLOCK_BYTES - held).max(MIN_READ),
+            };
+            first = false;
+            let got = match framer.push_from(room, |room| input.read(room)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 // The input paused (see the method docs): what is complete
@@ -243,9 +268,8 @@ impl<'d> Runner<'d> {
                 }
             };
             self.output.counters_mut().bytes_in += got as u64;
-            match chunk.get(..got) {
-                Some(bytes) if got > 0 => framer.push(bytes),
-                _ => framer.finish(),
+            if got == 0 {
+                framer.finish();
             }
             self.next_blocks(path, &mut framer, out)?;
             if got == 0 {
@@ -338,6 +362,11 @@ impl<'d> Runner<'d> {
 
     /// Hands `block` to the evaluators, with what they need to write its
     /// event lines, and writes the oldest blocks whose turn has come.
+    ///
+    /// With a helper, a block the threads would only queue (they have two
+    /// each) is evaluated here instead: the time this thread does not
+    /// spend reading and writing goes to evaluating, rather than to
+    /// waiting for the oldest block.
     fn submit(&mut self, block: Vec<u8>, out: &mut impl Write) -> Result<(), Error> {
         let Some(evaluators) = self.evaluators else {
             return self.run_block(&block, out);
@@ -347,11 +376,33 @@ impl<'d> Runner<'d> {
             lines: self.spare_lines.pop().unwrap_or_default(),
             now_ms: now_ms(),
         };
-        self.in_flight
-            .push_back(evaluators.submit(block, Some(render)));
+        // Blocks a thread still has to evaluate (answered ones are done).
+        let queued = self
+            .in_flight
+            .iter_mut()
+            .map(|p| p.on_thread() && !p.ready())
+            .filter(|&busy| busy)
+            .count();
+        let helper = self.helper.as_deref_mut().and_then(Helper::get);
+        let pending = match helper {
+            Some(helper) if queued >= 2 * evaluators.len() => {
+                evaluate_here(helper, evaluators.len(), block, Some(render))
+            }
+            _ => evaluators.submit(block, Some(render)),
+        };
+        self.in_flight.push_back(pending);
+        while let Some(oldest) = self.in_flight.front_mut() {
+            if !oldest.ready() {
+                break;
+            }
+            if let Some(oldest) = self.in_flight.pop_front() {
+                self.complete(oldest, out)?;
+            }
+        }
         // Two blocks a thread: each has the next at hand while this
-        // thread correlates and writes.
-        while self.in_flight.len() >= 2 * evaluators.len() {
+        // thread correlates and writes (and two more the helper did).
+        let most = 2 * evaluators.len() + if self.helper.is_some() { 2 } else { 0 };
+        while self.in_flight.len() >= most {
             if let Some(oldest) = self.in_flight.pop_front() {
                 self.complete(oldest, out)?;
             }
@@ -361,6 +412,15 @@ impl<'d> Runner<'d> {
 
     /// Writes every block handed to the evaluators and not yet written.
     fn drain(&mut self, out: &mut impl Write) -> Result<(), Error> {
+        // No block comes after these: rather than wait for the threads,
+        // the helper evaluates those still queued. (Earlier, it would take
+        // a block from a thread that would then wait for the next.)
+        if let (Some(evaluators), Some(helper)) = (
+            self.evaluators,
+            self.helper.as_deref_mut().and_then(Helper::get),
+        ) {
+            while evaluators.help(helper, evaluators.len()) {}
+        }
         while let Some(oldest) = self.in_flight.pop_front() {
             self.complete(oldest, out)?;
         }

@@ -16,12 +16,21 @@
 //!
 //! An evaluator holds no correlation state, so replacing a failed one loses
 //! none; only a failure of the lead does (counted as before).
+//!
+//! N evaluators run on N threads, the caller's included: N - 1 get a
+//! thread of their own and the last, the *helper*, evaluates on the
+//! caller's thread, which also reads, correlates and writes. It takes a
+//! block whenever the threads already have two each waiting, so on N
+//! cores the caller's thread neither idles nor makes an (N + 1)th thread
+//! that would take turns with the evaluators for the cores (measured in
+//! BENCHMARKS.md). The lead never evaluates a block: a block that makes
+//! its instance fail would lose the correlation windows with it.
 
 use sigil_engine::Unrecognised;
 
 use crate::detector::Detector;
 use crate::error::Error;
-use crate::evaluators::{Evaluators, Tally};
+use crate::evaluators::{Evaluators, Helper, Make, Tally};
 use crate::output::{Counters, Runner};
 
 /// The detectors one stream runs on: one that does everything, or N that
@@ -30,6 +39,8 @@ use crate::output::{Counters, Runner};
 pub struct Pool {
     lead: Detector,
     evaluators: Option<Evaluators>,
+    /// The evaluator on the caller's thread (see the module docs).
+    helper: Option<Helper>,
     tally: Tally,
 }
 
@@ -40,20 +51,26 @@ impl Pool {
         Pool {
             lead: detector,
             evaluators: None,
+            helper: None,
             tally: Tally::default(),
         }
     }
 
-    /// `lead` correlates on the caller's thread; each of `evaluators` gets
-    /// a thread of its own and evaluates blocks. All must hold the same
-    /// rules and options (their observations are only meaningful to a
-    /// detector of the same pack). With no evaluator this is
-    /// [`Pool::single`].
+    /// `lead` correlates on the caller's thread; `evaluators` evaluate
+    /// blocks, the last on the caller's thread when there are several
+    /// (the module docs say why), each other on a thread of its own. All
+    /// must hold the same rules and options (their observations are only
+    /// meaningful to a detector of the same pack). With no evaluator this
+    /// is [`Pool::single`].
     ///
     /// # Errors
     ///
     /// When a thread cannot be started.
-    pub fn parallel(lead: Detector, evaluators: Vec<Detector>) -> std::io::Result<Pool> {
+    pub fn parallel(lead: Detector, mut evaluators: Vec<Detector>) -> std::io::Result<Pool> {
+        let helper = match evaluators.len() {
+            0 | 1 => None,
+            _ => evaluators.pop().map(Helper::Ready),
+        };
         let evaluators = match evaluators.is_empty() {
             true => None,
             false => Some(Evaluators::spawn(evaluators)?),
@@ -61,13 +78,52 @@ impl Pool {
         Ok(Pool {
             lead,
             evaluators,
+            helper,
+            tally: Tally::default(),
+        })
+    }
+
+    /// As [`Pool::parallel`], every detector made by `make`: each
+    /// evaluator on the thread that uses it (the helper on one of its
+    /// own), started first, then the lead on the caller's thread (its
+    /// error, if the rules do not load, is the one returned). The caller
+    /// goes on as soon as the lead is made, and blocks go to the
+    /// evaluators ready: a component instance takes milliseconds to load
+    /// its rules, and `sigil run` on a small file should not wait for N
+    /// of them.
+    ///
+    /// An evaluator that cannot be made is tried again for each block it
+    /// takes, and the events of a block it cannot evaluate come out marked
+    /// with why, as when a plugin instance cannot be replaced.
+    ///
+    /// # Errors
+    ///
+    /// The lead's, or [`Error::Threads`].
+    pub fn parallel_making(
+        evaluators: usize,
+        make: impl Fn() -> Result<Detector, Error> + Send + Sync + 'static,
+    ) -> Result<Pool, Error> {
+        let make: Make = std::sync::Arc::new(make);
+        let (threads, helper) = match evaluators {
+            0 => (0, None),
+            1 => (1, None),
+            n => (n - 1, Some(Helper::making(&make).map_err(Error::Threads)?)),
+        };
+        let evaluators = match threads {
+            0 => None,
+            n => Some(Evaluators::spawn_making(n, &make).map_err(Error::Threads)?),
+        };
+        Ok(Pool {
+            lead: make()?,
+            evaluators,
+            helper,
             tally: Tally::default(),
         })
     }
 
     /// How many detectors evaluate blocks at once.
     pub fn threads(&self) -> usize {
-        self.evaluators.as_ref().map_or(1, Evaluators::len)
+        self.evaluators.as_ref().map_or(1, Evaluators::len) + usize::from(self.helper.is_some())
     }
 
     /// The detector that correlates (and, in a pool of one, evaluates):
@@ -86,6 +142,7 @@ impl Pool {
     /// while the runner reads on, and written in input order.
     pub fn runner(&mut self) -> Runner<'_> {
         Runner::pooled(&mut self.lead, self.evaluators.as_ref(), &mut self.tally)
+            .helped_by(self.helper.as_mut())
     }
 
     /// [`crate::run_to_vec`] over the pool.
@@ -109,13 +166,30 @@ impl Pool {
         let Some(evaluators) = &self.evaluators else {
             return self.lead.unrecognised();
         };
-        merge_unrecognised(evaluators.unrecognised())
+        let mut lists = evaluators.unrecognised();
+        // A helper still loading saw no block.
+        lists.extend(
+            self.helper
+                .as_mut()
+                .and_then(Helper::get)
+                .map(Detector::unrecognised),
+        );
+        merge_unrecognised(lists)
     }
 
     /// The pool's parts, for a host that evaluates on one thread and
-    /// correlates on another (`sigil serve`'s detector thread).
+    /// correlates on another (`sigil serve`'s detector thread): every
+    /// evaluator on a thread of its own, the helper too.
     pub(crate) fn into_parts(self) -> (Detector, Option<Evaluators>, Tally) {
-        (self.lead, self.evaluators, self.tally)
+        let mut evaluators = self.evaluators;
+        if let (Some(evaluators), Some(helper)) =
+            (&mut evaluators, self.helper.and_then(Helper::wait))
+        {
+            // A thread the system refuses leaves one evaluator fewer: the
+            // others still evaluate every block.
+            let _ = evaluators.add(helper);
+        }
+        (self.lead, evaluators, self.tally)
     }
 }
 

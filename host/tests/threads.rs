@@ -272,3 +272,77 @@ fn the_stream_is_several_blocks_of_ndjson() {
     assert!(s.len() > 4 << 20, "{} bytes", s.len());
     assert!(Path::new(&stream()).is_file());
 }
+
+/// A pool whose detectors `make` makes (natively, the built-in pack),
+/// over the stream: its output and counters.
+fn pooled(
+    threads: usize,
+    make: impl Fn() -> Result<sigil_host::Detector, sigil_host::Error> + Send + Sync + 'static,
+) -> (Vec<u8>, sigil_host::Counters) {
+    let mut pool = sigil_host::Pool::parallel_making(threads, make).unwrap();
+    pool.run_to_vec(&std::fs::read(stream()).unwrap()).unwrap()
+}
+
+fn native() -> Result<sigil_host::Detector, sigil_host::Error> {
+    let options = sigil_engine::Options {
+        correlation_lateness_ms: sigil_engine::Options::LATENESS_END,
+        ..Default::default()
+    };
+    let engine = sigil_engine::Engine::load(&sigil_host::builtin_rules(), options)?;
+    Ok(sigil_host::Detector::Native(engine))
+}
+
+/// Whether the caller is one of a pool's threads (the evaluators' or the
+/// helper's loader), not the test's own, which makes the lead.
+fn on(prefix: &str) -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with(prefix))
+}
+
+/// Detectors made on their threads (as the component's are) give the
+/// bytes of one detector; one that cannot be made is no block lost: the
+/// helper's blocks go to the threads, a thread's come out marked.
+#[test]
+fn detectors_made_on_their_threads_lose_no_block() {
+    let (one, one_counters) = pooled(1, native);
+    let single = {
+        let mut pool = sigil_host::Pool::single(native().unwrap());
+        pool.run_to_vec(&std::fs::read(stream()).unwrap()).unwrap()
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&one),
+        String::from_utf8_lossy(&single.0)
+    );
+    for threads in [2, 3] {
+        let (many, counters) = pooled(threads, native);
+        assert_eq!(many, one, "{threads} threads");
+        assert_eq!(counters, one_counters);
+        // The helper cannot be made: the threads evaluate everything.
+        let (many, counters) = pooled(threads, || match on("sigil-load") {
+            true => Err(sigil_host::Error::Config("no helper".into())),
+            false => native(),
+        });
+        assert_eq!(many, one, "{threads} threads, no helper");
+        assert_eq!(counters, one_counters);
+    }
+    // No evaluator can be made: every event still comes out once, marked.
+    let (none, counters) = pooled(2, || match on("sigil-") {
+        true => Err(sigil_host::Error::Config("out of instances".into())),
+        false => native(),
+    });
+    let lines = none
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64;
+    assert_eq!(counters.events_in, one_counters.events_in);
+    assert_eq!(
+        (counters.errors, counters.events_out, lines),
+        (counters.events_in, counters.events_in, counters.events_in)
+    );
+    assert!(
+        none.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .all(|l| String::from_utf8_lossy(l).contains("event not evaluated: out of instances")),
+    );
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sigil_engine::{Options, RuleSource};
 use sigil_host::{Detector, FuelLimits, HostConfig, Plugin, Pool};
+use sigil_stream::BLOCK_BYTES;
 
 use super::lateness::Lateness;
 
@@ -54,6 +55,11 @@ pub struct DetectorArgs {
     /// lateness; set by the subcommand, not a flag.
     #[arg(skip)]
     pub finite_input: bool,
+    /// The bytes the inputs hold, when every one is a regular file: no
+    /// more threads start than the input has blocks. Set by the
+    /// subcommand, not a flag.
+    #[arg(skip)]
+    pub input_bytes: Option<u64>,
     /// Most correlation groups open at once; past it the oldest is evicted.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_groups)]
     max_groups: u32,
@@ -182,11 +188,19 @@ impl DetectorArgs {
     }
 
     /// How many detectors evaluate at once: `--threads`, or the machine's
-    /// cores.
+    /// cores; no more than the input files have blocks.
     pub fn threads(&self) -> usize {
-        match self.threads {
+        let n = match self.threads {
             Some(n) => n.get(),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        // A block is the unit of work that runs in parallel: an input of k
+        // blocks keeps at most k evaluators busy, and every one more costs
+        // its start (a component instance loads the rules in ~10 ms, which
+        // a one-event run would pay N times over).
+        match self.input_bytes {
+            Some(bytes) => n.min(bytes.div_ceil(BLOCK_BYTES as u64).max(1) as usize),
+            None => n,
         }
     }
 
@@ -197,34 +211,23 @@ impl DetectorArgs {
         let sources = self.sources()?;
         let options = self.options()?;
         let threads = self.threads();
-        let mut detectors = match plugin {
-            None => {
-                // A loaded engine copied is one loaded again, cheaper.
-                let engine = sigil_engine::Engine::load(&sources, options)?;
-                let mut all: Vec<Detector> = (1..threads)
-                    .map(|_| Detector::Native(engine.clone()))
-                    .collect();
-                if threads > 1 {
-                    all.push(Detector::Native(engine.clone()));
-                }
-                all.push(Detector::Native(engine));
-                all
-            }
-            // Each instance loads the pack itself; they load side by side.
-            Some(plugin) => std::thread::scope(|s| {
-                let loads: Vec<_> = (0..threads + usize::from(threads > 1))
-                    .map(|_| s.spawn(|| plugin.session(&sources, &options)))
-                    .collect();
-                loads
-                    .into_iter()
-                    .map(|l| match l.join() {
-                        Ok(session) => Ok(Detector::Component(session?)),
-                        Err(_) => Err(anyhow::anyhow!("a thread loading the rules panicked")),
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })?,
+        let Some(plugin) = plugin else {
+            // A loaded engine copied is one loaded again, cheaper.
+            let engine = sigil_engine::Engine::load(&sources, options)?;
+            let evaluators = match threads {
+                1 => Vec::new(),
+                n => (0..n).map(|_| Detector::Native(engine.clone())).collect(),
+            };
+            return Pool::parallel(Detector::Native(engine), evaluators)
+                .context("cannot start the evaluation threads");
         };
-        let lead = detectors.pop().context("no detector")?;
-        Pool::parallel(lead, detectors).context("cannot start the evaluation threads")
+        if threads == 1 {
+            let session = plugin.session(&sources, &options)?;
+            return Ok(Pool::single(Detector::Component(session)));
+        }
+        // Each instance loads the rules on its own thread, side by side.
+        let plugin = plugin.clone();
+        let make = move || plugin.session(&sources, &options).map(Detector::Component);
+        Ok(Pool::parallel_making(threads, make)?)
     }
 }

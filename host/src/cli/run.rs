@@ -72,6 +72,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     // Files end, so correlation can wait for their end (see `lateness`).
     args.detector.finite_input =
         !args.inputs.is_empty() && args.inputs.iter().all(|p| p.as_os_str() != "-");
+    args.detector.input_bytes = total_bytes(&args.inputs).filter(|_| args.detector.finite_input);
     let mut interrupt = Interrupt::install().context("cannot watch SIGINT and SIGTERM")?;
     let plugin = args.detector.plugin()?;
     let mut pool = args.detector.pool(plugin.as_ref())?;

@@ -91,6 +91,13 @@ impl Framer {
         self.format
     }
 
+    /// Bytes held and not handed out yet (the framed lines, for a CSV
+    /// export): a host reading into the framer ([`Framer::push_from`])
+    /// sizes its reads by it, so that one read completes one block.
+    pub fn pending(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
     /// What reading an export (CSV, or a SIEM API's JSON) did so far: rows
     /// read, ragged, cut, not rows. Zero for other formats.
     pub fn export_stats(&self) -> ExportStats {
@@ -107,15 +114,61 @@ impl Framer {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        self.paused = false;
         if let State::Csv(rows) = &mut self.state {
+            self.paused = false;
             rows.push(bytes, &mut self.buf);
             return;
         }
         self.buf.extend_from_slice(bytes);
+        self.pushed();
+    }
+
+    /// After bytes were added to `buf`: the input runs again, and the
+    /// framing is decided once a block is in.
+    fn pushed(&mut self) {
+        self.paused = false;
         if matches!(self.state, State::Start) && self.buf.len() >= BLOCK_BYTES {
             self.decide();
         }
+    }
+
+    /// Adds the next bytes of the input as `read` writes them into the
+    /// framer's own buffer, sparing the copy [`Framer::push`] makes of
+    /// them: `read` is given room for `room` bytes and answers how many
+    /// it wrote (a `std::io::Read::read`, say). Its error is returned and
+    /// nothing is added; 0 bytes add nothing (the end of the input is
+    /// [`Framer::finish`]'s to say).
+    ///
+    /// # Errors
+    ///
+    /// `read`'s.
+    pub fn push_from<E>(
+        &mut self,
+        room: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        if matches!(self.state, State::Csv(_)) {
+            // Rows are rewritten as they come: no bytes stay as read.
+            let mut bytes = vec![0; room];
+            let n = read(&mut bytes)?.min(room);
+            if n > 0 {
+                self.push(bytes.get(..n).unwrap_or_default());
+            }
+            return Ok(n);
+        }
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + room, 0);
+        let got = read(self.buf.get_mut(len..).unwrap_or_default());
+        let n = got.as_ref().map_or(0, |&n| n.min(room));
+        self.buf.truncate(len + n);
+        if n > 0 {
+            self.pushed();
+        }
+        got.map(|_| n)
     }
 
     /// The input paused (a live stream, `tail -F log | sigil run -`): the
@@ -326,6 +379,57 @@ mod tests {
         framer.finish();
         take(&mut framer, &mut out);
         out
+    }
+
+    /// As `blocks`, the pieces read straight into the framer.
+    fn read_blocks(input: &[u8], piece: usize) -> Vec<Vec<u8>> {
+        let mut framer = Framer::new();
+        let mut out = Vec::new();
+        let mut rest = input;
+        loop {
+            let n = framer
+                .push_from(piece.max(1), |room: &mut [u8]| {
+                    let n = room.len().min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                    Ok::<usize, ()>(n)
+                })
+                .unwrap();
+            if n == 0 {
+                framer.finish();
+            }
+            while let Some(b) = framer.next_block().unwrap() {
+                out.push(b.to_vec());
+            }
+            if n == 0 {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_read_in_place_are_the_same_blocks() {
+        let ndjson = b"{\"a\":1}\n".repeat(300_000);
+        let csv = b"_messagetime,_sourcecategory\r\n1,\"a,b\"\r\n2,c\r\n".repeat(40_000);
+        let document = [b"[".as_slice(), &b"{\"a\": 1},\n".repeat(200_000), b"{}]"].concat();
+        for input in [&ndjson, &csv, &document] {
+            for piece in [7, 4096, 1 << 20, input.len()] {
+                assert_eq!(
+                    read_blocks(input, piece),
+                    blocks(input, piece),
+                    "pieces of {piece}"
+                );
+            }
+        }
+        // A failed read adds nothing.
+        let mut f = Framer::new();
+        f.push(b"{}\n");
+        assert_eq!(
+            f.push_from(16, |_| Err::<usize, _>("broken")),
+            Err("broken")
+        );
+        f.finish();
+        assert_eq!(f.next_block().unwrap().unwrap(), b"{}\n");
     }
 
     #[test]
