@@ -83,10 +83,11 @@ pub(crate) struct Pending {
 enum Reply {
     /// Coming from an evaluator's thread.
     Later(mpsc::Receiver<Answer>),
-    /// Answered on the caller's thread.
-    Now(Option<Answer>),
+    /// Answered on the caller's thread (boxed: an answer is large, and a
+    /// pending block should not be).
+    Now(Box<Answer>),
     /// Taken already from a thread (`None`: the thread ended first).
-    Arrived(Option<Answer>),
+    Arrived(Option<Box<Answer>>),
 }
 
 impl Pending {
@@ -95,7 +96,8 @@ impl Pending {
     pub(crate) fn wait(self) -> (Arc<Vec<u8>>, Option<Answer>) {
         let answer = match self.answer {
             Reply::Later(answer) => answer.recv().ok(),
-            Reply::Now(answer) | Reply::Arrived(answer) => answer,
+            Reply::Now(answer) => Some(*answer),
+            Reply::Arrived(answer) => answer.map(|a| *a),
         };
         (self.block, answer)
     }
@@ -106,7 +108,7 @@ impl Pending {
             return true;
         };
         match answer.try_recv() {
-            Ok(a) => self.answer = Reply::Arrived(Some(a)),
+            Ok(a) => self.answer = Reply::Arrived(Some(Box::new(a))),
             Err(mpsc::TryRecvError::Disconnected) => self.answer = Reply::Arrived(None),
             Err(mpsc::TryRecvError::Empty) => return false,
         }
@@ -124,7 +126,8 @@ impl Pending {
 pub(crate) enum Helper {
     /// Being made; blocks go to the threads meanwhile.
     Loading(mpsc::Receiver<Result<Detector, Error>>),
-    Ready(Detector),
+    /// Made (boxed: a native engine is a kilobyte).
+    Ready(Box<Detector>),
     /// It could not be made: the threads evaluate every block.
     Gone,
 }
@@ -146,7 +149,7 @@ impl Helper {
     pub(crate) fn get(&mut self) -> Option<&mut Detector> {
         if let Helper::Loading(made) = self {
             *self = match made.try_recv() {
-                Ok(Ok(detector)) => Helper::Ready(detector),
+                Ok(Ok(detector)) => Helper::Ready(Box::new(detector)),
                 Err(mpsc::TryRecvError::Empty) => return None,
                 Ok(Err(_)) | Err(mpsc::TryRecvError::Disconnected) => Helper::Gone,
             };
@@ -161,7 +164,7 @@ impl Helper {
     pub(crate) fn wait(self) -> Option<Detector> {
         match self {
             Helper::Loading(made) => made.recv().ok().and_then(Result::ok),
-            Helper::Ready(detector) => Some(detector),
+            Helper::Ready(detector) => Some(*detector),
             Helper::Gone => None,
         }
     }
@@ -186,7 +189,7 @@ pub(crate) fn evaluate_here(
     };
     Pending {
         block: Arc::new(block),
-        answer: Reply::Now(Some(answer)),
+        answer: Reply::Now(Box::new(answer)),
     }
 }
 

@@ -37,10 +37,11 @@ use crate::evaluators::{Evaluators, Helper, LEAD, Pending, Render, Tally, evalua
 /// that is), or at [`Runner::finish`] for the matches still waiting then.
 ///
 /// Over a [`crate::Pool`] of several threads ([`crate::Pool::runner`]),
-/// blocks are handed to the evaluators as they are read (the framer's
-/// buffer itself, not a copy), up to two per thread ahead of the output;
-/// each evaluator also writes its block's event lines, which depend on
-/// nothing but the block. They are taken back in input order: the lead
+/// blocks are handed to the evaluators' threads as they are read (the
+/// framer's buffer itself, not a copy), up to two per thread ahead of the
+/// output, and evaluated on this thread by the pool's helper when the
+/// threads have that many; whoever evaluates a block also writes its event
+/// lines, which depend on nothing but the block. They are taken back in input order: the lead
 /// detector correlates each block's observations, and its alerts are
 /// spliced into the block's lines as they are written. The output is the
 /// same bytes either way.

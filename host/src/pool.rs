@@ -69,7 +69,7 @@ impl Pool {
     pub fn parallel(lead: Detector, mut evaluators: Vec<Detector>) -> std::io::Result<Pool> {
         let helper = match evaluators.len() {
             0 | 1 => None,
-            _ => evaluators.pop().map(Helper::Ready),
+            _ => evaluators.pop().map(|d| Helper::Ready(Box::new(d))),
         };
         let evaluators = match evaluators.is_empty() {
             true => None,
