@@ -1,7 +1,8 @@
 //! One interface over the two ways to run the engine.
 
 use sigil_engine::{
-    Alert, BatchAlert, CorrelationStats, Observation, Options, RuleError, RuleInfo, Unrecognised,
+    Alert, BatchAlert, CorrelationStats, Engine, Observation, Options, RuleError, RuleInfo,
+    Unrecognised,
 };
 
 use crate::batch::{Batch, BatchEntry, Detached, Failure, Fault, Observations, Observed};
@@ -74,16 +75,7 @@ impl Detector {
     pub fn evaluate_block(&mut self, block: &[u8]) -> Result<Batch, Error> {
         match self {
             Detector::Native(engine) => {
-                let mut out = Vec::new();
-                let mut alerts = Vec::new();
-                let events = engine.evaluate_batch(block, &mut out, &mut alerts);
-                let entries = out
-                    .into_iter()
-                    .map(|e| BatchEntry {
-                        index: e.index,
-                        outcome: e.outcome.map_err(Failure::Event),
-                    })
-                    .collect();
+                let (events, entries, alerts) = native(engine, block, Engine::evaluate_batch);
                 Ok(Batch {
                     events,
                     entries,
@@ -107,16 +99,8 @@ impl Detector {
     pub fn evaluate_detached(&mut self, block: &[u8]) -> Result<Detached, Error> {
         match self {
             Detector::Native(engine) => {
-                let mut out = Vec::new();
-                let mut observed = Vec::new();
-                let events = engine.evaluate_batch_detached(block, &mut out, &mut observed);
-                let entries = out
-                    .into_iter()
-                    .map(|e| BatchEntry {
-                        index: e.index,
-                        outcome: e.outcome.map_err(Failure::Event),
-                    })
-                    .collect();
+                let (events, entries, observed) =
+                    native(engine, block, Engine::evaluate_batch_detached);
                 Ok(Detached {
                     events,
                     entries,
@@ -224,6 +208,26 @@ impl Detector {
             Detector::Component(s) => s.correlation_resets(),
         }
     }
+}
+
+/// One of the engine's block calls (`evaluate_batch`, whose second list
+/// is alerts, or `evaluate_batch_detached`, observations) run natively:
+/// the block's event count, its entries in the host's words, and that list.
+fn native<T>(
+    engine: &mut Engine,
+    block: &[u8],
+    call: impl FnOnce(&mut Engine, &[u8], &mut Vec<sigil_engine::BatchEntry>, &mut Vec<T>) -> u32,
+) -> (u32, Vec<BatchEntry>, Vec<T>) {
+    let (mut out, mut beside) = (Vec::new(), Vec::new());
+    let events = call(engine, block, &mut out, &mut beside);
+    let entries = out
+        .into_iter()
+        .map(|e| BatchEntry {
+            index: e.index,
+            outcome: e.outcome.map_err(Failure::Event),
+        })
+        .collect();
+    (events, entries, beside)
 }
 
 /// A component's observations read for the native engine, every one

@@ -24,6 +24,7 @@ mod bindings {
     });
 }
 
+use bindings::exports::sigil::engine::detector as witd;
 use bindings::exports::sigil::engine::types as wit;
 
 /// The interface a plugin must export, as `wit/` names it: the package
@@ -435,59 +436,7 @@ impl Session {
     /// [`Error::PluginFailed`] (or a load error) only when a fresh instance
     /// cannot be made.
     pub fn evaluate_batch(&mut self, block: &[u8]) -> Result<Batch, Error> {
-        let expected = ndjson_events(block).count() as u32;
-        let cause = match self.call_batch(block, expected) {
-            Ok(result) => return Ok(result),
-            Err(cause) => cause,
-        };
-        self.fault(&cause);
-        self.restart(true)?;
-        let mut batch = Batch {
-            events: expected,
-            ..Batch::default()
-        };
-        let give_up = self.plugin.config.max_failures_in_a_row;
-        let mut in_a_row = 0u32;
-        let mut last_cause = cause;
-        for (index, event) in ndjson_events(block).enumerate() {
-            let index = index as u32;
-            if give_up > 0 && in_a_row >= give_up {
-                batch.entries.push(BatchEntry {
-                    index,
-                    outcome: Err(Failure::Plugin(format!(
-                        "not evaluated: the plugin failed {in_a_row} events in a row before \
-                         this one, the last with \"{last_cause}\", so the rest of its block \
-                         was not retried"
-                    ))),
-                });
-                continue;
-            }
-            let outcome = self
-                .call_one(event)
-                .and_then(|o| self.call_take_alerts().map(|a| (o, a)));
-            match outcome {
-                Ok((outcome, alerts)) => {
-                    in_a_row = 0;
-                    if !matches!(&outcome, Ok(v) if !v.matched()) {
-                        batch.entries.push(BatchEntry { index, outcome });
-                    }
-                    batch
-                        .alerts
-                        .extend(alerts.into_iter().map(|alert| BatchAlert { index, alert }));
-                }
-                Err(reason) => {
-                    in_a_row += 1;
-                    self.fault(&reason);
-                    batch.entries.push(BatchEntry {
-                        index,
-                        outcome: Err(Failure::Plugin(reason.clone())),
-                    });
-                    last_cause = reason;
-                    self.restart(true)?;
-                }
-            }
-        }
-        Ok(batch)
+        self.evaluate::<Batch>(block)
     }
 
     /// Evaluates a block as [`Session::evaluate_batch`] does (same entries,
@@ -507,25 +456,27 @@ impl Session {
     ///
     /// As [`Session::evaluate_batch`].
     pub fn evaluate_detached(&mut self, block: &[u8]) -> Result<Detached, Error> {
+        self.evaluate::<Detached>(block)
+    }
+
+    /// A block in one call of `B`'s kind, or, if that fails, event by
+    /// event (see [`Session::evaluate_batch`]).
+    fn evaluate<B: BlockCall>(&mut self, block: &[u8]) -> Result<B, Error> {
         let expected = ndjson_events(block).count() as u32;
-        let cause = match self.call_detached(block, expected) {
-            Ok(detached) => return Ok(detached),
+        let cause = match self.checked_block::<B>(block, expected) {
+            Ok(answer) => return Ok(answer),
             Err(cause) => cause,
         };
         self.fault(&cause);
-        self.restart(false)?;
-        let mut detached = Detached {
-            events: expected,
-            ..Detached::default()
-        };
-        let (mut observed, mut bytes) = (Vec::new(), Vec::new());
+        self.restart(B::HOLDS_STATE)?;
+        let mut answer = B::empty(expected);
         let give_up = self.plugin.config.max_failures_in_a_row;
         let mut in_a_row = 0u32;
         let mut last_cause = cause;
         for (index, event) in ndjson_events(block).enumerate() {
             let index = index as u32;
             if give_up > 0 && in_a_row >= give_up {
-                detached.entries.push(BatchEntry {
+                answer.entries().push(BatchEntry {
                     index,
                     outcome: Err(Failure::Plugin(format!(
                         "not evaluated: the plugin failed {in_a_row} events in a row before \
@@ -535,56 +486,21 @@ impl Session {
                 });
                 continue;
             }
-            // The event alone is a block of one line: its entry and
-            // observation come back at index 0.
-            let reason = match self.call_detached(event, 1) {
-                Ok(one) => {
-                    in_a_row = 0;
-                    detached
-                        .entries
-                        .extend(one.entries.into_iter().map(|e| BatchEntry {
-                            index,
-                            outcome: e.outcome,
-                        }));
-                    if let Observed::Encoded { events, bytes: b } = one.observations.0
-                        && !events.is_empty()
-                    {
-                        observed.push(index);
-                        bytes.extend_from_slice(&b);
-                    }
-                    continue;
-                }
-                Err(reason) => reason,
-            };
-            self.fault(&reason);
-            self.restart(false)?;
-            // Then `evaluate`, as the single path retries: the verdict
-            // without the observation (correlation misses this event,
-            // detection does not).
-            match self.call_one(event) {
-                Ok(outcome) => {
-                    in_a_row = 0;
-                    if !matches!(&outcome, Ok(v) if !v.matched() && v.warnings.is_empty()) {
-                        detached.entries.push(BatchEntry { index, outcome });
-                    }
-                }
+            match answer.retry_one(self, index, event)? {
+                Ok(()) => in_a_row = 0,
                 Err(reason) => {
                     in_a_row += 1;
                     self.fault(&reason);
-                    detached.entries.push(BatchEntry {
+                    answer.entries().push(BatchEntry {
                         index,
                         outcome: Err(Failure::Plugin(reason.clone())),
                     });
                     last_cause = reason;
-                    self.restart(false)?;
+                    self.restart(B::HOLDS_STATE)?;
                 }
             }
         }
-        detached.observations = Observations(Observed::Encoded {
-            events: observed,
-            bytes,
-        });
-        Ok(detached)
+        Ok(answer)
     }
 
     /// Applies observations made by [`Session::evaluate_detached`] (of
@@ -768,7 +684,7 @@ impl Session {
     fn call_alerts(
         &mut self,
         call: impl FnOnce(
-            bindings::exports::sigil::engine::detector::GuestEngine<'_>,
+            witd::GuestEngine<'_>,
             &mut Store<State>,
             ResourceAny,
         ) -> wasmtime::Result<Vec<wit::Alert>>,
@@ -812,44 +728,28 @@ impl Session {
         })
     }
 
-    /// One `evaluate-batch` call, its answer checked against the protocol.
-    fn call_batch(&mut self, block: &[u8], expected: u32) -> Result<Batch, String> {
+    /// One block call of `B`'s kind under the block's deadline, its answer
+    /// checked against the protocol: the event count, the entries, then
+    /// what `B` returns beside them.
+    fn checked_block<B: BlockCall>(&mut self, block: &[u8], expected: u32) -> Result<B, String> {
         let config = &self.plugin.config;
         let inst = &mut self.instance;
         self.plugin
             .arm_call(&mut inst.store, block.len())
             .map_err(|e| describe(&e, config))?;
         let guest = inst.bindings.sigil_engine_detector().engine();
-        let result = guest
-            .call_evaluate_batch(&mut inst.store, inst.engine, block)
+        let answer = B::call(guest, &mut inst.store, inst.engine, block)
             .map_err(|e| describe(&e, config))?;
-        if result.events != expected {
+        let (events, entries, rest) = B::parts(answer);
+        if events != expected {
             return Err(
                 "plugin broke the batch protocol: it counted another number of events than \
                  the block holds"
                     .into(),
             );
         }
-        let entries = self.checked_entries(result.entries, expected)?;
-        let mut alerts = Vec::with_capacity(result.alerts.len());
-        let mut last = 0u32;
-        for a in result.alerts {
-            if a.index < last || a.index >= expected {
-                return Err(
-                    "plugin broke the batch protocol: alert indexes out of order or range".into(),
-                );
-            }
-            last = a.index;
-            alerts.push(BatchAlert {
-                index: a.index,
-                alert: self.checked_alert(a.alert)?,
-            });
-        }
-        Ok(Batch {
-            events: expected,
-            entries,
-            alerts,
-        })
+        let entries = self.checked_entries(entries, expected)?;
+        B::checked(self, expected, entries, rest)
     }
 
     /// A block's entries converted, after checking each names an event of
@@ -857,7 +757,7 @@ impl Session {
     /// engine could have given.
     fn checked_entries(
         &self,
-        answer: Vec<bindings::exports::sigil::engine::detector::BatchEntry>,
+        answer: Vec<witd::BatchEntry>,
         expected: u32,
     ) -> Result<Vec<BatchEntry>, String> {
         let config = &self.plugin.config;
@@ -889,47 +789,6 @@ impl Session {
             });
         }
         Ok(entries)
-    }
-
-    /// One `evaluate-batch-detached` call, its answer checked.
-    fn call_detached(&mut self, block: &[u8], expected: u32) -> Result<Detached, String> {
-        let config = &self.plugin.config;
-        let inst = &mut self.instance;
-        self.plugin
-            .arm_call(&mut inst.store, block.len())
-            .map_err(|e| describe(&e, config))?;
-        let guest = inst.bindings.sigil_engine_detector().engine();
-        let result = guest
-            .call_evaluate_batch_detached(&mut inst.store, inst.engine, block)
-            .map_err(|e| describe(&e, config))?;
-        if result.events != expected {
-            return Err(
-                "plugin broke the batch protocol: it counted another number of events than \
-                 the block holds"
-                    .into(),
-            );
-        }
-        let entries = self.checked_entries(result.entries, expected)?;
-        let events = result.observations.events;
-        // Strictly increasing and within the block, as entries are.
-        let mut next = 0u32;
-        for &index in &events {
-            if index < next || index >= expected {
-                return Err(
-                    "plugin broke the batch protocol: observation indexes out of order or range"
-                        .into(),
-                );
-            }
-            next = index + 1;
-        }
-        Ok(Detached {
-            events: expected,
-            entries,
-            observations: Observations(Observed::Encoded {
-                events,
-                bytes: result.observations.bytes,
-            }),
-        })
     }
 
     /// One `correlate` call, its answer checked.
@@ -1058,7 +917,242 @@ impl Session {
 }
 
 /// The WIT record of a block's observations.
-type WitObservations = bindings::exports::sigil::engine::detector::Observations;
+type WitObservations = witd::Observations;
+
+/// What an event or a block leaves unsaid: an event that matched nothing
+/// and has no warning (the engine's own batch calls leave it out too).
+fn push_outcome(entries: &mut Vec<BatchEntry>, index: u32, outcome: Result<Verdict, Failure>) {
+    if !matches!(&outcome, Ok(v) if !v.matched() && v.warnings.is_empty()) {
+        entries.push(BatchEntry { index, outcome });
+    }
+}
+
+/// What `evaluate-batch` ([`Batch`]) and `evaluate-batch-detached`
+/// ([`Detached`]) do not share: the guest call, what comes back beside the
+/// entries, and how one event is tried alone after its block failed. The
+/// deadline, the checks both answers pass and the retry loop are
+/// [`Session::checked_block`]'s and [`Session::evaluate`]'s, once.
+trait BlockCall: Sized {
+    /// The call's WIT answer.
+    type Answer;
+    /// What comes back beside the entries (alerts or observations).
+    type Rest;
+    /// Whether the calling instance holds correlation state, lost (and
+    /// counted) when it is replaced.
+    const HOLDS_STATE: bool;
+
+    /// The guest call on one block.
+    fn call(
+        guest: witd::GuestEngine<'_>,
+        store: &mut Store<State>,
+        engine: ResourceAny,
+        block: &[u8],
+    ) -> wasmtime::Result<Self::Answer>;
+
+    /// The answer's event count, entries, and the rest.
+    fn parts(answer: Self::Answer) -> (u32, Vec<witd::BatchEntry>, Self::Rest);
+
+    /// The answer, its count and entries already checked, with the rest
+    /// checked against the block's `expected` events.
+    fn checked(
+        session: &Session,
+        expected: u32,
+        entries: Vec<BatchEntry>,
+        rest: Self::Rest,
+    ) -> Result<Self, String>;
+
+    /// An answer to fill event by event for a block of `events`.
+    fn empty(events: u32) -> Self;
+
+    /// The entries filled so far.
+    fn entries(&mut self) -> &mut Vec<BatchEntry>;
+
+    /// Evaluates the block's event at `index` alone into `self`; the inner
+    /// `Err` is why the plugin failed it (the caller counts it, marks the
+    /// event and replaces the instance).
+    fn retry_one(
+        &mut self,
+        session: &mut Session,
+        index: u32,
+        event: &[u8],
+    ) -> Result<Result<(), String>, Error>;
+}
+
+impl BlockCall for Batch {
+    type Answer = witd::BatchResult;
+    type Rest = Vec<witd::BatchAlert>;
+    const HOLDS_STATE: bool = true;
+
+    fn call(
+        guest: witd::GuestEngine<'_>,
+        store: &mut Store<State>,
+        engine: ResourceAny,
+        block: &[u8],
+    ) -> wasmtime::Result<witd::BatchResult> {
+        guest.call_evaluate_batch(store, engine, block)
+    }
+
+    fn parts(a: witd::BatchResult) -> (u32, Vec<witd::BatchEntry>, Vec<witd::BatchAlert>) {
+        (a.events, a.entries, a.alerts)
+    }
+
+    fn checked(
+        session: &Session,
+        expected: u32,
+        entries: Vec<BatchEntry>,
+        answer: Vec<witd::BatchAlert>,
+    ) -> Result<Batch, String> {
+        let mut alerts = Vec::with_capacity(answer.len());
+        let mut last = 0u32;
+        for a in answer {
+            if a.index < last || a.index >= expected {
+                return Err(
+                    "plugin broke the batch protocol: alert indexes out of order or range".into(),
+                );
+            }
+            last = a.index;
+            alerts.push(BatchAlert {
+                index: a.index,
+                alert: session.checked_alert(a.alert)?,
+            });
+        }
+        Ok(Batch {
+            events: expected,
+            entries,
+            alerts,
+        })
+    }
+
+    fn empty(events: u32) -> Batch {
+        Batch {
+            events,
+            ..Batch::default()
+        }
+    }
+
+    fn entries(&mut self) -> &mut Vec<BatchEntry> {
+        &mut self.entries
+    }
+
+    /// `evaluate`, then the alerts it left.
+    fn retry_one(
+        &mut self,
+        session: &mut Session,
+        index: u32,
+        event: &[u8],
+    ) -> Result<Result<(), String>, Error> {
+        let outcome = session
+            .call_one(event)
+            .and_then(|o| session.call_take_alerts().map(|a| (o, a)));
+        Ok(outcome.map(|(outcome, alerts)| {
+            push_outcome(&mut self.entries, index, outcome);
+            self.alerts
+                .extend(alerts.into_iter().map(|alert| BatchAlert { index, alert }));
+        }))
+    }
+}
+
+impl BlockCall for Detached {
+    type Answer = witd::DetachedResult;
+    type Rest = WitObservations;
+    const HOLDS_STATE: bool = false;
+
+    fn call(
+        guest: witd::GuestEngine<'_>,
+        store: &mut Store<State>,
+        engine: ResourceAny,
+        block: &[u8],
+    ) -> wasmtime::Result<witd::DetachedResult> {
+        guest.call_evaluate_batch_detached(store, engine, block)
+    }
+
+    fn parts(a: witd::DetachedResult) -> (u32, Vec<witd::BatchEntry>, WitObservations) {
+        (a.events, a.entries, a.observations)
+    }
+
+    fn checked(
+        _: &Session,
+        expected: u32,
+        entries: Vec<BatchEntry>,
+        observations: WitObservations,
+    ) -> Result<Detached, String> {
+        let events = observations.events;
+        // Strictly increasing and within the block, as entries are.
+        let mut next = 0u32;
+        for &index in &events {
+            if index < next || index >= expected {
+                return Err(
+                    "plugin broke the batch protocol: observation indexes out of order or range"
+                        .into(),
+                );
+            }
+            next = index + 1;
+        }
+        Ok(Detached {
+            events: expected,
+            entries,
+            observations: Observations(Observed::Encoded {
+                events,
+                bytes: observations.bytes,
+            }),
+        })
+    }
+
+    fn empty(events: u32) -> Detached {
+        Detached {
+            events,
+            entries: Vec::new(),
+            observations: Observations(Observed::Encoded {
+                events: Vec::new(),
+                bytes: Vec::new(),
+            }),
+        }
+    }
+
+    fn entries(&mut self) -> &mut Vec<BatchEntry> {
+        &mut self.entries
+    }
+
+    /// The event as a block of one line, its entry and observation at index
+    /// 0; if that fails too, `evaluate`, as the single path retries: the
+    /// verdict without the observation (correlation misses this event,
+    /// detection does not).
+    fn retry_one(
+        &mut self,
+        session: &mut Session,
+        index: u32,
+        event: &[u8],
+    ) -> Result<Result<(), String>, Error> {
+        let reason = match session.checked_block::<Detached>(event, 1) {
+            Ok(one) => {
+                self.entries
+                    .extend(one.entries.into_iter().map(|e| BatchEntry {
+                        index,
+                        outcome: e.outcome,
+                    }));
+                if let (
+                    Observed::Encoded { events, bytes },
+                    Observed::Encoded {
+                        events: e,
+                        bytes: b,
+                    },
+                ) = (&mut self.observations.0, one.observations.0)
+                    && !e.is_empty()
+                {
+                    events.push(index);
+                    bytes.extend_from_slice(&b);
+                }
+                return Ok(Ok(()));
+            }
+            Err(reason) => reason,
+        };
+        session.fault(&reason);
+        session.restart(false)?;
+        Ok(session
+            .call_one(event)
+            .map(|outcome| push_outcome(&mut self.entries, index, outcome)))
+    }
+}
 
 impl Observed {
     fn wit(events: Vec<u32>, bytes: Vec<u8>) -> WitObservations {

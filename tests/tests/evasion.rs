@@ -42,9 +42,13 @@ fn detected_events(engine: &mut Engine) -> Vec<(String, BTreeSet<u32>)> {
     out
 }
 
+/// One way to damage a detected event's line: its name, the rewrite, and
+/// the warning the damaged event must carry.
+type Damage = (&'static str, Box<dyn Fn(&str) -> Vec<u8>>, EventWarning);
+
 /// The damage an attacker can do by writing the start of `userAgent` or by
 /// adding a field, and the warning each must give.
-fn damages() -> Vec<(&'static str, Box<dyn Fn(&str) -> Vec<u8>>, EventWarning)> {
+fn damages() -> Vec<Damage> {
     fn in_user_agent(line: &str, text: &[u8]) -> Vec<u8> {
         let at = line.find("\"userAgent\":\"").unwrap() + "\"userAgent\":\"".len();
         let mut out = line.as_bytes()[..at].to_vec();

@@ -335,6 +335,219 @@ fn verdicts_name_the_siem_source() {
 // field (`time`, `eventTime`, `timestamp`) had a time, and the flat Sumo
 // rows alone, QRadar's and Sentinel's rows gave no alert at all.
 
+/// Some rows of one schema: the lines of `file` whose `_test_id` starts
+/// with `prefix`, each rewritten by `edit`.
+struct Rows {
+    file: &'static str,
+    prefix: &'static str,
+    edit: fn(&mut Value),
+}
+
+/// What a schema's rows alone must give.
+enum Expect {
+    /// Exactly the `count` groups of the oracle's `query` that `keep`
+    /// keeps, from the correlation `corr`, all without the columns in
+    /// `unset` (which the edited rows no longer carry).
+    Groups {
+        query: &'static str,
+        corr: &'static str,
+        keep: fn(&Value) -> bool,
+        count: usize,
+        unset: &'static [&'static str],
+    },
+    /// Alerts of a burst correlation of `rule` by `by` within the rows'
+    /// times `first_ms..=last_ms` (see [`burst_over`]).
+    Burst {
+        rule: &'static str,
+        by: &'static str,
+        first_ms: i64,
+        last_ms: i64,
+    },
+}
+
+#[test]
+fn each_schemas_rows_alone_feed_a_correlation() {
+    let unchanged = |_: &mut Value| {};
+    let forwarded = |g: &Value| {
+        g["key"]["_sourceHost"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("custom-forwarder"))
+    };
+    let sumo_corrected = |keep, count| Expect::Groups {
+        query: "sumo_corrected",
+        corr: "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab",
+        keep,
+        count,
+        unset: &[],
+    };
+    let qradar = |first_ms, last_ms| Expect::Burst {
+        rule: "seed_qradar_cloud_instance_corrected",
+        by: "username",
+        first_ms,
+        last_ms,
+    };
+    let sentinel_aws = || Expect::Burst {
+        rule: "seed_sentinel_revert_cloud_instance_aws_corrected",
+        by: "UserIdentityArn",
+        first_ms: 1_795_168_905_006,
+        last_ms: 1_795_169_985_006,
+    };
+    let sentinel_az = || Expect::Burst {
+        rule: "seed_sentinel_revert_cloud_instance_azure_corrected",
+        by: "Caller",
+        first_ms: 1_795_168_872_345,
+        last_ms: 1_795_170_252_345,
+    };
+    // The rows from a CSV export of the portal's results.
+    let portal_csv = |v: &mut Value| {
+        let t = v.as_object_mut().unwrap().remove("TimeGenerated").unwrap();
+        v["TimeGenerated [UTC]"] = Value::from(portal_display(t.as_str().unwrap()));
+    };
+    let cases = [
+        // A forwarder's rows, which carry no raw record's time field, only
+        // Sumo's `_messageTime`: exactly the oracle's groups of their hosts.
+        (
+            "sumo flat rows",
+            Rows {
+                file: "sumo.ndjson",
+                prefix: "sumo-flat",
+                edit: unchanged,
+            },
+            sumo_corrected(forwarded, 4),
+        ),
+        // Their time as clients of Sumo's Search Job API receive it:
+        // `_messagetime`, in lower case, a string of digits.
+        (
+            "sumo flat rows, _messagetime",
+            Rows {
+                file: "sumo.ndjson",
+                prefix: "sumo-flat",
+                edit: |v| {
+                    let t = v.as_object_mut().unwrap().remove("_messageTime").unwrap();
+                    v["_messagetime"] = Value::from(t.to_string());
+                },
+            },
+            sumo_corrected(forwarded, 4),
+        ),
+        // LogScale's own `@timestamp` (epoch milliseconds, a number) times
+        // Falcon rows that lost `timestamp`; `FirstSeen` is min(timestamp),
+        // which they no longer have.
+        (
+            "falcon rows, @timestamp",
+            Rows {
+                file: "falcon.ndjson",
+                prefix: "falcon-",
+                edit: |v| {
+                    let t = v.as_object_mut().unwrap().remove("timestamp").unwrap();
+                    v["@timestamp"] = Value::from(t.as_str().unwrap().parse::<u64>().unwrap());
+                },
+            },
+            Expect::Groups {
+                query: "logscale_cql",
+                corr: "d248f0a1-eeb6-4122-9a09-cf060f425741",
+                keep: |_| true,
+                count: 11,
+                unset: &["FirstSeen"],
+            },
+        ),
+        (
+            "qradar rows",
+            Rows {
+                file: "qradar.ndjson",
+                prefix: "qradar-",
+                edit: unchanged,
+            },
+            qradar(1_795_168_867_000, 1_795_171_267_000),
+        ),
+        // Rows selected with `starttime` (when QRadar received the event)
+        // and not `devicetime` are timed by it.
+        (
+            "qradar rows, starttime",
+            Rows {
+                file: "qradar.ndjson",
+                prefix: "qradar-",
+                edit: |v| {
+                    let t = v.as_object_mut().unwrap().remove("devicetime").unwrap();
+                    v["starttime"] = Value::from(t.as_i64().unwrap() + 2_000);
+                },
+            },
+            qradar(1_795_168_869_000, 1_795_171_269_000),
+        ),
+        (
+            "sentinel AWSCloudTrail rows",
+            Rows {
+                file: "sentinel_awscloudtrail.ndjson",
+                prefix: "sentinel-aws",
+                edit: unchanged,
+            },
+            sentinel_aws(),
+        ),
+        (
+            "sentinel AWSCloudTrail rows, portal CSV",
+            Rows {
+                file: "sentinel_awscloudtrail.ndjson",
+                prefix: "sentinel-aws",
+                edit: portal_csv,
+            },
+            sentinel_aws(),
+        ),
+        (
+            "sentinel AzureActivity rows",
+            Rows {
+                file: "sentinel_azureactivity.ndjson",
+                prefix: "sentinel-az",
+                edit: unchanged,
+            },
+            sentinel_az(),
+        ),
+        (
+            "sentinel AzureActivity rows, portal CSV",
+            Rows {
+                file: "sentinel_azureactivity.ndjson",
+                prefix: "sentinel-az",
+                edit: portal_csv,
+            },
+            sentinel_az(),
+        ),
+    ];
+    for (case, rows, expect) in &cases {
+        rows_alone_give(case, rows, expect);
+    }
+}
+
+/// Correlates `rows` alone and asserts they give what `expect` says.
+fn rows_alone_give(case: &str, rows: &Rows, expect: &Expect) {
+    let rows = rows_where(rows.file, rows.prefix, &rows.edit);
+    match *expect {
+        Expect::Groups {
+            query,
+            corr,
+            keep,
+            count,
+            unset,
+        } => {
+            let (exp, oracle) = oracle_groups(query);
+            let unset = |mut g: Value| {
+                let columns = g["columns"].as_object_mut().unwrap();
+                for c in unset {
+                    columns.remove(*c);
+                }
+                g
+            };
+            let theirs: Vec<Value> = oracle.into_iter().filter(keep).map(unset).collect();
+            assert_eq!(theirs.len(), count, "{case}: the oracle's groups");
+            let ours: Vec<Value> = groups_of(rows, corr, &exp).into_iter().map(unset).collect();
+            assert_same(&format!("{query} ({case})"), &ours, &theirs);
+        }
+        Expect::Burst {
+            rule,
+            by,
+            first_ms,
+            last_ms,
+        } => burst_over(case, &rows, rule, by, first_ms, last_ms),
+    }
+}
+
 /// The lines of `file` whose `_test_id` starts with `prefix`, each rewritten by `edit`.
 fn rows_where(file: &str, prefix: &str, edit: &dyn Fn(&mut Value)) -> Vec<(String, Vec<u8>)> {
     let rows: Vec<_> = events(file)
@@ -350,81 +563,19 @@ fn rows_where(file: &str, prefix: &str, edit: &dyn Fn(&mut Value)) -> Vec<(Strin
     rows
 }
 
-/// The Sumo flat rows alone (a forwarder's rows, which carry no raw
-/// record's time field, only Sumo's `_messageTime`) give exactly the
-/// oracle's groups of their hosts.
-#[test]
-fn sumo_flat_rows_alone_give_their_groups() {
-    let (exp, oracle) = oracle_groups("sumo_corrected");
-    let theirs: Vec<Value> = oracle
-        .into_iter()
-        .filter(|g| {
-            g["key"]["_sourceHost"]
-                .as_str()
-                .is_some_and(|h| h.starts_with("custom-forwarder"))
-        })
-        .collect();
-    assert_eq!(theirs.len(), 4);
-    let flat = rows_where("sumo.ndjson", "sumo-flat", &|_| {});
-    let ours = groups_of(flat, "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab", &exp);
-    assert_same("sumo_corrected (flat rows)", &ours, &theirs);
-}
-
-/// The flat rows with their time as clients of Sumo's Search Job API
-/// receive it: `_messagetime`, in lower case, a string of digits. Same
-/// groups.
-#[test]
-fn sumo_time_in_lower_case_is_read_too() {
-    let (exp, oracle) = oracle_groups("sumo_corrected");
-    let theirs: Vec<Value> = oracle
-        .into_iter()
-        .filter(|g| {
-            g["key"]["_sourceHost"]
-                .as_str()
-                .is_some_and(|h| h.starts_with("custom-forwarder"))
-        })
-        .collect();
-    let rows = rows_where("sumo.ndjson", "sumo-flat", &|v| {
-        let t = v.as_object_mut().unwrap().remove("_messageTime").unwrap();
-        v["_messagetime"] = Value::from(t.to_string());
-    });
-    let ours = groups_of(rows, "aa2cdf4a-c776-4a4f-9e07-4798769ad8ab", &exp);
-    assert_same("sumo_corrected (_messagetime)", &ours, &theirs);
-}
-
-/// LogScale's own `@timestamp` (epoch milliseconds, a number) times Falcon
-/// rows that lost `timestamp`: the same groups as the oracle's.
-#[test]
-fn falcon_rows_timed_by_logscale_timestamp_give_the_same_groups() {
-    let (exp, oracle) = oracle_groups("logscale_cql");
-    let rows = rows_where("falcon.ndjson", "falcon-", &|v| {
-        let t = v.as_object_mut().unwrap().remove("timestamp").unwrap();
-        v["@timestamp"] = Value::from(t.as_str().unwrap().parse::<u64>().unwrap());
-    });
-    let ours: Vec<Value> = groups_of(rows, "d248f0a1-eeb6-4122-9a09-cf060f425741", &exp)
-        .into_iter()
-        .map(|mut g| {
-            // FirstSeen is min(timestamp), which these rows no longer have.
-            g["columns"].as_object_mut().unwrap().remove("FirstSeen");
-            g
-        })
-        .collect();
-    let oracle: Vec<Value> = oracle
-        .into_iter()
-        .map(|mut g| {
-            g["columns"].as_object_mut().unwrap().remove("FirstSeen");
-            g
-        })
-        .collect();
-    assert_same("logscale_cql (@timestamp)", &ours, &oracle);
-}
-
 /// A burst correlation (two matches of `rule` by the same `by` within ten
 /// minutes) over `rows` alone, loaded beside the parity pack: its alerts,
 /// which must exist, have no untimed event and lie within the rows' times
 /// `first_ms..=last_ms` (a stream time would give none: the rows are all
 /// there is).
-fn burst_over(rows: &[(String, Vec<u8>)], rule: &str, by: &str, first_ms: i64, last_ms: i64) {
+fn burst_over(
+    case: &str,
+    rows: &[(String, Vec<u8>)],
+    rule: &str,
+    by: &str,
+    first_ms: i64,
+    last_ms: i64,
+) {
     let dir = common::data_dir().join("../../rules/seeds");
     let mut sources = common::rule_sources(&dir);
     sources.push(RuleSource::new(
@@ -450,46 +601,21 @@ fn burst_over(rows: &[(String, Vec<u8>)], rule: &str, by: &str, first_ms: i64, l
     }
     alerts.extend(engine.flush());
     let stats = engine.correlation_stats();
-    assert_eq!(stats.untimed_events, 0, "{rule}: untimed rows");
+    assert_eq!(stats.untimed_events, 0, "{case}: untimed rows");
     let alerts: Vec<_> = alerts.iter().filter(|a| a.rule == burst).collect();
     assert!(
         !alerts.is_empty(),
-        "{rule}: no alert over {} rows",
+        "{case}: no alert over {} rows",
         rows.len()
     );
     for a in alerts {
         assert!(
             first_ms <= a.window_start_ms && a.window_end_ms <= last_ms + 600_000,
-            "{rule}: window {}..{} outside the rows' {first_ms}..{last_ms}",
+            "{case}: window {}..{} outside the rows' {first_ms}..{last_ms}",
             a.window_start_ms,
             a.window_end_ms
         );
     }
-}
-
-#[test]
-fn qradar_rows_alone_feed_a_correlation() {
-    let rows = rows_where("qradar.ndjson", "qradar-", &|_| {});
-    burst_over(
-        &rows,
-        "seed_qradar_cloud_instance_corrected",
-        "username",
-        1_795_168_867_000,
-        1_795_171_267_000,
-    );
-    // Rows selected with `starttime` (when QRadar received the event)
-    // and not `devicetime` are timed by it.
-    let rows = rows_where("qradar.ndjson", "qradar-", &|v| {
-        let t = v.as_object_mut().unwrap().remove("devicetime").unwrap();
-        v["starttime"] = Value::from(t.as_i64().unwrap() + 2_000);
-    });
-    burst_over(
-        &rows,
-        "seed_qradar_cloud_instance_corrected",
-        "username",
-        1_795_168_869_000,
-        1_795_171_269_000,
-    );
 }
 
 /// `11/20/2026, 10:01:45.006 AM` for `2026-11-20T10:01:45.006Z`: the Log
@@ -508,36 +634,6 @@ fn portal_display(rfc3339: &str) -> String {
         _ => (h - 12, "PM"),
     };
     format!("{m}/{day}/{y}, {h12}:{rest} {half}")
-}
-
-#[test]
-fn sentinel_rows_alone_feed_a_correlation() {
-    for (file, prefix, rule, by, first, last) in [
-        (
-            "sentinel_awscloudtrail.ndjson",
-            "sentinel-aws",
-            "seed_sentinel_revert_cloud_instance_aws_corrected",
-            "UserIdentityArn",
-            1_795_168_905_006,
-            1_795_169_985_006,
-        ),
-        (
-            "sentinel_azureactivity.ndjson",
-            "sentinel-az",
-            "seed_sentinel_revert_cloud_instance_azure_corrected",
-            "Caller",
-            1_795_168_872_345,
-            1_795_170_252_345,
-        ),
-    ] {
-        burst_over(&rows_where(file, prefix, &|_| {}), rule, by, first, last);
-        // The same rows from a CSV export of the portal's results.
-        let csv = rows_where(file, prefix, &|v| {
-            let t = v.as_object_mut().unwrap().remove("TimeGenerated").unwrap();
-            v["TimeGenerated [UTC]"] = Value::from(portal_display(t.as_str().unwrap()));
-        });
-        burst_over(&csv, rule, by, first, last);
-    }
 }
 
 #[test]

@@ -3,9 +3,17 @@
 use std::cell::RefCell;
 
 use exports::sigil::engine::detector::{
-    self, BatchAlert, BatchEntry, BatchResult, DetachedResult, Observations,
+    self, BatchAlert, BatchResult, DetachedResult, Observations,
 };
 use exports::sigil::engine::types as wit;
+
+use convert::{
+    alert, batch_alerts, correlation_stats, decode_observations, encode_observations, entries,
+    event_error, load_error, observation_error, options_from, rule_error, rule_info, unrecognised,
+    verdict,
+};
+
+mod convert;
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -77,24 +85,10 @@ impl detector::GuestEngine for Engine {
             .0
             .borrow_mut()
             .evaluate_batch(&block, &mut out, &mut alerts);
-        let entries = out
-            .into_iter()
-            .map(|e| BatchEntry {
-                index: e.index,
-                outcome: e.outcome.map(verdict).map_err(event_error),
-            })
-            .collect();
-        let alerts = alerts
-            .into_iter()
-            .map(|a| BatchAlert {
-                index: a.index,
-                alert: alert(a.alert),
-            })
-            .collect();
         BatchResult {
             events,
-            entries,
-            alerts,
+            entries: entries(out, verdict),
+            alerts: batch_alerts(alerts),
         }
     }
 
@@ -105,16 +99,9 @@ impl detector::GuestEngine for Engine {
             .0
             .borrow_mut()
             .evaluate_batch_detached(&block, &mut out, &mut observed);
-        let entries = out
-            .into_iter()
-            .map(|e| BatchEntry {
-                index: e.index,
-                outcome: e.outcome.map(verdict).map_err(event_error),
-            })
-            .collect();
         DetachedResult {
             events,
-            entries,
+            entries: entries(out, verdict),
             observations: encode_observations(&observed),
         }
     }
@@ -129,13 +116,7 @@ impl detector::GuestEngine for Engine {
             .borrow_mut()
             .correlate(decoded, &mut alerts)
             .map_err(observation_error)?;
-        Ok(alerts
-            .into_iter()
-            .map(|a| BatchAlert {
-                index: a.index,
-                alert: alert(a.alert),
-            })
-            .collect())
+        Ok(batch_alerts(alerts))
     }
 
     fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
@@ -152,25 +133,7 @@ impl detector::GuestEngine for Engine {
     }
 
     fn correlation_stats(&self) -> wit::CorrelationStats {
-        let s = self.0.borrow().correlation_stats();
-        wit::CorrelationStats {
-            correlations: s.correlations,
-            open_groups: s.open_groups,
-            pending: s.pending,
-            bytes: s.bytes,
-            alerts: s.alerts,
-            late_events: s.late_events,
-            late_by_rule: s.late_by_rule,
-            max_late_lag_ms: s.max_late_lag_ms,
-            duplicate_events: s.duplicate_events,
-            untimed_events: s.untimed_events,
-            ungrouped_events: s.ungrouped_events,
-            evicted_groups: s.evicted_groups,
-            dropped_entries: s.dropped_entries,
-            forced_commits: s.forced_commits,
-            fanout_truncated: s.fanout_truncated,
-            alerts_dropped: s.alerts_dropped,
-        }
+        correlation_stats(self.0.borrow().correlation_stats())
     }
 
     fn unrecognised(&self) -> Vec<wit::Unrecognised> {
@@ -180,209 +143,5 @@ impl detector::GuestEngine for Engine {
             .into_iter()
             .map(unrecognised)
             .collect()
-    }
-}
-
-fn unrecognised(u: sigil_engine::Unrecognised) -> wit::Unrecognised {
-    let s = u.schema;
-    wit::Unrecognised {
-        schema: wit::SchemaUse {
-            schema: s.schema.name().to_string(),
-            markers: s.markers,
-            time: s.time,
-            raw: s
-                .raw
-                .into_iter()
-                .map(|(source, time)| (source.name().to_string(), time))
-                .collect(),
-            rules: s.rules,
-        },
-        missed: u.missed,
-        near: u.near,
-    }
-}
-
-/// The observations of a block as they cross the boundary: every one's
-/// bytes in one list, so the host copies one buffer per block, not one per
-/// event.
-fn encode_observations(observed: &[(u32, sigil_engine::Observation)]) -> Observations {
-    let mut events = Vec::with_capacity(observed.len());
-    let mut bytes = Vec::new();
-    for (index, obs) in observed {
-        events.push(*index);
-        obs.encode(&mut bytes);
-    }
-    Observations { events, bytes }
-}
-
-/// Reads every observation before any is applied, so bytes out of the
-/// format change nothing.
-fn decode_observations(
-    o: &Observations,
-) -> Result<Vec<(u32, sigil_engine::Observation)>, wit::ObservationError> {
-    let mut decoded = Vec::with_capacity(o.events.len().min(o.bytes.len()));
-    let mut rest = &o.bytes[..];
-    for &index in &o.events {
-        let (obs, used) = sigil_engine::Observation::decode(rest).map_err(|e| match e {
-            // The offset in the whole list, not in this observation.
-            sigil_engine::ObservationError::Malformed { at, what } => {
-                wit::ObservationError::Malformed(format!(
-                    "malformed observation at byte {}: {what}",
-                    o.bytes.len() - rest.len() + at
-                ))
-            }
-            e => observation_error(e),
-        })?;
-        rest = rest.get(used..).unwrap_or_default();
-        decoded.push((index, obs));
-    }
-    if !rest.is_empty() {
-        return Err(wit::ObservationError::Malformed(format!(
-            "{} bytes after the last of the {} observations named",
-            rest.len(),
-            o.events.len()
-        )));
-    }
-    Ok(decoded)
-}
-
-fn observation_error(e: sigil_engine::ObservationError) -> wit::ObservationError {
-    use sigil_engine::ObservationError as E;
-    match e {
-        E::Version(v) => wit::ObservationError::Version(v),
-        E::Truncated => wit::ObservationError::Truncated,
-        E::Malformed { .. } => wit::ObservationError::Malformed(e.to_string()),
-        E::OtherPack => wit::ObservationError::OtherPack,
-        other => wit::ObservationError::Other(other.to_string()),
-    }
-}
-
-fn alert(a: sigil_engine::Alert) -> wit::Alert {
-    wit::Alert {
-        rule: a.rule,
-        group: a.group,
-        window_start_ms: a.window_start_ms,
-        window_end_ms: a.window_end_ms,
-        events: a.events,
-        value: a.value,
-        labels: a.labels,
-    }
-}
-
-fn options_from(o: wit::Options) -> sigil_engine::Options {
-    sigil_engine::Options {
-        min_score: o.min_score,
-        matched_only: o.matched_only,
-        skip_invalid: o.skip_invalid,
-        max_event_bytes: o.max_event_bytes,
-        max_depth: o.max_depth,
-        max_rules: o.max_rules,
-        max_regex_bytes: o.max_regex_bytes,
-        placeholders: o.placeholders,
-        correlation_lateness_ms: o.correlation_lateness_ms,
-        max_groups: o.max_groups,
-        max_events_per_group: o.max_events_per_group,
-        max_correlation_bytes: o.max_correlation_bytes,
-    }
-}
-
-fn level(l: sigil_engine::Level) -> wit::Level {
-    match l {
-        sigil_engine::Level::Informational => wit::Level::Informational,
-        sigil_engine::Level::Low => wit::Level::Low,
-        sigil_engine::Level::Medium => wit::Level::Medium,
-        sigil_engine::Level::High => wit::Level::High,
-        sigil_engine::Level::Critical => wit::Level::Critical,
-    }
-}
-
-fn rule_info(r: &sigil_engine::RuleInfo) -> wit::RuleInfo {
-    wit::RuleInfo {
-        id: r.id.clone(),
-        title: r.title.clone(),
-        level: level(r.level),
-        score: r.score,
-        tags: r.tags.clone(),
-        source: r.source.clone(),
-        line: r.line,
-    }
-}
-
-fn rule_error(e: sigil_engine::RuleError) -> wit::RuleError {
-    wit::RuleError {
-        source: e.source,
-        line: e.line,
-        rule_id: e.rule_id,
-        reason: e.reason,
-    }
-}
-
-fn load_error(e: sigil_engine::LoadError) -> wit::LoadError {
-    match e {
-        sigil_engine::LoadError::InvalidRule(r) => wit::LoadError::InvalidRule(rule_error(r)),
-        sigil_engine::LoadError::EmptyPack { skipped } => {
-            wit::LoadError::EmptyPack(skipped.into_iter().map(rule_error).collect())
-        }
-        sigil_engine::LoadError::TooManyRules { limit } => wit::LoadError::TooManyRules(limit),
-        other => wit::LoadError::Other(other.to_string()),
-    }
-}
-
-fn event_error(e: sigil_engine::EventError) -> wit::EventError {
-    match e {
-        sigil_engine::EventError::InvalidJson(s) => wit::EventError::InvalidJson(s),
-        sigil_engine::EventError::InvalidUtf8 => wit::EventError::InvalidUtf8,
-        sigil_engine::EventError::TooLarge(n) => wit::EventError::TooLarge(n),
-        sigil_engine::EventError::TooDeep => wit::EventError::TooDeep,
-        other => wit::EventError::Other(other.to_string()),
-    }
-}
-
-fn verdict(v: sigil_engine::Verdict) -> wit::Verdict {
-    wit::Verdict {
-        keep: v.keep,
-        score: v.score,
-        level: v.level.map(level),
-        findings: v
-            .findings
-            .into_iter()
-            .map(|f| wit::Finding {
-                rule: f.rule,
-                score: f.score,
-                labels: f.labels,
-            })
-            .collect(),
-        source: v.source.map(source),
-        warnings: v.warnings.into_iter().map(warning).collect(),
-    }
-}
-
-fn warning(w: sigil_engine::EventWarning) -> wit::EventWarning {
-    use sigil_engine::EventWarning as W;
-    match w {
-        W::InvalidUtf8 => wit::EventWarning::InvalidUtf8,
-        W::ControlCharacters => wit::EventWarning::ControlCharacters,
-        W::LoneSurrogate => wit::EventWarning::LoneSurrogate,
-        W::InvalidEscape => wit::EventWarning::InvalidEscape,
-        W::Truncated { bytes } => wit::EventWarning::Truncated(bytes),
-        W::TooDeep => wit::EventWarning::TooDeep,
-        W::DuplicateKey(key) => wit::EventWarning::DuplicateKey(key),
-        other => wit::EventWarning::Other(other.to_string()),
-    }
-}
-
-fn source(s: sigil_engine::Source) -> wit::Source {
-    match s {
-        sigil_engine::Source::AwsCloudTrail => wit::Source::AwsCloudtrail,
-        sigil_engine::Source::AzureActivity => wit::Source::AzureActivity,
-        sigil_engine::Source::AzureActivityRest => wit::Source::AzureActivityRest,
-        sigil_engine::Source::Azure => wit::Source::Azure,
-        sigil_engine::Source::GcpAudit => wit::Source::GcpAudit,
-        sigil_engine::Source::M365 => wit::Source::M365Management,
-        sigil_engine::Source::SentinelAwsCloudTrail => wit::Source::SentinelAwsCloudtrail,
-        sigil_engine::Source::SentinelAzureActivity => wit::Source::SentinelAzureActivity,
-        sigil_engine::Source::QRadar => wit::Source::Qradar,
-        sigil_engine::Source::Falcon => wit::Source::Falcon,
-        sigil_engine::Source::Sumo => wit::Source::Sumo,
     }
 }

@@ -14,11 +14,11 @@
 //! | OCSF | from |
 //! |---|---|
 //! | `class_uid` 2004, `category_uid` 2, `activity_id` 1 (Create), `type_uid` 200401 | fixed |
-//! | `time` | the event's time field (`eventTime`, `time`, `timestamp`, `TimeGenerated`, `devicetime`, ...: the first present, RFC 3339 or epoch seconds / milliseconds); for an event without one, the time the host writes the finding (OCSF: "or the finding creation time"); an alert's is the end of its window |
+//! | `time` | the event's time field (`eventTime`, `time`, `timestamp`, `TimeGenerated`, `devicetime`, ...: the first present of the correlation clock's columns, `sigil_engine::correlation::all_time_columns`, that holds RFC 3339 or epoch seconds / milliseconds); for an event without one, the time the host writes the finding (OCSF: "or the finding creation time"); an alert's is the end of its window |
 //! | `severity_id` | the rule's level: informational 1, low 2, medium 3, high 4, critical 5 |
 //! | `risk_score` | the finding's score (0-100) |
 //! | `status_id` 1 (New), `is_alert` | `is_alert` is false for informational rules only |
-//! | `finding_info.uid`, `metadata.uid` | the rule id and the event's id (`eventID`, `insertId`, ...), or a hash of the event's bytes when it has none: writing the same input twice gives the same uids |
+//! | `finding_info.uid`, `metadata.uid` | the rule id and the event's id (`eventID`, `insertId`, ...: `sigil_engine::correlation::ID_FIELDS`), or a hash of the event's bytes when it has none: writing the same input twice gives the same uids |
 //! | `finding_info.analytic` | the rule: `uid` its Sigma id, `name` its title, `type_id` 1 (Rule) |
 //! | `finding_info.attacks` | the rule's `attack.tNNNN` / `attack.tNNNN.NNN` tags (one object per technique and tactic, a sub-technique with its parent), tactics from `attack.<tactic>` / `attack.taNNNN` tags, named from ATT&CK's 14 Enterprise tactics; technique names are not known to sigil and are left out (OCSF needs a `uid` or a `name`) |
 //! | `finding_info.types` | `Sigma rule` or `Sigma correlation` |
@@ -53,6 +53,7 @@ use std::borrow::Cow;
 use std::io::Write as _;
 
 use serde_json::Value;
+use sigil_engine::correlation::ID_FIELDS;
 use sigil_engine::{Alert, Finding, Level, RuleInfo, Verdict};
 
 use crate::{json_object, json_string, push_u64};
@@ -82,34 +83,6 @@ const TACTICS: [(&str, &str, &str); 14] = [
     ("impact", "TA0040", "Impact"),
 ];
 
-/// Time fields, in order of preference: raw sources' own event time first,
-/// then SIEM columns (a Sumo row carries the raw record's `eventTime` and
-/// Sumo's `_messageTime`; the event's own time wins). The correlation clock
-/// reads the same fields.
-const TIME_FIELDS: [&str; 10] = [
-    "eventTime",
-    "time",
-    "eventTimestamp",
-    "timestamp",
-    "CreationTime",
-    "@timestamp",
-    "TimeGenerated",
-    "devicetime",
-    "_messageTime",
-    "starttime",
-];
-
-/// Event id fields, in the correlation clock's order, so that an event
-/// finding's `related_events` and an alert's name the same ids.
-const ID_FIELDS: [&str; 6] = [
-    "eventID",
-    "insertId",
-    "eventDataId",
-    "correlationId",
-    "Id",
-    "id",
-];
-
 /// One rule's parts of a record, rendered once.
 struct OcsfRule {
     /// `"severity_id":N,"severity":"High","is_alert":B,"message":TITLE,`
@@ -128,6 +101,10 @@ pub struct Ocsf {
     rules: Vec<OcsfRule>,
     /// `"product":{...}` of `metadata`.
     product: Vec<u8>,
+    /// The columns an event's time is read from, the first present that
+    /// holds a time: the correlation clock's, so that a finding and the
+    /// alerts it feeds are timed alike.
+    time_columns: Vec<String>,
 }
 
 impl Ocsf {
@@ -140,6 +117,7 @@ impl Ocsf {
         Ocsf {
             rules: rules.iter().map(OcsfRule::new).collect(),
             product,
+            time_columns: sigil_engine::correlation::all_time_columns(),
         }
     }
 
@@ -152,7 +130,7 @@ impl Ocsf {
         if verdict.findings.is_empty() {
             return 0;
         }
-        let context = EventContext::read(event);
+        let context = EventContext::read(event, &self.time_columns);
         let event_uid = match &context.id {
             Some(id) => Cow::Borrowed(id.as_str()),
             None => Cow::Owned(format!("fnv64:{:016x}", fnv64(event))),
@@ -497,7 +475,7 @@ struct EventContext {
 }
 
 impl EventContext {
-    fn read(event: &[u8]) -> EventContext {
+    fn read(event: &[u8], time_columns: &[String]) -> EventContext {
         // An event read with warnings may not be UTF-8: read what can be.
         let parsed = serde_json::from_slice::<Value>(event)
             .or_else(|_| serde_json::from_str::<Value>(&String::from_utf8_lossy(event)));
@@ -505,7 +483,7 @@ impl EventContext {
             return EventContext::default();
         };
         let mut c = EventContext::default();
-        for field in TIME_FIELDS {
+        for field in time_columns {
             let Some(v) = map.get(field) else { continue };
             if let Some(ms) = time_ms(v) {
                 c.time_ms = Some(ms);
@@ -794,6 +772,33 @@ mod tests {
         assert_eq!(attacks_of(&["detection.threat-hunting"]), "");
     }
 
+    /// Records are timed from the correlation clock's columns, so every
+    /// column a source's time is read from counts, the event's own first.
+    #[test]
+    fn times_come_from_the_clock_s_columns() {
+        let columns = sigil_engine::correlation::all_time_columns();
+        let time = |event: &str| EventContext::read(event.as_bytes(), &columns).time_ms;
+        // GCP's receipt time, SIEM receipt times: no time of the event's own.
+        assert_eq!(
+            time(r#"{"receiveTimestamp":"2024-08-01T12:03:30Z"}"#),
+            Some(1_722_513_810_000)
+        );
+        assert_eq!(
+            time(r#"{"_receiptTime":1722513810250}"#),
+            Some(1_722_513_810_250)
+        );
+        // A Sumo row wrapping a CloudTrail record: the record's own time.
+        assert_eq!(
+            time(r#"{"_messageTime":1722513899000,"eventTime":"2024-08-01T12:03:30Z"}"#),
+            Some(1_722_513_810_000)
+        );
+        assert_eq!(
+            time(r#"{"starttime":5,"devicetime":1722513810250}"#),
+            Some(1_722_513_810_250)
+        );
+        assert_eq!(time(r#"{"when":"2024-08-01T12:03:30Z"}"#), None);
+    }
+
     #[test]
     fn times_as_the_clock_reads_them() {
         use serde_json::json;
@@ -822,7 +827,7 @@ mod tests {
     #[test]
     fn hostile_cloudtrail_values_are_left_out_or_escaped() {
         let event = br#"{"eventSource":"ec2.amazonaws.com","eventName":7,"awsRegion":"\"},\"x\":{","sourceIPAddress":"ec2.amazonaws.com","userIdentity":{"type":["IAMUser"],"userName":"a\u0000b"}}"#;
-        let c = EventContext::read(event);
+        let c = EventContext::read(event, &[]);
         assert!(c.api.is_none(), "a numeric eventName names no call");
         assert!(c.src_ip.is_none(), "a service name is no IP address");
         let cloud: Value = serde_json::from_slice(c.cloud.as_deref().unwrap()).unwrap();
@@ -830,6 +835,10 @@ mod tests {
         let actor: Value = serde_json::from_slice(c.actor.as_deref().unwrap()).unwrap();
         assert_eq!(actor, serde_json::json!({"user": {"name": "a\u{0}b"}}));
         // Not JSON at all: no context, no panic.
-        assert!(EventContext::read(b"{\"eventSource\":").cloud.is_none());
+        assert!(
+            EventContext::read(b"{\"eventSource\":", &[])
+                .cloud
+                .is_none()
+        );
     }
 }

@@ -26,7 +26,9 @@ use crate::vocab::value::Val;
 use super::key::bounded;
 
 /// Event id fields, in order of preference when the product is unknown.
-const ID_FIELDS: [&str; 6] = [
+/// Public so that other readers of an event (an OCSF record's ids) name
+/// the same ids as correlation does.
+pub const ID_FIELDS: [&str; 6] = [
     "eventID",
     "insertId",
     "eventDataId",
@@ -65,6 +67,40 @@ pub(crate) fn time_columns(source: Source, schemas: &[schema::Schema]) -> Vec<St
             .map(|c| c.to_string())
             .collect()
     }
+}
+
+/// Every column an event's time may be read from, in the order the clock
+/// tries them for an event of no known source: each source's first column
+/// (raw records' own, then the schema tables' `time:`), then their second
+/// ones, and so on. Reads the built-in schema tables: call it once, not
+/// per event.
+///
+/// Public so that other readers of an event's time (an OCSF record's
+/// `time`) try the columns correlation does, from the one list.
+pub fn all_time_columns() -> Vec<String> {
+    let schemas = schema::all();
+    let columns: Vec<Vec<String>> = Source::ALL
+        .into_iter()
+        .map(|s| time_columns(s, &schemas))
+        .collect();
+    by_rank(&columns).into_iter().map(str::to_string).collect()
+}
+
+/// The distinct columns of `columns` (one list per source), each source's
+/// first, then their second ones, and so on.
+fn by_rank(columns: &[Vec<String>]) -> Vec<&str> {
+    let mut any: Vec<&str> = Vec::new();
+    let deepest = columns.iter().map(Vec::len).max().unwrap_or(0);
+    for rank in 0..deepest {
+        for cols in columns {
+            if let Some(c) = cols.get(rank)
+                && !any.contains(&c.as_str())
+            {
+                any.push(c);
+            }
+        }
+    }
+    any
 }
 
 /// The extraction slots of the time and id fields.
@@ -118,17 +154,12 @@ impl Clock {
                 idx.into_boxed_slice()
             })
             .collect();
-        let mut any: Vec<u8> = Vec::new();
-        let deepest = by_source.iter().map(|c| c.len()).max().unwrap_or(0);
-        for rank in 0..deepest {
-            for cols in &by_source {
-                if let Some(&i) = cols.get(rank)
-                    && !any.contains(&i)
-                {
-                    any.push(i);
-                }
-            }
-        }
+        // Every name is in `names`, pushed above.
+        let any: Vec<u8> = by_rank(&columns)
+            .into_iter()
+            .filter_map(|c| names.iter().position(|n| *n == c))
+            .map(|i| i as u8)
+            .collect();
         Clock {
             time: names.iter().map(|n| slots.slot(n)).collect(),
             by_source: by_source.into_boxed_slice(),
@@ -178,6 +209,31 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one list other readers share: every source's columns, once,
+    /// the event's own time before when it was received.
+    #[test]
+    fn all_time_columns_hold_every_source_s_first_before_any_later_one() {
+        let all = all_time_columns();
+        let at = |c: &str| all.iter().position(|a| a == c).unwrap();
+        let schemas = schema::all();
+        let firsts: Vec<usize> = Source::ALL
+            .into_iter()
+            .map(|s| at(&time_columns(s, &schemas)[0]))
+            .collect();
+        let last_first = firsts.iter().max().unwrap();
+        for s in Source::ALL {
+            for c in time_columns(s, &schemas).iter().skip(1) {
+                assert!(at(c) > *last_first, "{c} before a source's first column");
+            }
+        }
+        let distinct: std::collections::HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+        assert_eq!(all[0], "eventTime");
+        assert!(at("devicetime") < at("starttime"));
+        assert!(at("timestamp") < at("@timestamp"));
+        assert!(at("_messageTime") < at("_receiptTime"));
+    }
 
     /// Each schema's time column, mapped from a raw source, is read from
     /// the column that source's own list names: the two tables say one thing.

@@ -191,6 +191,7 @@ use link::Locator;
 use state::{Entry, Sample};
 use store::Store;
 
+pub use clock::{ID_FIELDS, all_time_columns};
 pub use observation::Observation;
 
 /// Most groups (or values) one event joins for one correlation.

@@ -2,7 +2,7 @@
 
 use csv_core::{ReadRecordResult, Reader};
 
-use crate::scan::input::{Framing, detect_framing, ndjson_events};
+use crate::scan::input::{Framing, detect_framing, ndjson_events, top_level_keys};
 
 use super::InputFormat;
 use super::columns::{best_table, header_name};
@@ -24,11 +24,8 @@ pub fn detect_format(start: &[u8]) -> InputFormat {
     let Some(first) = ndjson_events(start).next() else {
         return InputFormat::Ndjson;
     };
-    let body = start
-        .get(start.len() - start.trim_ascii_start().len()..)
-        .unwrap_or_default();
     match first.trim_ascii().first() {
-        Some(b'{') => match api_key(body) {
+        Some(b'{') => match api_key(start) {
             Some(format) => format,
             None => json_framing(start),
         },
@@ -45,44 +42,10 @@ fn json_framing(start: &[u8]) -> InputFormat {
     }
 }
 
-/// The API export whose array is under a top-level key of the first
-/// object of `body`.
-fn api_key(body: &[u8]) -> Option<InputFormat> {
-    let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
-    let mut key_start = None;
-    for (i, &b) in body.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-                if let Some(s) = key_start.take().filter(|_| depth == 1) {
-                    let key = body.get(s..i).unwrap_or_default();
-                    if let Some(f) = key_format(key).filter(|_| holds_array(body, i + 1)) {
-                        return Some(f);
-                    }
-                }
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                key_start = Some(i + 1);
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return None;
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+/// The API export whose array is under a top-level key of the object
+/// `start` opens.
+fn api_key(start: &[u8]) -> Option<InputFormat> {
+    top_level_keys(start).find_map(|(key, array)| key_format(key).filter(|_| array))
 }
 
 fn key_format(key: &[u8]) -> Option<InputFormat> {
@@ -92,14 +55,6 @@ fn key_format(key: &[u8]) -> Option<InputFormat> {
         b"messages" | b"records" => Some(InputFormat::SumoSearch),
         _ => None,
     }
-}
-
-/// True when the string ending before `at` is a key whose value is an
-/// array: `"key" : [`.
-fn holds_array(body: &[u8], at: usize) -> bool {
-    let mut rest = body.get(at..).unwrap_or_default().iter().copied();
-    let mut next = || rest.find(|b| !b.is_ascii_whitespace());
-    next() == Some(b':') && next() == Some(b'[')
 }
 
 /// True when `line` reads as a CSV header naming a SIEM's columns.

@@ -89,8 +89,10 @@ pub fn detect_framing(start: &[u8]) -> Framing {
     if trimmed.first() == Some(&b'[') {
         return Framing::Document;
     }
-    match serde_json::from_slice::<Records<'_>>(trimmed) {
-        Ok(r) if r.records.is_some() => Framing::Document,
+    match serde_json::from_slice::<&RawValue>(trimmed) {
+        Ok(_) if top_level_keys(trimmed).any(|(key, array)| key == b"Records" && array) => {
+            Framing::Document
+        }
         Ok(_) => Framing::Ndjson,
         // An object that does not close on its first line is pretty-printed,
         // unless an object of its own follows.
@@ -105,6 +107,82 @@ pub fn detect_framing(start: &[u8]) -> Framing {
         },
         Err(_) => Framing::Ndjson,
     }
+}
+
+/// The top-level keys of the JSON object `body` starts with (after
+/// whitespace), in order, each with whether its value is an array (`"key"
+/// : [`), read only as far as `body` goes: a format is sniffed from a
+/// block's start, which may cut the object anywhere. A key is its raw bytes
+/// between the quotes, escapes not decoded. Nothing when `body` does not
+/// start with an object; nothing past the object's end. Never fails: bytes
+/// that are no JSON only end the keys early.
+///
+/// One reader for every "which keys does the first value have" question:
+/// [`detect_framing`]'s `Records` and `export::detect_format`'s API keys.
+pub(crate) fn top_level_keys(body: &[u8]) -> TopLevelKeys<'_> {
+    let at = body.len() - body.trim_ascii_start().len();
+    let is_object = body.get(at) == Some(&b'{');
+    TopLevelKeys {
+        body,
+        at: if is_object { at } else { body.len() },
+        depth: 0,
+    }
+}
+
+/// The iterator of [`top_level_keys`].
+pub(crate) struct TopLevelKeys<'a> {
+    body: &'a [u8],
+    /// The next byte to read.
+    at: usize,
+    /// Brackets open before `at`: keys are strings at depth 1.
+    depth: u32,
+}
+
+impl<'a> Iterator for TopLevelKeys<'a> {
+    type Item = (&'a [u8], bool);
+
+    fn next(&mut self) -> Option<(&'a [u8], bool)> {
+        while let Some(&b) = self.body.get(self.at) {
+            let start = self.at + 1;
+            self.at = start;
+            match b {
+                b'"' => {
+                    // A string cut by the end of `body` ends the keys.
+                    let Some(len) = string_len(self.body.get(start..)?) else {
+                        self.at = self.body.len();
+                        return None;
+                    };
+                    self.at = start + len + 1;
+                    let mut after = self.body.get(self.at..)?.iter();
+                    let mut next = || after.find(|b| !b.is_ascii_whitespace());
+                    if self.depth == 1 && next() == Some(&b':') {
+                        let key = self.body.get(start..start + len)?;
+                        return Some((key, next() == Some(&b'[')));
+                    }
+                }
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        self.at = self.body.len();
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// The length of the string whose text starts `rest` (after its opening
+/// quote), up to its closing quote; `None` when `rest` ends first.
+fn string_len(rest: &[u8]) -> Option<usize> {
+    let mut escaped = false;
+    rest.iter().position(|&b| {
+        let closes = !escaped && b == b'"';
+        escaped = !escaped && b == b'\\';
+        closes
+    })
 }
 
 #[derive(Deserialize)]
@@ -232,6 +310,30 @@ mod tests {
             Framing::Document,
             "a member alone on a line is not an object"
         );
+    }
+
+    #[test]
+    fn top_level_keys_are_read_as_far_as_the_bytes_go() {
+        let keys = |body: &[u8]| -> Vec<(String, bool)> {
+            top_level_keys(body)
+                .map(|(k, a)| (String::from_utf8_lossy(k).into_owned(), a))
+                .collect()
+        };
+        let k = |key: &str, array| (key.to_string(), array);
+        assert_eq!(
+            keys(br#" {"a": {"b": [1]}, "c\"d" : [ "x", "e": 1}"#),
+            vec![k("a", false), k("c\\\"d", true)],
+            "nested keys and string values are not top-level keys"
+        );
+        assert_eq!(keys(br#"{"a":1} {"b":[]}"#), vec![k("a", false)]);
+        assert_eq!(
+            keys(b"{\n  \"tables\": [\n  {\"na"),
+            vec![k("tables", true)]
+        );
+        assert_eq!(keys(br#"{"events"#), vec![]);
+        assert_eq!(keys(br#"[{"a":[1]}]"#), vec![]);
+        assert_eq!(keys(b"not json"), vec![]);
+        assert_eq!(keys(b"{\"\xff\":[}}]]]"), vec![k("\u{fffd}", true)]);
     }
 
     #[test]

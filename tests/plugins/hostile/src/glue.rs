@@ -1,5 +1,6 @@
 //! The WIT exports: `plugin/component`'s glue, with the mode's attack
-//! applied to what goes back to the host.
+//! applied to what goes back to the host. The conversions are the real
+//! plugin's own file, included, so only the attacks live here.
 
 use std::cell::{Cell, RefCell};
 
@@ -8,7 +9,16 @@ use exports::sigil::engine::detector::{
 };
 use exports::sigil::engine::types as wit;
 
+use convert::{
+    alert, batch_alerts, correlation_stats, decode_observations, encode_observations, entries,
+    event_error, load_error, observation_error, options_from, rule_error, rule_info, unrecognised,
+    verdict,
+};
+
 use crate::mode::{Mode, exhaust_memory, spin};
+
+#[path = "../../../../plugin/component/src/glue/convert.rs"]
+mod convert;
 
 wit_bindgen::generate!({
     world: "plugin",
@@ -111,17 +121,6 @@ impl Engine {
     }
 }
 
-fn observation_error(e: sigil_engine::ObservationError) -> wit::ObservationError {
-    use sigil_engine::ObservationError as E;
-    match e {
-        E::Version(v) => wit::ObservationError::Version(v),
-        E::Truncated => wit::ObservationError::Truncated,
-        E::Malformed { .. } => wit::ObservationError::Malformed(e.to_string()),
-        E::OtherPack => wit::ObservationError::OtherPack,
-        other => wit::ObservationError::Other(other.to_string()),
-    }
-}
-
 /// An entry that claims event `index` matched nothing, for modes that need
 /// entries to reorder or repeat when the block matched nothing.
 fn no_match(index: u32) -> BatchEntry {
@@ -194,28 +193,12 @@ impl detector::GuestEngine for Engine {
             .engine
             .borrow_mut()
             .evaluate_batch(&block, &mut out, &mut alerts);
-        let mut entries: Vec<BatchEntry> = out
-            .into_iter()
-            .map(|e| BatchEntry {
-                index: e.index,
-                outcome: e
-                    .outcome
-                    .map(|v| self.corrupt(verdict(v)))
-                    .map_err(event_error),
-            })
-            .collect();
+        let mut entries = entries(out, |v| self.corrupt(verdict(v)));
         let events_said = self.corrupt_entries(events, &mut entries);
-        let alerts = alerts
-            .into_iter()
-            .map(|a| detector::BatchAlert {
-                index: a.index,
-                alert: alert(a.alert),
-            })
-            .collect();
         BatchResult {
             events: events_said,
             entries,
-            alerts,
+            alerts: batch_alerts(alerts),
         }
     }
 
@@ -229,63 +212,27 @@ impl detector::GuestEngine for Engine {
             self.engine
                 .borrow_mut()
                 .evaluate_batch_detached(&block, &mut out, &mut observed);
-        let mut entries: Vec<BatchEntry> = out
-            .into_iter()
-            .map(|e| BatchEntry {
-                index: e.index,
-                outcome: e
-                    .outcome
-                    .map(|v| self.corrupt(verdict(v)))
-                    .map_err(event_error),
-            })
-            .collect();
+        let mut entries = entries(out, |v| self.corrupt(verdict(v)));
         let events_said = self.corrupt_entries(events, &mut entries);
-        let mut bytes = Vec::new();
-        let events_observed = observed
-            .iter()
-            .map(|(index, obs)| {
-                obs.encode(&mut bytes);
-                *index
-            })
-            .collect();
         DetachedResult {
             events: events_said,
             entries,
-            observations: Observations {
-                events: events_observed,
-                bytes,
-            },
+            observations: encode_observations(&observed),
         }
     }
 
-    // A plain pass-through (as plugin/component's, without its error
-    // offsets): no mode attacks correlation yet.
+    // A plain pass-through: no mode attacks correlation yet.
     fn correlate(
         &self,
         observations: Observations,
     ) -> Result<Vec<detector::BatchAlert>, wit::ObservationError> {
-        let mut decoded = Vec::new();
-        let mut rest = &observations.bytes[..];
-        for &index in &observations.events {
-            let (obs, used) = sigil_engine::Observation::decode(rest).map_err(observation_error)?;
-            rest = rest.get(used..).unwrap_or_default();
-            decoded.push((index, obs));
-        }
-        if !rest.is_empty() {
-            return Err(wit::ObservationError::Malformed("trailing bytes".into()));
-        }
+        let decoded = decode_observations(&observations)?;
         let mut alerts = Vec::new();
         self.engine
             .borrow_mut()
             .correlate(decoded, &mut alerts)
             .map_err(observation_error)?;
-        Ok(alerts
-            .into_iter()
-            .map(|a| detector::BatchAlert {
-                index: a.index,
-                alert: alert(a.alert),
-            })
-            .collect())
+        Ok(batch_alerts(alerts))
     }
 
     fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
@@ -299,179 +246,15 @@ impl detector::GuestEngine for Engine {
     }
 
     fn correlation_stats(&self) -> wit::CorrelationStats {
-        let s = self.engine.borrow().correlation_stats();
-        wit::CorrelationStats {
-            correlations: s.correlations,
-            open_groups: s.open_groups,
-            pending: s.pending,
-            bytes: s.bytes,
-            alerts: s.alerts,
-            late_events: s.late_events,
-            late_by_rule: s.late_by_rule,
-            max_late_lag_ms: s.max_late_lag_ms,
-            duplicate_events: s.duplicate_events,
-            untimed_events: s.untimed_events,
-            ungrouped_events: s.ungrouped_events,
-            evicted_groups: s.evicted_groups,
-            dropped_entries: s.dropped_entries,
-            forced_commits: s.forced_commits,
-            fanout_truncated: s.fanout_truncated,
-            alerts_dropped: s.alerts_dropped,
-        }
+        correlation_stats(self.engine.borrow().correlation_stats())
     }
 
     fn unrecognised(&self) -> Vec<wit::Unrecognised> {
-        self.engine.borrow().unrecognised().into_iter().map(unrecognised).collect()
-    }
-}
-
-// The conversions below are plugin/component's, one-to-one.
-
-fn unrecognised(u: sigil_engine::Unrecognised) -> wit::Unrecognised {
-    let s = u.schema;
-    wit::Unrecognised {
-        schema: wit::SchemaUse {
-            schema: s.schema.name().to_string(),
-            markers: s.markers,
-            time: s.time,
-            raw: s
-                .raw
-                .into_iter()
-                .map(|(source, time)| (source.name().to_string(), time))
-                .collect(),
-            rules: s.rules,
-        },
-        missed: u.missed,
-        near: u.near,
-    }
-}
-
-fn alert(a: sigil_engine::Alert) -> wit::Alert {
-    wit::Alert {
-        rule: a.rule,
-        group: a.group,
-        window_start_ms: a.window_start_ms,
-        window_end_ms: a.window_end_ms,
-        events: a.events,
-        value: a.value,
-        labels: a.labels,
-    }
-}
-
-fn options_from(o: wit::Options) -> sigil_engine::Options {
-    sigil_engine::Options {
-        min_score: o.min_score,
-        matched_only: o.matched_only,
-        skip_invalid: o.skip_invalid,
-        max_event_bytes: o.max_event_bytes,
-        max_depth: o.max_depth,
-        max_rules: o.max_rules,
-        max_regex_bytes: o.max_regex_bytes,
-        placeholders: o.placeholders,
-        correlation_lateness_ms: o.correlation_lateness_ms,
-        max_groups: o.max_groups,
-        max_events_per_group: o.max_events_per_group,
-        max_correlation_bytes: o.max_correlation_bytes,
-    }
-}
-
-fn level(l: sigil_engine::Level) -> wit::Level {
-    match l {
-        sigil_engine::Level::Informational => wit::Level::Informational,
-        sigil_engine::Level::Low => wit::Level::Low,
-        sigil_engine::Level::Medium => wit::Level::Medium,
-        sigil_engine::Level::High => wit::Level::High,
-        sigil_engine::Level::Critical => wit::Level::Critical,
-    }
-}
-
-fn rule_info(r: &sigil_engine::RuleInfo) -> wit::RuleInfo {
-    wit::RuleInfo {
-        id: r.id.clone(),
-        title: r.title.clone(),
-        level: level(r.level),
-        score: r.score,
-        tags: r.tags.clone(),
-        source: r.source.clone(),
-        line: r.line,
-    }
-}
-
-fn rule_error(e: sigil_engine::RuleError) -> wit::RuleError {
-    wit::RuleError {
-        source: e.source,
-        line: e.line,
-        rule_id: e.rule_id,
-        reason: e.reason,
-    }
-}
-
-fn load_error(e: sigil_engine::LoadError) -> wit::LoadError {
-    match e {
-        sigil_engine::LoadError::InvalidRule(r) => wit::LoadError::InvalidRule(rule_error(r)),
-        sigil_engine::LoadError::EmptyPack { skipped } => {
-            wit::LoadError::EmptyPack(skipped.into_iter().map(rule_error).collect())
-        }
-        sigil_engine::LoadError::TooManyRules { limit } => wit::LoadError::TooManyRules(limit),
-        other => wit::LoadError::Other(other.to_string()),
-    }
-}
-
-fn event_error(e: sigil_engine::EventError) -> wit::EventError {
-    match e {
-        sigil_engine::EventError::InvalidJson(s) => wit::EventError::InvalidJson(s),
-        sigil_engine::EventError::InvalidUtf8 => wit::EventError::InvalidUtf8,
-        sigil_engine::EventError::TooLarge(n) => wit::EventError::TooLarge(n),
-        sigil_engine::EventError::TooDeep => wit::EventError::TooDeep,
-        other => wit::EventError::Other(other.to_string()),
-    }
-}
-
-fn verdict(v: sigil_engine::Verdict) -> wit::Verdict {
-    wit::Verdict {
-        keep: v.keep,
-        score: v.score,
-        level: v.level.map(level),
-        findings: v
-            .findings
+        self.engine
+            .borrow()
+            .unrecognised()
             .into_iter()
-            .map(|f| wit::Finding {
-                rule: f.rule,
-                score: f.score,
-                labels: f.labels,
-            })
-            .collect(),
-        source: v.source.map(source),
-        warnings: v.warnings.into_iter().map(warning).collect(),
-    }
-}
-
-fn warning(w: sigil_engine::EventWarning) -> wit::EventWarning {
-    use sigil_engine::EventWarning as W;
-    match w {
-        W::InvalidUtf8 => wit::EventWarning::InvalidUtf8,
-        W::ControlCharacters => wit::EventWarning::ControlCharacters,
-        W::LoneSurrogate => wit::EventWarning::LoneSurrogate,
-        W::InvalidEscape => wit::EventWarning::InvalidEscape,
-        W::Truncated { bytes } => wit::EventWarning::Truncated(bytes),
-        W::TooDeep => wit::EventWarning::TooDeep,
-        W::DuplicateKey(key) => wit::EventWarning::DuplicateKey(key),
-        other => wit::EventWarning::Other(other.to_string()),
-    }
-}
-
-fn source(s: sigil_engine::Source) -> wit::Source {
-    match s {
-        sigil_engine::Source::AwsCloudTrail => wit::Source::AwsCloudtrail,
-        sigil_engine::Source::AzureActivity => wit::Source::AzureActivity,
-        sigil_engine::Source::AzureActivityRest => wit::Source::AzureActivityRest,
-        sigil_engine::Source::Azure => wit::Source::Azure,
-        sigil_engine::Source::GcpAudit => wit::Source::GcpAudit,
-        sigil_engine::Source::M365 => wit::Source::M365Management,
-        sigil_engine::Source::SentinelAwsCloudTrail => wit::Source::SentinelAwsCloudtrail,
-        sigil_engine::Source::SentinelAzureActivity => wit::Source::SentinelAzureActivity,
-        sigil_engine::Source::QRadar => wit::Source::Qradar,
-        sigil_engine::Source::Falcon => wit::Source::Falcon,
-        sigil_engine::Source::Sumo => wit::Source::Sumo,
+            .map(unrecognised)
+            .collect()
     }
 }
