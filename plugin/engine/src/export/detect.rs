@@ -45,7 +45,7 @@ fn json_framing(start: &[u8]) -> InputFormat {
 /// The API export whose array is under a top-level key of the object
 /// `start` opens.
 fn api_key(start: &[u8]) -> Option<InputFormat> {
-    top_level_keys(start).find_map(|(key, array)| key_format(key).filter(|_| array))
+    top_level_keys(start).find_map(|(key, array)| key_format(&key).filter(|_| array))
 }
 
 fn key_format(key: &[u8]) -> Option<InputFormat> {

@@ -14,6 +14,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::scan::structural;
 
@@ -90,7 +91,7 @@ pub fn detect_framing(start: &[u8]) -> Framing {
         return Framing::Document;
     }
     match serde_json::from_slice::<&RawValue>(trimmed) {
-        Ok(_) if top_level_keys(trimmed).any(|(key, array)| key == b"Records" && array) => {
+        Ok(_) if top_level_keys(trimmed).any(|(key, array)| *key == *b"Records" && array) => {
             Framing::Document
         }
         Ok(_) => Framing::Ndjson,
@@ -112,8 +113,9 @@ pub fn detect_framing(start: &[u8]) -> Framing {
 /// The top-level keys of the JSON object `body` starts with (after
 /// whitespace), in order, each with whether its value is an array (`"key"
 /// : [`), read only as far as `body` goes: a format is sniffed from a
-/// block's start, which may cut the object anywhere. A key is its raw bytes
-/// between the quotes, escapes not decoded. Nothing when `body` does not
+/// block's start, which may cut the object anywhere. A key is its bytes
+/// between the quotes, escapes decoded (`"Rec\u006frds"` is `Records`, as
+/// every JSON reader downstream will read it). Nothing when `body` does not
 /// start with an object; nothing past the object's end. Never fails: bytes
 /// that are no JSON only end the keys early.
 ///
@@ -139,9 +141,9 @@ pub(crate) struct TopLevelKeys<'a> {
 }
 
 impl<'a> Iterator for TopLevelKeys<'a> {
-    type Item = (&'a [u8], bool);
+    type Item = (Cow<'a, [u8]>, bool);
 
-    fn next(&mut self) -> Option<(&'a [u8], bool)> {
+    fn next(&mut self) -> Option<(Cow<'a, [u8]>, bool)> {
         while let Some(&b) = self.body.get(self.at) {
             let start = self.at + 1;
             self.at = start;
@@ -157,6 +159,18 @@ impl<'a> Iterator for TopLevelKeys<'a> {
                     let mut next = || after.find(|b| !b.is_ascii_whitespace());
                     if self.depth == 1 && next() == Some(&b':') {
                         let key = self.body.get(start..start + len)?;
+                        let key = match key.contains(&b'\\') {
+                            // With its quotes: a JSON string to decode. One
+                            // that does not decode is no key anyone reads.
+                            true => Cow::Owned(
+                                serde_json::from_slice::<String>(
+                                    self.body.get(start - 1..=start + len)?,
+                                )
+                                .ok()?
+                                .into_bytes(),
+                            ),
+                            false => Cow::Borrowed(key),
+                        };
                         return Some((key, next() == Some(&b'[')));
                     }
                 }
@@ -310,19 +324,25 @@ mod tests {
             Framing::Document,
             "a member alone on a line is not an object"
         );
+        // A key spelled with escapes is the key every JSON reader reads:
+        // its events are not one event of an array.
+        assert_eq!(
+            detect_framing(br#"{"Rec\u006frds":[{"eventName":"StopInstances"}]}"#),
+            Framing::Document
+        );
     }
 
     #[test]
     fn top_level_keys_are_read_as_far_as_the_bytes_go() {
         let keys = |body: &[u8]| -> Vec<(String, bool)> {
             top_level_keys(body)
-                .map(|(k, a)| (String::from_utf8_lossy(k).into_owned(), a))
+                .map(|(k, a)| (String::from_utf8_lossy(&k).into_owned(), a))
                 .collect()
         };
         let k = |key: &str, array| (key.to_string(), array);
         assert_eq!(
             keys(br#" {"a": {"b": [1]}, "c\"d" : [ "x", "e": 1}"#),
-            vec![k("a", false), k("c\\\"d", true)],
+            vec![k("a", false), k("c\"d", true)],
             "nested keys and string values are not top-level keys"
         );
         assert_eq!(keys(br#"{"a":1} {"b":[]}"#), vec![k("a", false)]);
