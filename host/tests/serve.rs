@@ -400,6 +400,38 @@ fn forwarded_batches_all_arrive_despite_failures_and_overload() {
     eprintln!("429 answers: {busy}, 503 answers: {failing}, replayed: {replayed}");
 }
 
+/// POSTs `body` to `/v1/events` in chunks of 64 KiB, with no
+/// `Content-Length` (as a streaming sender does); the answer's status.
+async fn post_chunked(addr: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(64 << 10) {
+        let sent = async {
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            s.write_all(chunk).await?;
+            s.write_all(b"\r\n").await
+        };
+        // The server may answer and close before the whole body is sent.
+        if sent.await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|a| a.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
 /// Refusals a sender can act on: 413 past the request size (gzip bombs
 /// included), 415 for an encoding sigil does not decode, 400 for a body
 /// that is not the gzip it claims; /health and /metrics answer.
@@ -424,6 +456,8 @@ fn refusals_say_what_to_do() {
         };
         let big = vec![b' '; 200_000];
         assert_eq!(post(big.clone(), None).await.unwrap().status(), 413);
+        // No declared length (chunked): refused while reading.
+        assert_eq!(post_chunked(&serve.addr, &big).await, 413);
         // 200 KB of spaces gzip to a few hundred bytes: refused once decoded.
         let bomb = post(gzip(&big), Some("gzip")).await.unwrap();
         assert_eq!(bomb.status(), 413);
@@ -451,7 +485,7 @@ fn refusals_say_what_to_do() {
             .await
             .unwrap();
         assert!(
-            metrics.contains(r#"sigil_batches_total{outcome="too_large"} 2"#),
+            metrics.contains(r#"sigil_batches_total{outcome="too_large"} 3"#),
             "{metrics}"
         );
     });

@@ -58,6 +58,7 @@
 //! flushes the correlation windows; their alerts are forwarded (or, without
 //! a downstream, returned to the caller, which writes them to stdout).
 
+mod buffers;
 mod forward;
 mod http;
 mod metrics;
@@ -162,6 +163,8 @@ struct Shared {
     reloading: Mutex<()>,
     /// Whole batches to stdout, one at a time (TCP without a downstream).
     stdout: Mutex<()>,
+    /// Request bodies and answers, used again (see the module).
+    buffers: Arc<buffers::Buffers>,
 }
 
 /// A running service: a detector thread and the state its listeners share.
@@ -187,8 +190,14 @@ impl Server {
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
         let pool = loader().map_err(Error::Config)?;
         let rules = pool.lead().rules().len();
-        let jobs = worker::spawn(pool, config.format, config.input_format)
-            .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
+        let buffers = Arc::new(buffers::Buffers::default());
+        let jobs = worker::spawn(
+            pool,
+            config.format,
+            config.input_format,
+            Arc::clone(&buffers),
+        )
+        .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(
                 url,
@@ -224,6 +233,7 @@ impl Server {
                 closing: AtomicBool::new(false),
                 reloading: Mutex::new(()),
                 stdout: Mutex::new(()),
+                buffers,
             }),
         })
     }
@@ -362,6 +372,7 @@ impl Server {
         match &self.shared.downstream {
             Some(d) => {
                 // The last delivery: a few tries, then hand them back.
+                let alerts = axum::body::Bytes::from(alerts);
                 for attempt in 0..5u32 {
                     if d.send(alerts.clone()).await.is_ok() {
                         return Ok(undelivered);

@@ -15,7 +15,7 @@
 //! stream: exactly what `sigil run` over the batches in that order gives.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use sigil_engine::CorrelationStats;
@@ -28,6 +28,8 @@ use crate::evaluators::{Evaluators, Pending, Tally};
 use crate::output::{Counters, Format, Runner};
 use crate::pool::Pool;
 use sigil_engine::export::InputFormat;
+
+use super::buffers::Buffers;
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
@@ -63,27 +65,30 @@ pub(crate) enum Job {
 /// Starts the thread (and, over a pool of several threads, the
 /// correlating one); they end when every sender is gone or after `Finish`.
 /// Each batch's body is framed as `input_format` gives (`Auto`:
-/// detected), its answer written as `format` says.
+/// detected), its answer written as `format` says; bodies go back to
+/// `buffers` once read, answers are written into buffers from there.
 pub(crate) fn spawn(
     pool: Pool,
     format: Format,
     input_format: InputFormat,
+    buffers: Arc<Buffers>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     let (lead, evaluators, tally) = pool.into_parts();
     let Some(evaluators) = evaluators else {
         std::thread::Builder::new()
             .name("sigil-detector".into())
-            .spawn(move || run(lead, format, input_format, rx))?;
+            .spawn(move || run(lead, format, input_format, rx, buffers))?;
         return Ok(tx);
     };
     let (staged_tx, staged_rx) = mpsc::channel::<Staged>();
+    let answers = Arc::clone(&buffers);
     std::thread::Builder::new()
         .name("sigil-correlator".into())
-        .spawn(move || correlate(lead, tally, format, staged_rx))?;
+        .spawn(move || correlate(lead, tally, format, staged_rx, answers))?;
     std::thread::Builder::new()
         .name("sigil-detector".into())
-        .spawn(move || dispatch(Some(evaluators), input_format, rx, staged_tx))?;
+        .spawn(move || dispatch(Some(evaluators), input_format, rx, staged_tx, buffers))?;
     Ok(tx)
 }
 
@@ -122,6 +127,7 @@ fn dispatch(
     input_format: InputFormat,
     jobs: mpsc::Receiver<Job>,
     staged: mpsc::Sender<Staged>,
+    buffers: Arc<Buffers>,
 ) {
     while let Ok(job) = jobs.recv() {
         let next = match job {
@@ -130,6 +136,8 @@ fn dispatch(
                 let mut framer = Framer::with_format(input_format);
                 framer.push(&body);
                 framer.finish();
+                let bytes = body.len();
+                buffers.give(body);
                 let mut blocks = Vec::new();
                 let mut error = None;
                 loop {
@@ -151,7 +159,7 @@ fn dispatch(
                 }
                 Staged::Batch {
                     blocks,
-                    bytes: body.len(),
+                    bytes,
                     error,
                     reply,
                     started,
@@ -180,7 +188,13 @@ fn dispatch(
 
 /// The correlating thread of a pool: takes each batch's blocks back in
 /// order, correlates them on the lead and answers.
-fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc::Receiver<Staged>) {
+fn correlate(
+    mut lead: Detector,
+    mut tally: Tally,
+    format: Format,
+    staged: mpsc::Receiver<Staged>,
+    buffers: Arc<Buffers>,
+) {
     // As in `run`: alert lines released outside a batch.
     let mut pending: Vec<u8> = Vec::new();
     let mut restarts = Restarts::default();
@@ -193,7 +207,7 @@ fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc:
                 reply,
                 started,
             } => {
-                let mut output = std::mem::take(&mut pending);
+                let mut output = answer_buffer(&mut pending, &buffers);
                 output.reserve(bytes + bytes / 4);
                 let mut runner = Runner::pooled(&mut lead, None, &mut tally).format(format);
                 runner.count_bytes(bytes);
@@ -243,6 +257,7 @@ fn run(
     format: Format,
     input_format: InputFormat,
     jobs: mpsc::Receiver<Job>,
+    buffers: Arc<Buffers>,
 ) {
     // Alert lines released outside a batch (a reload's flush), waiting
     // for the next answer.
@@ -252,12 +267,13 @@ fn run(
         match job {
             Job::Batch { body, reply } => {
                 let started = Instant::now();
-                let mut output = std::mem::take(&mut pending);
+                let mut output = answer_buffer(&mut pending, &buffers);
                 output.reserve(body.len() + body.len() / 4);
                 let mut runner = Runner::new(&mut detector)
                     .format(format)
                     .input_format(input_format);
                 let result = runner.run(Path::new("<request>"), &body[..], &mut output);
+                buffers.give(body);
                 let mut counters = runner.counters().clone();
                 drop(runner);
                 restarts.of_batch(&mut counters);
@@ -301,6 +317,16 @@ fn run(
                 return;
             }
         }
+    }
+}
+
+/// Where a batch's answer is written: after the alert lines waiting in
+/// `pending` when there are any, else into a buffer used before.
+fn answer_buffer(pending: &mut Vec<u8>, buffers: &Buffers) -> Vec<u8> {
+    if pending.is_empty() {
+        buffers.take()
+    } else {
+        std::mem::take(pending)
     }
 }
 
