@@ -142,10 +142,16 @@ fn dispatch(
                 let mut error = None;
                 loop {
                     match framer.next_block() {
-                        Ok(Some(block)) => blocks.push(match &evaluators {
-                            Some(e) => Block::Pending(e.submit(block.to_vec())),
-                            None => Block::Raw(block.to_vec()),
-                        }),
+                        Ok(Some(block)) => {
+                            // Into a buffer used before when there is one:
+                            // a fresh one costs this thread page faults.
+                            let mut copy = buffers.take();
+                            copy.extend_from_slice(block);
+                            blocks.push(match &evaluators {
+                                Some(e) => Block::Pending(e.submit(copy)),
+                                None => Block::Raw(copy),
+                            });
+                        }
                         Ok(None) => break,
                         Err(source) => {
                             let e = Error::Framing {
