@@ -30,27 +30,36 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    /// An empty buffer, with the capacity of one used before when there
-    /// is one.
-    pub fn take(&self) -> Vec<u8> {
-        self.idle
-            .lock()
-            .ok()
-            .and_then(|mut idle| idle.pop())
-            .unwrap_or_default()
+    /// An empty buffer of at least `capacity`: one used before when one
+    /// is that large (growing a smaller one would copy it and touch fresh
+    /// pages anyway), else a new one.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let kept = self.idle.lock().ok().and_then(|mut idle| {
+            let at = idle.iter().position(|b| b.capacity() >= capacity)?;
+            Some(idle.swap_remove(at))
+        });
+        kept.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    /// Keeps `buf` for a later [`Buffers::take`] (or frees it: too large,
-    /// or enough kept).
+    /// Keeps `buf` for a later [`Buffers::take`], in place of the smallest
+    /// kept when there are enough (so the kept ones grow to what batches
+    /// need), or frees it: too large, or no smaller one kept.
     pub fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > LARGEST {
             return;
         }
         buf.clear();
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < KEPT
-        {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        if idle.len() < KEPT {
             idle.push(buf);
+            return;
+        }
+        if let Some(smallest) = idle.iter_mut().min_by_key(|b| b.capacity())
+            && smallest.capacity() < buf.capacity()
+        {
+            *smallest = buf;
         }
     }
 
@@ -90,32 +99,50 @@ mod tests {
     #[test]
     fn a_buffer_lent_as_bytes_comes_back_empty_with_its_capacity() {
         let buffers = Arc::new(Buffers::default());
-        let mut buf = buffers.take();
+        let mut buf = buffers.take(1000);
         buf.extend_from_slice(&[7; 1000]);
         let cap = buf.capacity();
+        let at = buf.as_ptr();
         let bytes = buffers.bytes(buf);
         let copy = bytes.clone();
         assert_eq!(&copy[..], &[7; 1000][..]);
         drop(bytes);
-        assert_eq!(buffers.take().capacity(), 0, "a clone still holds it");
+        assert_ne!(buffers.take(1).as_ptr(), at, "a clone still holds it");
         drop(copy);
-        let again = buffers.take();
+        let again = buffers.take(1000);
         assert!(again.is_empty());
-        assert_eq!(again.capacity(), cap);
+        assert_eq!((again.as_ptr(), again.capacity()), (at, cap));
     }
 
     #[test]
-    fn keeps_a_bounded_number_of_bounded_buffers() {
+    fn takes_a_kept_buffer_only_when_large_enough() {
+        let buffers = Buffers::default();
+        buffers.give(Vec::with_capacity(100));
+        assert!(buffers.take(200).capacity() >= 200);
+        assert_eq!(buffers.take(50).capacity(), 100);
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_of_bounded_buffers_the_largest() {
         let buffers = Buffers::default();
         buffers.give(Vec::with_capacity(LARGEST + 1));
-        assert_eq!(buffers.take().capacity(), 0);
-        for _ in 0..KEPT + 3 {
+        assert!(buffers.take(1).capacity() <= 1);
+        for _ in 0..KEPT {
             buffers.give(Vec::with_capacity(16));
         }
-        let mut taken = 0;
-        while buffers.take().capacity() > 0 {
-            taken += 1;
+        for _ in 0..3 {
+            buffers.give(Vec::with_capacity(64));
         }
-        assert_eq!(taken, KEPT);
+        let mut kept = Vec::new();
+        loop {
+            let b = buffers.take(1);
+            if b.capacity() < 16 {
+                break;
+            }
+            kept.push(b.capacity());
+        }
+        kept.sort();
+        assert_eq!(kept.len(), KEPT);
+        assert_eq!(kept[KEPT - 3..], [64, 64, 64]);
     }
 }

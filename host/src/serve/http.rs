@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use sha2::Digest as _;
 use tokio::sync::oneshot;
 
+use super::buffers::Buffers;
 use super::metrics::{BatchLabels, Outcome};
 use super::{Server, log, worker};
 
@@ -201,7 +202,7 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
             "busy: too many bytes in flight (--max-inflight-bytes); retry after the delay",
         );
     }
-    let raw = match read_body(body, limit, s.buffers.take()).await {
+    let raw = match read_body(body, limit, &s.buffers).await {
         Ok(b) => b,
         Err(ReadBody::TooLarge) => {
             return refuse(
@@ -225,7 +226,11 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
     let decoded: Vec<u8> = if gzip {
         let buffers = Arc::clone(&s.buffers);
         let unzipped = tokio::task::spawn_blocking(move || {
-            let out = gunzip(&raw, limit, buffers.take());
+            let out = gunzip(
+                &raw,
+                limit,
+                buffers.take(raw.len().saturating_mul(4).min(limit)),
+            );
             buffers.give(raw);
             out
         });
@@ -366,7 +371,6 @@ enum Gunzip {
 /// Decompresses at most `limit` bytes (a gzip bomb stops there) into
 /// `out`.
 fn gunzip(raw: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, Gunzip> {
-    out.reserve(raw.len().saturating_mul(4).min(limit));
     flate2::read::MultiGzDecoder::new(raw)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
@@ -382,14 +386,14 @@ enum ReadBody {
     Failed(axum::Error),
 }
 
-/// Reads the whole body into `buf` (a recycled buffer: see the `buffers`
-/// module), at most `limit` bytes. What `axum::body::to_bytes` does,
-/// without gathering the pieces into one more buffer first.
-async fn read_body(mut body: Body, limit: usize, mut buf: Vec<u8>) -> Result<Vec<u8>, ReadBody> {
+/// Reads the whole body, at most `limit` bytes, into a buffer from
+/// `buffers` (see the module). What `axum::body::to_bytes` does, without
+/// gathering the pieces into one more buffer first.
+async fn read_body(mut body: Body, limit: usize, buffers: &Buffers) -> Result<Vec<u8>, ReadBody> {
     use axum::body::HttpBody as _;
     let size = body.size_hint();
     let expected = usize::try_from(size.exact().unwrap_or(size.lower())).unwrap_or(limit);
-    buf.reserve(expected.min(limit));
+    let mut buf = buffers.take(expected.min(limit));
     let mut body = std::pin::Pin::new(&mut body);
     while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
         let frame = frame.map_err(ReadBody::Failed)?;

@@ -145,7 +145,7 @@ fn dispatch(
                         Ok(Some(block)) => {
                             // Into a buffer used before when there is one:
                             // a fresh one costs this thread page faults.
-                            let mut copy = buffers.take();
+                            let mut copy = buffers.take(block.len());
                             copy.extend_from_slice(block);
                             blocks.push(match &evaluators {
                                 Some(e) => Block::Pending(e.submit(copy)),
@@ -213,8 +213,7 @@ fn correlate(
                 reply,
                 started,
             } => {
-                let mut output = answer_buffer(&mut pending, &buffers);
-                output.reserve(bytes + bytes / 4);
+                let mut output = answer_buffer(&mut pending, &buffers, bytes + bytes / 4);
                 let mut runner = Runner::pooled(&mut lead, None, &mut tally).format(format);
                 runner.count_bytes(bytes);
                 for block in blocks {
@@ -273,8 +272,7 @@ fn run(
         match job {
             Job::Batch { body, reply } => {
                 let started = Instant::now();
-                let mut output = answer_buffer(&mut pending, &buffers);
-                output.reserve(body.len() + body.len() / 4);
+                let mut output = answer_buffer(&mut pending, &buffers, body.len() + body.len() / 4);
                 let mut runner = Runner::new(&mut detector)
                     .format(format)
                     .input_format(input_format);
@@ -326,14 +324,16 @@ fn run(
     }
 }
 
-/// Where a batch's answer is written: after the alert lines waiting in
-/// `pending` when there are any, else into a buffer used before.
-fn answer_buffer(pending: &mut Vec<u8>, buffers: &Buffers) -> Vec<u8> {
+/// Where a batch's answer is written, with room for `capacity` bytes:
+/// after the alert lines waiting in `pending` when there are any, else
+/// into a buffer used before.
+fn answer_buffer(pending: &mut Vec<u8>, buffers: &Buffers, capacity: usize) -> Vec<u8> {
     if pending.is_empty() {
-        buffers.take()
-    } else {
-        std::mem::take(pending)
+        return buffers.take(capacity);
     }
+    let mut output = std::mem::take(pending);
+    output.reserve(capacity);
+    output
 }
 
 /// The detector's restart totals already reported, so that each answer
