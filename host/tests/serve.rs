@@ -140,7 +140,14 @@ fn runtime() -> tokio::runtime::Runtime {
 fn answers_are_what_sigil_run_writes() {
     let files = corpus();
     let want = native_run(&files, &[]);
-    for mode in [["--native"].as_slice(), &[]] {
+    // `--threads 1` too: the default is the machine's cores, and one
+    // detector frames and evaluates on its own (the `worker` module).
+    for mode in [
+        ["--native"].as_slice(),
+        &[],
+        &["--native", "--threads", "1"],
+        &["--threads", "1"],
+    ] {
         let serve = Serve::start(mode);
         let client = reqwest::Client::new();
         let mut got = Vec::new();
@@ -182,23 +189,25 @@ fn exports_posted_whole_are_what_sigil_run_writes() {
     ] {
         let path = exports.join(file);
         let want = native_run(std::slice::from_ref(&path), &rules);
-        let serve = Serve::start(&[&["--native"][..], &rules].concat());
-        let got = runtime().block_on(async {
-            let answer = reqwest::Client::new()
-                .post(serve.url("/v1/events"))
-                .body(std::fs::read(&path).unwrap())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 200, "{file}");
-            answer.bytes().await.unwrap().to_vec()
-        });
-        let (status, tail, err) = serve.stop();
-        assert_eq!(status, 0, "{err}");
-        assert!(
-            [got, tail].concat() == want,
-            "{file}: serve differs from sigil run\n{err}"
-        );
+        for threads in ["1", "2"] {
+            let serve = Serve::start(&[&["--native", "--threads", threads][..], &rules].concat());
+            let got = runtime().block_on(async {
+                let answer = reqwest::Client::new()
+                    .post(serve.url("/v1/events"))
+                    .body(std::fs::read(&path).unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200, "{file}");
+                answer.bytes().await.unwrap().to_vec()
+            });
+            let (status, tail, err) = serve.stop();
+            assert_eq!(status, 0, "{err}");
+            assert!(
+                [got, tail].concat() == want,
+                "{file}: serve --threads {threads} differs from sigil run\n{err}"
+            );
+        }
     }
     let serve =
         Serve::start(&[&["--native", "--input-format", "qradar-ariel"][..], &rules].concat());
