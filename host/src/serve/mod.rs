@@ -30,7 +30,8 @@
 //! by [`ServeConfig::max_inflight_bytes`]: past it a request gets `429`
 //! with `Retry-After` at once, never a queue. One request's decoded body is
 //! bounded by [`ServeConfig::max_request_bytes`] (`413` past it, gzip
-//! included: the decoder stops at the limit).
+//! included: the decoder stops at the limit). Beside them, the buffers
+//! kept for the next batches (the `buffers` module) hold at most 32 MiB.
 //!
 //! # Order and correlation
 //!
