@@ -140,7 +140,14 @@ fn runtime() -> tokio::runtime::Runtime {
 fn answers_are_what_sigil_run_writes() {
     let files = corpus();
     let want = native_run(&files, &[]);
-    for mode in [["--native"].as_slice(), &[]] {
+    // `--threads 1` too: the default is the machine's cores, and one
+    // detector frames and evaluates on its own (the `worker` module).
+    for mode in [
+        ["--native"].as_slice(),
+        &[],
+        &["--native", "--threads", "1"],
+        &["--threads", "1"],
+    ] {
         let serve = Serve::start(mode);
         let client = reqwest::Client::new();
         let mut got = Vec::new();
@@ -182,23 +189,25 @@ fn exports_posted_whole_are_what_sigil_run_writes() {
     ] {
         let path = exports.join(file);
         let want = native_run(std::slice::from_ref(&path), &rules);
-        let serve = Serve::start(&[&["--native"][..], &rules].concat());
-        let got = runtime().block_on(async {
-            let answer = reqwest::Client::new()
-                .post(serve.url("/v1/events"))
-                .body(std::fs::read(&path).unwrap())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 200, "{file}");
-            answer.bytes().await.unwrap().to_vec()
-        });
-        let (status, tail, err) = serve.stop();
-        assert_eq!(status, 0, "{err}");
-        assert!(
-            [got, tail].concat() == want,
-            "{file}: serve differs from sigil run\n{err}"
-        );
+        for threads in ["1", "2"] {
+            let serve = Serve::start(&[&["--native", "--threads", threads][..], &rules].concat());
+            let got = runtime().block_on(async {
+                let answer = reqwest::Client::new()
+                    .post(serve.url("/v1/events"))
+                    .body(std::fs::read(&path).unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200, "{file}");
+                answer.bytes().await.unwrap().to_vec()
+            });
+            let (status, tail, err) = serve.stop();
+            assert_eq!(status, 0, "{err}");
+            assert!(
+                [got, tail].concat() == want,
+                "{file}: serve --threads {threads} differs from sigil run\n{err}"
+            );
+        }
     }
     let serve =
         Serve::start(&[&["--native", "--input-format", "qradar-ariel"][..], &rules].concat());
@@ -400,6 +409,38 @@ fn forwarded_batches_all_arrive_despite_failures_and_overload() {
     eprintln!("429 answers: {busy}, 503 answers: {failing}, replayed: {replayed}");
 }
 
+/// POSTs `body` to `/v1/events` in chunks of 64 KiB, with no
+/// `Content-Length` (as a streaming sender does); the answer's status.
+async fn post_chunked(addr: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(64 << 10) {
+        let sent = async {
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            s.write_all(chunk).await?;
+            s.write_all(b"\r\n").await
+        };
+        // The server may answer and close before the whole body is sent.
+        if sent.await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|a| a.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
 /// Refusals a sender can act on: 413 past the request size (gzip bombs
 /// included), 415 for an encoding sigil does not decode, 400 for a body
 /// that is not the gzip it claims; /health and /metrics answer.
@@ -424,6 +465,8 @@ fn refusals_say_what_to_do() {
         };
         let big = vec![b' '; 200_000];
         assert_eq!(post(big.clone(), None).await.unwrap().status(), 413);
+        // No declared length (chunked): refused while reading.
+        assert_eq!(post_chunked(&serve.addr, &big).await, 413);
         // 200 KB of spaces gzip to a few hundred bytes: refused once decoded.
         let bomb = post(gzip(&big), Some("gzip")).await.unwrap();
         assert_eq!(bomb.status(), 413);
@@ -451,7 +494,7 @@ fn refusals_say_what_to_do() {
             .await
             .unwrap();
         assert!(
-            metrics.contains(r#"sigil_batches_total{outcome="too_large"} 2"#),
+            metrics.contains(r#"sigil_batches_total{outcome="too_large"} 3"#),
             "{metrics}"
         );
     });

@@ -2,8 +2,9 @@
 //! outputs kept for a sender's retry.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
+
+use axum::body::Bytes;
 
 use crate::error::Error;
 
@@ -43,8 +44,9 @@ impl Downstream {
         })
     }
 
-    /// Posts one batch; `Err` says why it was not accepted.
-    pub async fn send(&self, ndjson: Vec<u8>) -> Result<(), String> {
+    /// Posts one batch; `Err` says why it was not accepted. `Bytes`: a
+    /// retry sends the same buffer again, not a copy.
+    pub async fn send(&self, ndjson: Bytes) -> Result<(), String> {
         let answer = self
             .client
             .post(&self.url)
@@ -69,7 +71,7 @@ impl Downstream {
 pub(crate) struct Undelivered {
     budget: usize,
     bytes: usize,
-    kept: VecDeque<([u8; 32], Arc<Vec<u8>>)>,
+    kept: VecDeque<([u8; 32], Bytes)>,
 }
 
 impl Undelivered {
@@ -82,7 +84,7 @@ impl Undelivered {
     }
 
     /// The kept output of the batch with this digest, taken out.
-    pub fn take(&mut self, digest: &[u8; 32]) -> Option<Arc<Vec<u8>>> {
+    pub fn take(&mut self, digest: &[u8; 32]) -> Option<Bytes> {
         let at = self.kept.iter().position(|(d, _)| d == digest)?;
         let (_, output) = self.kept.remove(at)?;
         self.bytes -= output.len();
@@ -90,7 +92,7 @@ impl Undelivered {
     }
 
     /// Keeps `output` for a retry of the batch with this digest.
-    pub fn keep(&mut self, digest: [u8; 32], output: Arc<Vec<u8>>) {
+    pub fn keep(&mut self, digest: [u8; 32], output: Bytes) {
         if output.len() > self.budget {
             return;
         }

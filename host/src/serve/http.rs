@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use sha2::Digest as _;
 use tokio::sync::oneshot;
 
+use super::buffers::Buffers;
 use super::metrics::{BatchLabels, Outcome};
 use super::{Server, log, worker};
 
@@ -201,32 +202,39 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
             "busy: too many bytes in flight (--max-inflight-bytes); retry after the delay",
         );
     }
-    let raw: Bytes = match axum::body::to_bytes(body, limit).await {
+    let raw = match read_body(body, limit, &s.buffers).await {
         Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"));
-            return if too_large {
-                refuse(
-                    &server,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Outcome::too_large,
-                    &format!(
-                        "a batch may hold {limit} bytes (--max-request-bytes): send smaller batches"
-                    ),
-                )
-            } else {
-                refuse(
-                    &server,
-                    StatusCode::BAD_REQUEST,
-                    Outcome::bad_request,
-                    &format!("cannot read the body: {e}"),
-                )
-            };
+        Err(ReadBody::TooLarge) => {
+            return refuse(
+                &server,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Outcome::too_large,
+                &format!(
+                    "a batch may hold {limit} bytes (--max-request-bytes): send smaller batches"
+                ),
+            );
+        }
+        Err(ReadBody::Failed(e)) => {
+            return refuse(
+                &server,
+                StatusCode::BAD_REQUEST,
+                Outcome::bad_request,
+                &format!("cannot read the body: {e}"),
+            );
         }
     };
     let decoded: Vec<u8> = if gzip {
-        match tokio::task::spawn_blocking(move || gunzip(&raw, limit)).await {
+        let buffers = Arc::clone(&s.buffers);
+        let unzipped = tokio::task::spawn_blocking(move || {
+            let out = gunzip(
+                &raw,
+                limit,
+                buffers.take(raw.len().saturating_mul(4).min(limit)),
+            );
+            buffers.give(raw);
+            out
+        });
+        match unzipped.await {
             Ok(Ok(d)) => d,
             Ok(Err(Gunzip::TooLarge)) => {
                 return refuse(
@@ -256,7 +264,7 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
             }
         }
     } else {
-        raw.to_vec()
+        raw
     };
     if decoded.len() > inflight.bytes && !inflight.grow(decoded.len() - inflight.bytes) {
         return refuse(
@@ -278,7 +286,8 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
                         outcome: Outcome::delivered,
                     })
                     .inc();
-                ([(header::CONTENT_TYPE, "application/x-ndjson")], e.output).into_response()
+                let body = s.buffers.bytes(e.output);
+                ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
             }
             Err((status, outcome, why)) => refuse(&server, status, outcome, &why),
         };
@@ -298,13 +307,13 @@ async fn events(State(server): State<Server>, headers: HeaderMap, body: Body) ->
                     r#"{{"events":{},"out":{},"matched":{},"alerts":{}}}"#,
                     c.events_in, c.events_out, c.matched, c.alerts
                 );
-                (Arc::new(e.output), summary)
+                (s.buffers.bytes(e.output), summary)
             }
             Err((status, outcome, why)) => return refuse(&server, status, outcome, &why),
         },
     };
     let started = Instant::now();
-    match downstream.send(output.to_vec()).await {
+    match downstream.send(output.clone()).await {
         Ok(()) => {
             s.metrics
                 .forward_seconds
@@ -359,9 +368,9 @@ enum Gunzip {
     Invalid(std::io::Error),
 }
 
-/// Decompresses at most `limit` bytes (a gzip bomb stops there).
-fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Gunzip> {
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+/// Decompresses at most `limit` bytes (a gzip bomb stops there) into
+/// `out`.
+fn gunzip(raw: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, Gunzip> {
     flate2::read::MultiGzDecoder::new(raw)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
@@ -370,4 +379,30 @@ fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, Gunzip> {
         return Err(Gunzip::TooLarge);
     }
     Ok(out)
+}
+
+enum ReadBody {
+    TooLarge,
+    Failed(axum::Error),
+}
+
+/// Reads the whole body, at most `limit` bytes, into a buffer from
+/// `buffers` (see the module). What `axum::body::to_bytes` does, without
+/// gathering the pieces into one more buffer first.
+async fn read_body(mut body: Body, limit: usize, buffers: &Buffers) -> Result<Vec<u8>, ReadBody> {
+    use axum::body::HttpBody as _;
+    let size = body.size_hint();
+    let expected = usize::try_from(size.exact().unwrap_or(size.lower())).unwrap_or(limit);
+    let mut buf = buffers.take(expected.min(limit));
+    let mut body = std::pin::Pin::new(&mut body);
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(ReadBody::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - buf.len() {
+                return Err(ReadBody::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
 }

@@ -30,7 +30,8 @@
 //! by [`ServeConfig::max_inflight_bytes`]: past it a request gets `429`
 //! with `Retry-After` at once, never a queue. One request's decoded body is
 //! bounded by [`ServeConfig::max_request_bytes`] (`413` past it, gzip
-//! included: the decoder stops at the limit).
+//! included: the decoder stops at the limit). Beside them, the buffers
+//! kept for the next batches (the `buffers` module) hold at most 32 MiB.
 //!
 //! # Order and correlation
 //!
@@ -58,6 +59,7 @@
 //! flushes the correlation windows; their alerts are forwarded (or, without
 //! a downstream, returned to the caller, which writes them to stdout).
 
+mod buffers;
 mod forward;
 mod http;
 mod metrics;
@@ -162,6 +164,8 @@ struct Shared {
     reloading: Mutex<()>,
     /// Whole batches to stdout, one at a time (TCP without a downstream).
     stdout: Mutex<()>,
+    /// Request bodies and answers, used again (see the module).
+    buffers: Arc<buffers::Buffers>,
 }
 
 /// A running service: a detector thread and the state its listeners share.
@@ -187,8 +191,14 @@ impl Server {
     pub fn start(config: ServeConfig, loader: Loader) -> Result<Server, Error> {
         let pool = loader().map_err(Error::Config)?;
         let rules = pool.lead().rules().len();
-        let jobs = worker::spawn(pool, config.format, config.input_format)
-            .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
+        let buffers = Arc::new(buffers::Buffers::default());
+        let jobs = worker::spawn(
+            pool,
+            config.format,
+            config.input_format,
+            Arc::clone(&buffers),
+        )
+        .map_err(|e| Error::Config(format!("cannot start the detector thread: {e}")))?;
         let downstream = match &config.forward {
             Some(url) => Some(Downstream::new(
                 url,
@@ -224,6 +234,7 @@ impl Server {
                 closing: AtomicBool::new(false),
                 reloading: Mutex::new(()),
                 stdout: Mutex::new(()),
+                buffers,
             }),
         })
     }
@@ -362,6 +373,7 @@ impl Server {
         match &self.shared.downstream {
             Some(d) => {
                 // The last delivery: a few tries, then hand them back.
+                let alerts = axum::body::Bytes::from(alerts);
                 for attempt in 0..5u32 {
                     if d.send(alerts.clone()).await.is_ok() {
                         return Ok(undelivered);

@@ -245,7 +245,7 @@ async fn deliver(
     server: &Server,
     batch: Vec<u8>,
     stop: &watch::Receiver<bool>,
-) -> Result<(), Vec<u8>> {
+) -> Result<(), axum::body::Bytes> {
     let s = &server.shared;
     let bytes = batch.len();
     // Waiting here is the backpressure: the socket is not read meanwhile.
@@ -268,7 +268,7 @@ async fn deliver(
         return Ok(());
     };
     s.metrics.evaluated(&e, bytes);
-    let output = e.output;
+    let output = s.buffers.bytes(e.output);
     let result = match &s.downstream {
         // Socket in, stdout out: each batch's lines whole, in turn.
         None => {

@@ -14,8 +14,7 @@
 //! and writes each batch's answer. Correlation is still one ordered
 //! stream: exactly what `sigil run` over the batches in that order gives.
 
-use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use sigil_engine::CorrelationStats;
@@ -28,6 +27,8 @@ use crate::evaluators::{Evaluators, Pending, Tally};
 use crate::output::{Counters, Format, Runner};
 use crate::pool::Pool;
 use sigil_engine::export::InputFormat;
+
+use super::buffers::Buffers;
 
 /// One batch evaluated: the lines to deliver, what happened.
 pub(crate) struct Evaluated {
@@ -63,27 +64,30 @@ pub(crate) enum Job {
 /// Starts the thread (and, over a pool of several threads, the
 /// correlating one); they end when every sender is gone or after `Finish`.
 /// Each batch's body is framed as `input_format` gives (`Auto`:
-/// detected), its answer written as `format` says.
+/// detected), its answer written as `format` says; bodies go back to
+/// `buffers` once read, answers are written into buffers from there.
 pub(crate) fn spawn(
     pool: Pool,
     format: Format,
     input_format: InputFormat,
+    buffers: Arc<Buffers>,
 ) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     let (lead, evaluators, tally) = pool.into_parts();
     let Some(evaluators) = evaluators else {
         std::thread::Builder::new()
             .name("sigil-detector".into())
-            .spawn(move || run(lead, format, input_format, rx))?;
+            .spawn(move || run(lead, format, input_format, rx, buffers))?;
         return Ok(tx);
     };
     let (staged_tx, staged_rx) = mpsc::channel::<Staged>();
+    let answers = Arc::clone(&buffers);
     std::thread::Builder::new()
         .name("sigil-correlator".into())
-        .spawn(move || correlate(lead, tally, format, staged_rx))?;
+        .spawn(move || correlate(lead, tally, format, staged_rx, answers))?;
     std::thread::Builder::new()
         .name("sigil-detector".into())
-        .spawn(move || dispatch(Some(evaluators), input_format, rx, staged_tx))?;
+        .spawn(move || dispatch(Some(evaluators), input_format, rx, staged_tx, buffers))?;
     Ok(tx)
 }
 
@@ -122,6 +126,7 @@ fn dispatch(
     input_format: InputFormat,
     jobs: mpsc::Receiver<Job>,
     staged: mpsc::Sender<Staged>,
+    buffers: Arc<Buffers>,
 ) {
     while let Ok(job) = jobs.recv() {
         let next = match job {
@@ -130,14 +135,22 @@ fn dispatch(
                 let mut framer = Framer::with_format(input_format);
                 framer.push(&body);
                 framer.finish();
+                let bytes = body.len();
+                buffers.give(body);
                 let mut blocks = Vec::new();
                 let mut error = None;
                 loop {
                     match framer.next_block() {
-                        Ok(Some(block)) => blocks.push(match &evaluators {
-                            Some(e) => Block::Pending(e.submit(block.to_vec(), None)),
-                            None => Block::Raw(block.to_vec()),
-                        }),
+                        Ok(Some(block)) => {
+                            // Into a buffer used before when there is one:
+                            // a fresh one costs this thread page faults.
+                            let mut copy = buffers.take(block.len());
+                            copy.extend_from_slice(block);
+                            blocks.push(match &evaluators {
+                                Some(e) => Block::Pending(e.submit(copy, None)),
+                                None => Block::Raw(copy),
+                            });
+                        }
                         Ok(None) => break,
                         Err(source) => {
                             let e = Error::Framing {
@@ -151,7 +164,7 @@ fn dispatch(
                 }
                 Staged::Batch {
                     blocks,
-                    bytes: body.len(),
+                    bytes,
                     error,
                     reply,
                     started,
@@ -180,7 +193,13 @@ fn dispatch(
 
 /// The correlating thread of a pool: takes each batch's blocks back in
 /// order, correlates them on the lead and answers.
-fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc::Receiver<Staged>) {
+fn correlate(
+    mut lead: Detector,
+    mut tally: Tally,
+    format: Format,
+    staged: mpsc::Receiver<Staged>,
+    buffers: Arc<Buffers>,
+) {
     // As in `run`: alert lines released outside a batch.
     let mut pending: Vec<u8> = Vec::new();
     let mut restarts = Restarts::default();
@@ -193,8 +212,7 @@ fn correlate(mut lead: Detector, mut tally: Tally, format: Format, staged: mpsc:
                 reply,
                 started,
             } => {
-                let mut output = std::mem::take(&mut pending);
-                output.reserve(bytes + bytes / 4);
+                let mut output = answer_buffer(&mut pending, &buffers, bytes + bytes / 4);
                 let mut runner = Runner::pooled(&mut lead, None, &mut tally).format(format);
                 runner.count_bytes(bytes);
                 for block in blocks {
@@ -243,6 +261,7 @@ fn run(
     format: Format,
     input_format: InputFormat,
     jobs: mpsc::Receiver<Job>,
+    buffers: Arc<Buffers>,
 ) {
     // Alert lines released outside a batch (a reload's flush), waiting
     // for the next answer.
@@ -252,12 +271,32 @@ fn run(
         match job {
             Job::Batch { body, reply } => {
                 let started = Instant::now();
-                let mut output = std::mem::take(&mut pending);
-                output.reserve(body.len() + body.len() / 4);
-                let mut runner = Runner::new(&mut detector)
-                    .format(format)
-                    .input_format(input_format);
-                let result = runner.run(Path::new("<request>"), &body[..], &mut output);
+                let mut output = answer_buffer(&mut pending, &buffers, body.len() + body.len() / 4);
+                let mut runner = Runner::new(&mut detector).format(format);
+                runner.count_bytes(body.len());
+                // Framed here, as `dispatch` does, not by `Runner::run`:
+                // that reads through a fresh 1 MiB buffer of its own, one
+                // more copy and its page faults, for bytes already here.
+                let mut framer = Framer::with_format(input_format);
+                framer.push(&body);
+                framer.finish();
+                buffers.give(body);
+                let result = loop {
+                    match framer.next_block() {
+                        Ok(Some(block)) => {
+                            if let Err(e) = runner.run_block(block, &mut output) {
+                                break Err(e);
+                            }
+                        }
+                        Ok(None) => break Ok(()),
+                        Err(source) => {
+                            break Err(Error::Framing {
+                                path: "<request>".into(),
+                                source,
+                            });
+                        }
+                    }
+                };
                 let mut counters = runner.counters().clone();
                 drop(runner);
                 restarts.of_batch(&mut counters);
@@ -302,6 +341,18 @@ fn run(
             }
         }
     }
+}
+
+/// Where a batch's answer is written, with room for `capacity` bytes:
+/// after the alert lines waiting in `pending` when there are any, else
+/// into a buffer used before.
+fn answer_buffer(pending: &mut Vec<u8>, buffers: &Buffers, capacity: usize) -> Vec<u8> {
+    if pending.is_empty() {
+        return buffers.take(capacity);
+    }
+    let mut output = std::mem::take(pending);
+    output.reserve(capacity);
+    output
 }
 
 /// The detector's restart totals already reported, so that each answer
