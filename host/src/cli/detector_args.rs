@@ -97,9 +97,10 @@ pub struct DetectorArgs {
     /// $SIGIL_CACHE_DIR (default ~/.cache/sigil).
     #[arg(long)]
     no_compile_cache: bool,
-    /// Detectors evaluating blocks at once (default: the machine's cores);
-    /// correlation still sees one ordered stream, so the output is the same
-    /// bytes for every N.
+    /// Detectors evaluating blocks at once, on as many threads (default:
+    /// the machine's cores; over files, no more than they have blocks of
+    /// 1 MiB); correlation still sees one ordered stream, so the output is
+    /// the same bytes for every N.
     #[arg(long, value_name = "N")]
     threads: Option<std::num::NonZeroUsize>,
     /// Values for a `|expand` placeholder, as NAME=VALUE[,VALUE...]; repeatable.
