@@ -184,6 +184,13 @@ impl<'d> Runner<'d> {
         written
     }
 
+    /// The buffers of the blocks written so far, for a caller that hands
+    /// blocks in from buffers of its own (`sigil serve` recycles them for
+    /// the next request bodies: a fresh buffer costs page faults).
+    pub(crate) fn take_spare_buffers(&mut self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.spare.drain(..)
+    }
+
     /// Counts `n` bytes read by the caller (`sigil serve`'s detector
     /// thread frames request bodies itself).
     pub(crate) fn count_bytes(&mut self, n: usize) {

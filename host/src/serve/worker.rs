@@ -223,6 +223,8 @@ fn correlate(
                     };
                 }
                 let mut counters = runner.counters().clone();
+                // The blocks' buffers, for the next bodies.
+                runner.take_spare_buffers().for_each(|b| buffers.give(b));
                 drop(runner);
                 restarts.of_batch(&mut counters);
                 let answer = match error {
