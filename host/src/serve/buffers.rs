@@ -107,7 +107,9 @@ mod tests {
         let copy = bytes.clone();
         assert_eq!(&copy[..], &[7; 1000][..]);
         drop(bytes);
-        assert_ne!(buffers.take(1).as_ptr(), at, "a clone still holds it");
+        let other = buffers.take(1);
+        assert_ne!(other.as_ptr(), at, "a clone still holds it");
+        drop(other);
         drop(copy);
         let again = buffers.take(1000);
         assert!(again.is_empty());
