@@ -447,3 +447,33 @@ fn a_keyword_spelt_with_escapes_is_not_dropped() {
     let other = r#"{"eventSource":"ec2.amazonaws.com","eventName":"\u0053tartInstances"}"#;
     assert!(!e.evaluate(other.as_bytes()).unwrap().matched());
 }
+
+/// A duplicated key reads as its last value (`extract`), so an event whose
+/// `eventSource` comes twice, first naming an AWS service and then not,
+/// is no CloudTrail event: the prefilter's log-source gating must not
+/// drop the rules of other products (found by the `evaluate` fuzz target:
+/// an Azure keyword rule lost on such a line). Either order, keyword and
+/// field rules, strings or not.
+#[test]
+fn a_duplicated_event_source_does_not_gate_rules_out() {
+    let rules = "title: kw\nname: kw\nlogsource: {product: azure, service: activitylogs}\ndetection:\n  keywords: [Microsoft.Compute/virtualMachines/write]\n  condition: keywords\n---\ntitle: field\nlogsource: {product: azure, service: activitylogs}\ndetection:\n  sel: {operationName: MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE}\n  condition: sel\n";
+    let mut e = Engine::load(&[RuleSource::new("azure.yml", rules)], Options::default()).unwrap();
+    let tail = r#""operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE","category":"Administrative","identity":{"authorization":{"action":"Microsoft.Compute/virtualMachines/write"}}}"#;
+    for first in [r#""ec2.amazonaws.com""#, r#""x""#, "1"] {
+        for last in [
+            r#""ec2.amazonaws.com""#,
+            r#""ssm.amazonaws1.09""#,
+            "null",
+            "{}",
+        ] {
+            let event = format!(
+                r#"{{"eventSource":{first},"eventName":"RunInstances","eventSource":{last},{tail}"#
+            );
+            let fast = e.evaluate(event.as_bytes()).unwrap();
+            let full = e.evaluate_unfiltered(event.as_bytes()).unwrap();
+            assert_eq!(fast, full, "{event}");
+            // The last value decides: no AWS service, an Azure event.
+            assert_eq!(fast.matched(), !last.contains("amazonaws.com"), "{event}");
+        }
+    }
+}

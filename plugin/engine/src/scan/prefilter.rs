@@ -138,8 +138,13 @@ pub(crate) struct Scratch {
     lower: Vec<u8>,
     decoded: Vec<u8>,
     /// The scan saw a top-level `eventSource` naming an AWS service: the
-    /// engine will recognise the event as CloudTrail.
+    /// engine will recognise the event as CloudTrail, unless the key comes
+    /// again (see `event_sources`).
     cloudtrail: bool,
+    /// Top-level `eventSource` keys seen. The engine reads a duplicated
+    /// key's last value (`extract`), which may name no AWS service, or be
+    /// no string at all: with two or more, nothing is gated.
+    event_sources: u32,
     /// The scan decoded an escaped string: the raw text may then spell a
     /// keyword that a value holds (`\u0053topInstances`) differently.
     escaped: bool,
@@ -331,11 +336,12 @@ impl Prefilter {
             s.seen = vec![false; self.users.len()];
         }
         s.cloudtrail = false;
+        s.event_sources = 0;
         s.escaped = false;
         if self.scan(event, s) {
             // Log-source gating: a CloudTrail event meets only rules for aws
             // or for no product, as in the engine (see `logsource`).
-            let ct = s.cloudtrail;
+            let ct = s.cloudtrail && s.event_sources == 1;
             if let Some((ac, ids)) = &self.keywords
                 && (!ct || self.aws_keywords)
             {
@@ -666,11 +672,13 @@ impl Prefilter {
             let top = frames.len() == 1;
             let Some(f) = frames.last_mut() else { return };
             let key = self.lookup_key(token);
+            let event_source = top && same(token, b"eventSource");
+            s.event_sources = s.event_sources.saturating_add(u32::from(event_source));
             // One store of the whole frame rather than one per field.
             *f = Frame {
                 object: f.object,
                 expect_key: false,
-                event_source: top && same(token, b"eventSource"),
+                event_source,
                 key,
             };
             if key != NO_KEY
