@@ -419,8 +419,10 @@ impl Prefilter {
                 // Escapes, which the byte-wise scanner decodes, or a lead
                 // byte of a character that may make the text unscannable.
                 // The atoms recorded so far came from text before it,
-                // tokenised as that scanner does, and hold.
+                // tokenised as that scanner does, and hold; the keys it
+                // counted are counted again from the start.
                 frames.clear();
+                s.event_sources = 0;
                 !unscannable_char(ev) && self.scan_with(ev, s, &mut frames)
             }
         };
